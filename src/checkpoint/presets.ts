@@ -1,0 +1,63 @@
+import { JukeboxError } from '../errors';
+import { VQVAEConfig, validateVQVAEConfig } from '../vqvae/config';
+
+/** The published VQ-VAE shared by the 5b, 5b_lyrics and 1b_lyrics models (reference `hparams.py`, `vqvae`). */
+const PRESET_5B: VQVAEConfig = {
+  sr: 44100,
+  levels: 3,
+  downs_t: [3, 2, 2],
+  strides_t: [2, 2, 2],
+  emb_width: 64,
+  l_bins: 2048,
+  width: 32,
+  depth: 4,
+  m_conv: 1,
+  dilation_growth_rate: 3,
+  dilation_cycle: null,
+  multipliers: [2, 1, 1],
+  reverse_decoder_dilation: true,
+  res_scale: false,
+  l_mu: 0.99,
+  commit: 0.02,
+  sample_length: 1048576,
+};
+
+/**
+ * Named configurations. `small` and `tiny` keep the published structure (three levels, multipliers,
+ * dilated residual stacks, reversed decoder dilation) at a size a CPU trains and tests in seconds.
+ */
+export const VQVAE_PRESETS: Readonly<Record<string, Readonly<VQVAEConfig>>> = {
+  '5b': PRESET_5B,
+  /** Hops 8/32/128 like 5b, a quarter of the width: for CPU experiments at 22.05 kHz. */
+  small: {
+    ...PRESET_5B,
+    sr: 22050,
+    emb_width: 32,
+    l_bins: 512,
+    width: 16,
+    depth: 3,
+    sample_length: 32768,
+  },
+  /** Hops 4/8/16, width 8: for tests and the parity fixtures. */
+  tiny: {
+    ...PRESET_5B,
+    sr: 22050,
+    downs_t: [2, 1, 1],
+    emb_width: 16,
+    l_bins: 64,
+    width: 8,
+    depth: 2,
+    sample_length: 4096,
+  },
+};
+
+export type VQVAEPresetName = keyof typeof VQVAE_PRESETS;
+
+/** Returns a copy of a preset's config, or throws naming the presets that exist. */
+export function vqvaePreset(name: string): VQVAEConfig {
+  const preset = VQVAE_PRESETS[name];
+  if (preset === undefined) {
+    throw new JukeboxError(`unknown VQ-VAE preset '${name}' (known: ${Object.keys(VQVAE_PRESETS).join(', ')})`);
+  }
+  return validateVQVAEConfig(structuredClone(preset) as VQVAEConfig, `preset '${name}'`);
+}

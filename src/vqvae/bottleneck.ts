@@ -8,8 +8,8 @@ import { ParameterRegistry, WeightMap } from './weights';
  * VQ-VAE: van den Oord et al., "Neural Discrete Representation Learning" (2017); the hierarchical
  * audio version with independent levels: Dhariwal et al., "Jukebox: A Generative Model for Music"
  * (2020), section 3. At inference:
- * - each latent takes the code at the smallest squared Euclidean distance, computed as
- *   |x|² − 2x·k + |k|² with one matrix product, exactly as the reference does;
+ * - each latent takes the code at the smallest squared Euclidean distance |x − k|²; since |x|²
+ *   is the same for every code, that is the largest x·k − |k|²/2, one matrix product per block;
  * - latents are quantised in row blocks, so the distance matrix stays a few MB however long the
  *   song is.
  */
@@ -33,16 +33,18 @@ export class BottleneckBlock {
       const [b, t, c] = x.shape;
       const flat = x.reshape([b * t, c]) as tf.Tensor2D;
       const k = w.get(this.codebook) as tf.Tensor2D;
-      const kNormSq = tf.sum(tf.square(k), 1).expandDims(0); // [1, bins]
+      // argmin_j |x|² − 2x·k_j + |k_j|² = argmax_j x·k_j − |k_j|²/2: one fused matmul-plus-bias
+      // per block. The codebook is transposed once up front because tfjs-wasm's matmul is many
+      // times slower with transposeB.
+      const kT = k.transpose() as tf.Tensor2D; // [emb_width, bins]
+      const bias = tf.mul(tf.sum(tf.square(k), 1), -0.5); // [bins]
       const codes: tf.Tensor1D[] = [];
       for (let start = 0; start < b * t; start += this.blockRows) {
         const rows = Math.min(this.blockRows, b * t - start);
         codes.push(
           tf.tidy(() => {
-            const xb = flat.slice([start, 0], [rows, c]);
-            const xNormSq = tf.sum(tf.square(xb), 1, true); // [rows, 1]
-            const distance = tf.add(tf.sub(xNormSq, tf.mul(2, tf.matMul(xb, k, false, true))), kNormSq);
-            return tf.argMin(distance, 1) as tf.Tensor1D;
+            const score = tf.fused.matMul({ a: flat.slice([start, 0], [rows, c]), b: kT, bias });
+            return tf.argMax(score, 1) as tf.Tensor1D;
           }),
         );
       }

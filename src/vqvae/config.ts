@@ -31,8 +31,6 @@ export interface VQVAEConfig {
   multipliers: number[];
   /** Decoder residual stacks run their dilations largest first. Reference `vqvae_reverse_decoder_dilation`; default true. */
   reverse_decoder_dilation: boolean;
-  /** Scale each residual branch by 1/sqrt(depth). Reference `res_scale` block kwarg; default false. */
-  res_scale: boolean;
   /** EMA decay of the codebook. Reference `l_mu`; default 0.99. */
   l_mu: number;
   /** Commit-loss weight. Reference `commit`; default 0.02. */

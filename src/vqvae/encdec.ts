@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { addReach, Conv1d, ConvTranspose1d, Reach, Resnet1D, ResnetOptions } from './layers';
+import { addReach, chain, Conv1d, ConvTranspose1d, Reach, Resnet1D, ResnetOptions } from './layers';
 import { ParameterRegistry, WeightMap } from './weights';
 
 /** Width and residual options of one level's encoder or decoder. */
@@ -39,11 +39,13 @@ export class EncoderConvBlock {
 
   /** `[B, T, C_in]` → `[B, T / stride_t^down_t, output_emb_width]`. */
   apply(w: WeightMap, x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      let h = x;
-      for (const { conv, resnet } of this.downs) h = resnet.apply(w, conv.apply(w, h));
-      return this.out.apply(w, h);
-    });
+    return chain(x, [
+      ...this.downs.flatMap(({ conv, resnet }) => [
+        (h: tf.Tensor3D) => conv.apply(w, h),
+        (h: tf.Tensor3D) => resnet.apply(w, h),
+      ]),
+      (h) => this.out.apply(w, h),
+    ]);
   }
 
   /** Reach in input samples, for an input at `rate` samples per element; returns the output rate too. */
@@ -90,11 +92,13 @@ export class DecoderConvBlock {
   }
 
   apply(w: WeightMap, x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      let h = this.inConv.apply(w, x);
-      for (const { resnet, conv } of this.ups) h = conv.apply(w, resnet.apply(w, h));
-      return h;
-    });
+    return chain(x, [
+      (h: tf.Tensor3D) => this.inConv.apply(w, h),
+      ...this.ups.flatMap(({ resnet, conv }) => [
+        (h: tf.Tensor3D) => resnet.apply(w, h),
+        (h: tf.Tensor3D) => conv.apply(w, h),
+      ]),
+    ]);
   }
 
   /** Reach in output samples, for an output at `rate` samples per element; returns the input rate. */
@@ -135,7 +139,7 @@ export class Encoder {
 
   /** `[B, T, 1]` → `[B, T / hop, emb_width]`: the last level block's output, as the VQ-VAE uses it. */
   apply(w: WeightMap, x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => this.blocks.reduce((h, block) => block.apply(w, h), x));
+    return chain(x, this.blocks.map((block) => (h: tf.Tensor3D) => block.apply(w, h)));
   }
 
   /** Input samples that reach a latent from beyond its own hop-long span. */
@@ -180,11 +184,10 @@ export class Decoder {
 
   /** `[B, T / hop, emb_width]` → `[B, T, 1]`. */
   apply(w: WeightMap, z: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      let h = z;
-      for (let j = this.blocks.length - 1; j >= 0; j--) h = this.blocks[j].apply(w, h);
-      return this.out.apply(w, h);
-    });
+    return chain(z, [
+      ...[...this.blocks].reverse().map((block) => (h: tf.Tensor3D) => block.apply(w, h)),
+      (h) => this.out.apply(w, h),
+    ]);
   }
 
   /** Output samples beyond a latent's own span that it reaches (equivalently, that reach each sample). */

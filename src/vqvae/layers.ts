@@ -26,6 +26,22 @@ export function addReach(a: Reach, b: Reach): Reach {
   return { left: a.left + b.left, right: a.right + b.right };
 }
 
+/**
+ * Applies `steps` in order, disposing each intermediate result as soon as the next step has
+ * consumed it (never `x` itself). A plain `tf.tidy` would keep every intermediate of a deep stack
+ * alive until the end: for the 5b level-0 encoder that is eight full-length 64-channel tensors.
+ */
+export function chain<T extends tf.Tensor>(x: T, steps: ((h: T) => T)[]): T;
+export function chain(x: tf.Tensor, steps: ((h: tf.Tensor) => tf.Tensor)[]): tf.Tensor {
+  let h = x;
+  for (const step of steps) {
+    const next = step(h);
+    if (h !== x && h !== next) h.dispose();
+    h = next;
+  }
+  return h;
+}
+
 /** A 1-D convolution: `nn.Conv1d(n_in, n_out, kernel, stride, padding, dilation)`. */
 export class Conv1d {
   readonly weight: string;
@@ -181,10 +197,15 @@ export class ResConv1DBlock {
   }
 
   apply(w: WeightMap, x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const h = this.conv1.apply(w, this.conv3.apply(w, tf.relu(x), 'relu'));
-      return tf.add(x, this.resScale === 1 ? h : tf.mul(h, this.resScale));
-    });
+    const h = chain(x, [
+      (t) => tf.relu(t) as tf.Tensor3D,
+      (t) => this.conv3.apply(w, t, 'relu'),
+      (t) => this.conv1.apply(w, t),
+      (t) => (this.resScale === 1 ? t : (tf.mul(t, this.resScale) as tf.Tensor3D)),
+    ]);
+    const out = tf.add(x, h) as tf.Tensor3D;
+    h.dispose();
+    return out;
   }
 
   reach(rate: number): Reach {
@@ -221,7 +242,7 @@ export class Resnet1D {
   }
 
   apply(w: WeightMap, x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => this.blocks.reduce((h, block) => block.apply(w, h), x));
+    return chain(x, this.blocks.map((block) => (h: tf.Tensor3D) => block.apply(w, h)));
   }
 
   reach(rate: number): Reach {

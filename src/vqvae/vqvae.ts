@@ -86,9 +86,12 @@ export class VQVAE {
       throw new JukeboxError(`encode expects audio shaped [batch, samples, 1], got [${x.shape}]`);
     }
     levels.forEach((level) => this.checkLevel(level));
-    return levels.map((level) =>
-      tf.tidy(() => this.bottleneck[level].quantise(this.weights, this.encoders[level].apply(this.weights, x))),
-    );
+    return levels.map((level) => {
+      const latents = this.encoders[level].apply(this.weights, x);
+      const codes = this.bottleneck[level].quantise(this.weights, latents);
+      latents.dispose();
+      return codes;
+    });
   }
 
   /**
@@ -99,10 +102,10 @@ export class VQVAE {
     this.checkAlive();
     this.checkLevel(level);
     if (codes.rank !== 2) throw new JukeboxError(`decode expects codes shaped [batch, tokens], got [${codes.shape}]`);
-    return tf.tidy(() => {
-      const z = this.bottleneck[level].dequantise(this.weights, codes);
-      return this.decoders[level].apply(this.weights, z);
-    });
+    const z = this.bottleneck[level].dequantise(this.weights, codes);
+    const audio = this.decoders[level].apply(this.weights, z);
+    z.dispose();
+    return audio;
   }
 
   /** Audio samples either side of a token's span that change its code (encoder receptive reach). */
@@ -142,7 +145,8 @@ function buildModules(config: VQVAEConfig, registry: ParameterRegistry) {
       mConv: config.m_conv,
       dilationGrowthRate: config.dilation_growth_rate,
       dilationCycle: config.dilation_cycle,
-      resScale: config.res_scale,
+      // The reference VQ-VAE never scales its residual branches (res_scale is False).
+      resScale: false,
     };
     const downs = config.downs_t.slice(0, level + 1);
     const strides = config.strides_t.slice(0, level + 1);

@@ -1,0 +1,47 @@
+import { parseArgs, ParseArgsConfig } from 'util';
+import { JukeboxError } from '../errors';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface ParsedArgs {
+  positionals: string[];
+  values: Record<string, string | boolean | undefined>;
+}
+
+/**
+ * Parses one command's arguments strictly: unknown options, missing values and a wrong number of
+ * positionals are one-line usage errors rather than stack traces.
+ */
+export function parseCommandArgs(command: string, usage: string, argv: string[], options: OptionSpec, positionals: number): ParsedArgs {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, debug: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new JukeboxError(`${command}: ${(err as Error).message.split('\n')[0]} (usage: ${usage})`);
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new JukeboxError(`${command}: expected ${positionals} argument${positionals === 1 ? '' : 's'}, got ${parsed.positionals.length} (usage: ${usage})`);
+  }
+  return { positionals: parsed.positionals, values: parsed.values as ParsedArgs['values'] };
+}
+
+/** The value of a required string option. */
+export function required(args: ParsedArgs, name: string, command: string, usage: string): string {
+  const v = args.values[name];
+  if (typeof v !== 'string' || v === '') throw new JukeboxError(`${command}: --${name} is required (usage: ${usage})`);
+  return v;
+}
+
+/** Parses `0,1,2` into distinct level numbers. */
+export function parseLevels(text: string, levels: number): number[] {
+  const parts = text.split(',').map((p) => p.trim());
+  const out: number[] = [];
+  for (const p of parts) {
+    const n = Number(p);
+    if (p === '' || !Number.isInteger(n) || n < 0 || n >= levels) {
+      throw new JukeboxError(`--levels: '${p}' is not a level of this model (0..${levels - 1})`);
+    }
+    if (!out.includes(n)) out.push(n);
+  }
+  return out.sort((a, b) => a - b);
+}

@@ -1,5 +1,18 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { JukeboxError } from './errors';
+
+/** Temporary files being written right now, so a signal handler can remove them before exiting. */
+const pending = new Set<string>();
+
+/**
+ * Removes every temporary file still being written. The CLI calls this on SIGINT/SIGTERM, whose
+ * default handlers would exit without unwinding `writeFileAtomic`.
+ */
+export function removePendingTempFiles(): void {
+  for (const tmp of pending) fs.rmSync(tmp, { force: true });
+  pending.clear();
+}
 
 /**
  * Writes a file so that readers never see half of it: the bytes go to a temporary file in the same
@@ -12,7 +25,14 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const dir = path.dirname(path.resolve(target));
   const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${Date.now()}`);
-  const fd = fs.openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'w');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `the directory ${dir} does not exist` : (err as Error).message;
+    throw new JukeboxError(`cannot write: ${reason}`, target);
+  }
+  pending.add(tmp);
   try {
     await write(fd);
     fs.fsyncSync(fd);
@@ -22,6 +42,8 @@ export async function writeFileAtomic(
     try { fs.closeSync(fd); } catch { /* already closed */ }
     fs.rmSync(tmp, { force: true });
     throw err;
+  } finally {
+    pending.delete(tmp);
   }
 }
 

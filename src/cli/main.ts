@@ -1,0 +1,73 @@
+import { removePendingTempFiles } from '../atomic-write';
+import { JukeboxError } from '../errors';
+import { convertCommand } from './convert';
+import { decodeCommand } from './decode';
+import { encodeCommand } from './encode';
+import { infoCommand } from './info';
+
+export interface Command {
+  /** One line, shown by `jukebox help`. */
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  encode: encodeCommand,
+  decode: decodeCommand,
+  convert: convertCommand,
+  info: infoCommand,
+};
+
+function help(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${c.usage}\n      ${c.summary}`);
+  return [
+    'jukebox: OpenAI Jukebox in TypeScript',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'A <ckpt> is a PyTorch checkpoint (.pth.tar, legacy or zip format) or a jukebox-ts .safetensors file.',
+    'Options for every command: --debug (show stack traces). Env: JUKEBOX_BACKEND=cpu|wasm|node|gpu.',
+  ].join('\n');
+}
+
+/**
+ * Runs the CLI and returns the exit code. Errors print as one line naming the file and the
+ * problem (`--debug` adds the stack); output files are written atomically, so a failed or
+ * interrupted command leaves none behind.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const onSignal = (signal: NodeJS.Signals) => {
+    removePendingTempFiles();
+    process.stderr.write(`jukebox: interrupted by ${signal}; no output was written\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      process.stdout.write(help() + '\n');
+      return name === undefined ? 1 : 0;
+    }
+    const command = COMMANDS[name];
+    if (command === undefined) throw new JukeboxError(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    await command.run(rest);
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const oneLine = message.split('\n')[0];
+    if (err instanceof JukeboxError) {
+      process.stderr.write(`jukebox: ${oneLine}\n`);
+    } else {
+      process.stderr.write(`jukebox: internal error: ${oneLine}${debug ? '' : ' (run with --debug for details)'}\n`);
+    }
+    if (debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -16,7 +16,6 @@ const PRESET_5B: VQVAEConfig = {
   dilation_cycle: null,
   multipliers: [2, 1, 1],
   reverse_decoder_dilation: true,
-  res_scale: false,
   l_mu: 0.99,
   commit: 0.02,
   sample_length: 1048576,

@@ -1,0 +1,16 @@
+/**
+ * jukebox-ts: OpenAI's Jukebox as a typed TypeScript toolkit. This file is the public API; every
+ * name a notebook or program should use is exported from here.
+ *
+ *   import { initBackend, loadVQVAE, openAudio, encodeChunked } from 'jukebox-ts';
+ *   await initBackend();
+ *   const { model } = loadVQVAE('vqvae.pth.tar');
+ *   const codes = await encodeChunked(model, openAudio('song.wav', model.config.sr));
+ *   model.dispose();
+ */
+export { initBackend, BACKEND_CHOICES } from './backend';
+export type { BackendChoice, BackendInfo } from './backend';
+export { JukeboxError } from './errors';
+export * from './audio';
+export * from './vqvae';
+export * from './checkpoint';

@@ -1,0 +1,10 @@
+export { VQVAE } from './vqvae';
+export type { VQVAEConfig } from './config';
+export { hopLengths, validateVQVAEConfig } from './config';
+export { randomVQVAE } from './init';
+export { decodeChunked, encodeChunked, DEFAULT_CHUNK_SAMPLES } from './streaming';
+export type { ChunkOptions, SampleSource } from './streaming';
+export { readCodesFile, writeCodesFile } from './codes-file';
+export type { CodesFile } from './codes-file';
+export { WeightMap } from './weights';
+export type { ParameterSpec } from './weights';

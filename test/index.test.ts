@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import * as jukebox from '../src';
+
+describe('public API', () => {
+  it('exports the documented entry points from src/index.ts', () => {
+    for (const name of ['initBackend', 'JukeboxError', 'loadVQVAE', 'saveVQVAE', 'readVQVAEStateDict', 'vqvaePreset', 'VQVAE', 'randomVQVAE',
+      'encodeChunked', 'decodeChunked', 'readCodesFile', 'writeCodesFile', 'openAudio', 'arraySource', 'readWav', 'writeWav', 'writeWavStream',
+      'resample', 'Resampler', 'readTorchCheckpoint', 'readSafetensors', 'writeSafetensors']) {
+      expect(typeof (jukebox as Record<string, unknown>)[name], name).toBe('function');
+    }
+    expect(Object.keys(jukebox.VQVAE_PRESETS)).toEqual(['5b', 'small', 'tiny']);
+  });
+
+  it('round-trips audio through the public API: encode and decode a tiny model', async () => {
+    await jukebox.initBackend();
+    const model = jukebox.randomVQVAE(jukebox.vqvaePreset('tiny'), 1);
+    const audio = new Float32Array(2048).map((_, i) => Math.sin(i / 10));
+    const codes = await jukebox.encodeChunked(model, jukebox.arraySource(audio, 22050));
+    expect(codes.map((c) => c.length)).toEqual([512, 256, 128]);
+    let decoded = 0;
+    await jukebox.decodeChunked(model, codes[2], 2, (chunk) => void (decoded += chunk.length));
+    expect(decoded).toBe(2048);
+    model.dispose();
+  });
+});

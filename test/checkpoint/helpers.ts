@@ -1,3 +1,5 @@
+import { JukeboxError } from '../../src/errors';
+import { expect } from 'vitest';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -131,4 +133,17 @@ export function tensorPickle(
     'ctorch._utils\n_rebuild_tensor_v2\n(', pid, pickleInt(offset), tuple(size), tuple(stride), [0x89],
     'ccollections\nOrderedDict\n)R', 'tR',
   );
+}
+
+/** Runs `fn`, expecting a JukeboxError with a one-line message, and returns the message. */
+export function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(JukeboxError);
+    const message = (err as Error).message;
+    expect(message).not.toContain('\n');
+    return message;
+  }
+  throw new Error('expected a JukeboxError');
 }

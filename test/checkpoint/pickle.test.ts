@@ -1,25 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JukeboxError } from '../../src/errors';
 import { isTuple, unpickle } from '../../src/checkpoint/pickle';
-import { bytes, encodePy, le, readJson, tempDir } from './helpers';
+import { bytes, encodePy, le, readJson, tempDir, errorOf } from './helpers';
 
 const FILE = 'test.pkl';
 const load = (data: Uint8Array): unknown => unpickle(data, { file: FILE }).value;
 
-/** Runs `fn`, expecting a JukeboxError, and returns its message. */
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(JukeboxError);
-    const message = (err as Error).message;
-    expect(message).not.toContain('\n');
-    return message;
-  }
-  throw new Error('expected a JukeboxError');
-}
 
 const fixtures = readJson<{ expected: unknown; pickles: Record<string, string>; long_memo: string }>('pickles.json');
 

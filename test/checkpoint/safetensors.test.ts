@@ -6,19 +6,8 @@ import {
   SafetensorsTensor, isSafetensors, openSafetensors, readSafetensors, readSafetensorsHeader, writeSafetensors,
 } from '../../src/checkpoint/safetensors';
 import { float32ToHalf, halfBitsToNumber, numberToHalfBits } from '../../src/checkpoint/numeric';
-import { bytes, decodeScalar, fixture, le, readJson, tempDir, writeTemp } from './helpers';
+import { bytes, decodeScalar, fixture, le, readJson, tempDir, writeTemp, errorOf } from './helpers';
 
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(JukeboxError);
-    const message = (err as Error).message;
-    expect(message).not.toContain('\n');
-    return message;
-  }
-  throw new Error('expected a JukeboxError');
-}
 
 async function rejection(p: Promise<unknown>): Promise<string> {
   try {

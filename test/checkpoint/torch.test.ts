@@ -1,14 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JukeboxError } from '../../src/errors';
 import { isTuple } from '../../src/checkpoint/pickle';
 import {
   TorchTensorRef, checkpointEntry, isTorchCheckpoint, isTorchTensorRef, readTorchCheckpoint, stateDictToFloat32,
 } from '../../src/checkpoint/torch';
 import {
-  LEGACY_HEAD, bytes, decodeScalar, encodePy, fixture, le, pickleStr, readJson, tempDir, tensorPickle, writeTemp,
-} from './helpers';
+  LEGACY_HEAD, bytes, decodeScalar, encodePy, fixture, le, pickleStr, readJson, tempDir, tensorPickle, writeTemp, errorOf } from './helpers';
 
 interface ExpectedTensor {
   path: string[];
@@ -21,17 +19,6 @@ interface ExpectedTensor {
 }
 const expected = readJson<{ root: unknown; tensors: ExpectedTensor[] }>('expected.json');
 
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(JukeboxError);
-    const message = (err as Error).message;
-    expect(message).not.toContain('\n');
-    return message;
-  }
-  throw new Error('expected a JukeboxError');
-}
 
 function at(root: unknown, keys: string[]): unknown {
   let v = root;

@@ -20,7 +20,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 function help(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${c.usage}\n      ${c.summary}`);
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.summary}`);
   return [
     'jukebox: OpenAI Jukebox in TypeScript',
     '',

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { conv1d, conv1dTaps } from './ops';
 import { ParameterRegistry, WeightMap } from './weights';
 
 /**
@@ -63,20 +64,11 @@ export class Conv1d {
 
   /** `[B, T, nIn]` → `[B, floor((T + 2p - d(k-1) - 1) / s) + 1, nOut]`, with an optional fused ReLU. */
   apply(w: WeightMap, x: tf.Tensor3D, activation: 'linear' | 'relu' = 'linear'): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [b, t] = x.shape;
-      // [out, in, k] → [1, k, in, out]: conv2d over a height-1 image is the fastest conv1d in tfjs.
-      const filter = tf.transpose(w.get(this.weight), [2, 1, 0]).expandDims(0) as tf.Tensor4D;
-      const y = tf.fused.conv2d({
-        x: x.reshape([b, 1, t, this.nIn]) as tf.Tensor4D,
-        filter,
-        strides: [1, this.stride],
-        pad: [[0, 0], [0, 0], [this.padding, this.padding], [0, 0]],
-        dilations: [1, this.dilation],
-        bias: w.get(this.bias),
-        activation,
-      });
-      return y.reshape([b, y.shape[2], this.nOut]) as tf.Tensor3D;
+    return conv1d(x, w.get(this.weight), w.get(this.bias), {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      activation,
     });
   }
 
@@ -136,14 +128,14 @@ export class ConvTranspose1d {
     return (t - 1) * this.stride - 2 * this.padding + this.kernel;
   }
 
-  /** The phase kernel `[1, taps, nIn, stride * nOut]` built from the reference `[nIn, nOut, kernel]`. */
-  private phaseFilter(w: tf.Tensor): tf.Tensor4D {
+  /** The phase kernel `[taps, nIn, stride * nOut]` built from the reference `[nIn, nOut, kernel]`. */
+  private phaseKernel(w: tf.Tensor): tf.Tensor3D {
     const zeros = tf.zeros([this.nIn, this.nOut]);
     const slices = w.unstack(2); // kernel × [nIn, nOut]
     const taps = this.tapKernelIndex.map((phases) =>
       tf.concat(phases.map((k) => (k < 0 ? zeros : slices[k])), 1),
     ); // taps × [nIn, stride * nOut]
-    return tf.stack(taps).expandDims(0) as tf.Tensor4D;
+    return tf.stack(taps) as tf.Tensor3D;
   }
 
   apply(w: WeightMap, x: tf.Tensor3D): tf.Tensor3D {
@@ -160,13 +152,7 @@ export class ConvTranspose1d {
       if (padRight < 0) input = input.slice([0, 0, 0], [-1, input.shape[1] + padRight, -1]);
       input = input.pad([[0, 0], [Math.max(padLeft, 0), Math.max(padRight, 0)], [0, 0]]);
       const bias = tf.tile(w.get(this.bias), [this.stride]);
-      const y = tf.fused.conv2d({
-        x: input.reshape([b, 1, input.shape[1], this.nIn]) as tf.Tensor4D,
-        filter: this.phaseFilter(w.get(this.weight)),
-        strides: 1,
-        pad: 'valid',
-        bias,
-      }); // [B, 1, rows, stride * nOut]
+      const y = conv1dTaps(input, this.phaseKernel(w.get(this.weight)), bias); // [B, rows, stride * nOut]
       const interleaved = y.reshape([b, rows * this.stride, this.nOut]) as tf.Tensor3D;
       return outLen === rows * this.stride ? interleaved : interleaved.slice([0, 0, 0], [-1, outLen, -1]);
     });

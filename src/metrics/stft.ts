@@ -1,0 +1,115 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** One STFT configuration, named as the reference's `STFTValues`. */
+export interface STFTSettings {
+  /** FFT size; `n_fft / 2 + 1` frequency bins. */
+  nFft: number;
+  /** Samples between frames. */
+  hopLength: number;
+  /** Length of the periodic Hann window, centred in the FFT frame. */
+  windowSize: number;
+}
+
+/** The reference's `DefaultSTFTValues`: spectral loss and spectral convergence. */
+export const DEFAULT_STFT: Readonly<STFTSettings> = { nFft: 2048, hopLength: 256, windowSize: 1536 };
+
+/** The reference's multi-scale spectral loss settings (`multispec_loss_n_fft`, `_hop_length`, `_window_size`). */
+export const MULTISPECTRAL_STFTS: readonly Readonly<STFTSettings>[] = [
+  { nFft: 2048, hopLength: 240, windowSize: 1200 },
+  { nFft: 1024, hopLength: 120, windowSize: 600 },
+  { nFft: 512, hopLength: 50, windowSize: 240 },
+];
+
+const bases = new Map<string, tf.Tensor2D>();
+
+/**
+ * `[windowSize, 2 · bins]`: the Hann-windowed cosine and negative-sine DFT rows for the samples
+ * under the window. The window sits at offset (n_fft − window)/2 of the FFT frame, as torch.stft
+ * pads it, and the phase is measured from the frame start so real and imaginary parts match torch.
+ * Kept for the life of the process (a few MB for n_fft 2048).
+ */
+function dftBasis(s: STFTSettings): tf.Tensor2D {
+  const key = `${s.nFft}/${s.windowSize}`;
+  let basis = bases.get(key);
+  if (basis === undefined) {
+    const bins = s.nFft / 2 + 1;
+    const offset = Math.floor((s.nFft - s.windowSize) / 2);
+    const data = new Float32Array(s.windowSize * 2 * bins);
+    for (let n = 0; n < s.windowSize; n++) {
+      const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / s.windowSize);
+      const m = n + offset;
+      for (let k = 0; k < bins; k++) {
+        // (k·m) mod n_fft keeps the angle small, so the float64 trig stays exact for large n_fft.
+        const angle = (2 * Math.PI * ((k * m) % s.nFft)) / s.nFft;
+        data[n * 2 * bins + k] = w * Math.cos(angle);
+        data[n * 2 * bins + bins + k] = -w * Math.sin(angle);
+      }
+    }
+    basis = tf.keep(tf.tensor2d(data, [s.windowSize, 2 * bins]));
+    bases.set(key, basis);
+  }
+  return basis;
+}
+
+/**
+ * |re + i·im| whose gradient is 0 where the magnitude is 0 (as torch.norm's), instead of NaN.
+ */
+const magnitude = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [re, im, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const mag = tf.sqrt(tf.add(tf.square(re), tf.square(im)));
+  save([re, im, mag]);
+  return {
+    value: mag,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [r, i, m] = saved;
+      const scale = tf.where(tf.greater(m, 0), tf.div(dy, tf.maximum(m, 1e-30)), tf.zerosLike(m));
+      return [tf.mul(scale, r), tf.mul(scale, i)];
+    },
+  };
+});
+
+/**
+ * Reflect padding of the last axis (x[p], …, x[1], x[0], …, x[T−1], x[T−2], …). Built from slices
+ * and reversals because tfjs's MirrorPad gradient drops what flows into the reflected samples.
+ */
+function reflectPad(x: tf.Tensor2D, pad: number): tf.Tensor2D {
+  const [batch, length] = x.shape;
+  const left = tf.reverse(x.slice([0, 1], [batch, pad]), 1);
+  const right = tf.reverse(x.slice([0, length - pad - 1], [batch, pad]), 1);
+  return tf.concat([left, x, right], 1);
+}
+
+/**
+ * Magnitude spectrogram exactly as the reference's `spec(x, hps)`:
+ * `torch.stft(x, n_fft, hop, win_length=window, window=hann_window(window))` with torch's defaults
+ * (centred frames, reflect padding of n_fft/2, one-sided), then the norm over real and imaginary
+ * parts. `x` [B, T] (T > n_fft / 2) → `[B, frames, bins]` with frames = floor(T / hop) + 1.
+ * Differentiable: framing is slices of hop-sized blocks and the DFT a matrix product.
+ */
+export function stftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [batch, length] = x.shape;
+    const pad = s.nFft / 2;
+    if (length <= pad) throw new Error(`stft: signal of ${length} samples is too short for n_fft ${s.nFft}`);
+    const padded = reflectPad(x, pad);
+    const frames = Math.floor((length + 2 * pad - s.nFft) / s.hopLength) + 1;
+    const offset = Math.floor((s.nFft - s.windowSize) / 2);
+    // Frame f covers padded samples f·hop + offset … + windowSize: gather it from `blocksPerFrame`
+    // consecutive hop-sized blocks.
+    const blocksPerFrame = Math.ceil(s.windowSize / s.hopLength);
+    const blocks = frames - 1 + blocksPerFrame;
+    const span = blocks * s.hopLength;
+    const available = length + 2 * pad - offset;
+    let region = padded.slice([0, offset], [batch, Math.min(span, available)]);
+    if (span > available) region = tf.pad(region, [[0, 0], [0, span - available]]);
+    const blocked = region.reshape([batch, blocks, s.hopLength]);
+    const parts: tf.Tensor[] = [];
+    for (let j = 0; j < blocksPerFrame; j++) parts.push(blocked.slice([0, j, 0], [batch, frames, s.hopLength]));
+    const framed = tf.concat(parts, 2).slice([0, 0, 0], [batch, frames, s.windowSize]);
+    const spectrum = tf.matMul(framed.reshape([batch * frames, s.windowSize]), dftBasis(s)); // [B·F, 2·bins]
+    const bins = s.nFft / 2 + 1;
+    const re = spectrum.slice([0, 0], [batch * frames, bins]);
+    const im = spectrum.slice([0, bins], [batch * frames, bins]);
+    return (magnitude(re, im) as tf.Tensor).reshape([batch, frames, bins]) as tf.Tensor3D;
+  });
+}

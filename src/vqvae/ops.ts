@@ -1,0 +1,112 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * A 1-D convolution with its own gradient. tfjs can neither differentiate dilated convolutions
+ * nor compute filter gradients on the wasm backend (it has no Conv2DBackpropFilter kernel), so
+ * the backward pass is written out here from operations every backend has:
+ * - input gradient: the output gradient, zero padded, correlated with the kernel reversed in time
+ *   and transposed in channels (a plain dilated conv);
+ * - filter gradient: one matrix product per tap between the time-shifted input and the output
+ *   gradient;
+ * - bias gradient: the output gradient summed over batch and time.
+ * Strides are folded away before this core runs (see `conv1d`), so it is always stride 1.
+ */
+type ConvCore = (x: tf.Tensor3D, w: tf.Tensor3D, b: tf.Tensor1D) => tf.Tensor3D;
+
+const cores = new Map<string, ConvCore>();
+
+function convCore(dilation: number, activation: 'linear' | 'relu'): ConvCore {
+  const key = `${dilation}/${activation}`;
+  let core = cores.get(key);
+  if (core !== undefined) return core;
+  // x: [B, T_in, C_in] (already padded), w: [K, C_in, C_out], b: [C_out] → [B, T_in − d(K−1), C_out]
+  core = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, w, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [batch, tIn, cIn] = x.shape as [number, number, number];
+    const [k, , cOut] = w.shape as [number, number, number];
+    const y4 = tf.fused.conv2d({
+      x: x.reshape([batch, 1, tIn, cIn]) as tf.Tensor4D,
+      filter: w.expandDims(0) as tf.Tensor4D,
+      strides: 1,
+      pad: 'valid',
+      dilations: [1, dilation],
+      bias: b,
+      activation,
+    });
+    const y = y4.reshape([batch, y4.shape[2], cOut]) as tf.Tensor3D;
+    save([x, w, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws, ys] = saved;
+        const g = (activation === 'relu' ? tf.mul(dy, tf.step(ys)) : dy) as tf.Tensor3D; // [B, T_out, C_out]
+        const tOut = g.shape[1];
+        const reach = (k - 1) * dilation;
+        // dx[t] = Σ_k g[t − k·d] · w[k]ᵀ
+        const flipped = tf.transpose(tf.reverse(ws, 0), [0, 2, 1]).expandDims(0) as tf.Tensor4D; // [1, K, C_out, C_in]
+        const gPadded = tf.pad(g, [[0, 0], [reach, reach], [0, 0]]);
+        const dx = tf.conv2d(gPadded.reshape([batch, 1, tOut + 2 * reach, cOut]) as tf.Tensor4D, flipped, 1, 'valid', 'NHWC', [1, dilation])
+          .reshape([batch, tIn, cIn]);
+        // dw[k] = Σ_b,t x[b, t + k·d]ᵀ g[b, t]; transpose x once ([B, C_in, T_in]) and slice per tap.
+        const xT = tf.transpose(xs, [0, 2, 1]) as tf.Tensor3D;
+        const taps: tf.Tensor[] = [];
+        for (let tap = 0; tap < k; tap++) {
+          const xTap = xT.slice([0, 0, tap * dilation], [batch, cIn, tOut]);
+          taps.push(tf.sum(tf.matMul(xTap, g), 0)); // [C_in, C_out]
+        }
+        const dw = tf.stack(taps);
+        const db = tf.sum(g, [0, 1]);
+        return [dx, dw, db];
+      },
+    };
+  }) as unknown as ConvCore;
+  cores.set(key, core);
+  return core;
+}
+
+export interface Conv1dOptions {
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  activation?: 'linear' | 'relu';
+}
+
+/**
+ * `torch.nn.functional.conv1d` on channels-last input: `x` [B, T, C_in], `weight` in the reference
+ * layout [C_out, C_in, K], `bias` [C_out] → [B, floor((T + 2p − d(K−1) − 1) / s) + 1, C_out],
+ * differentiable with respect to all three on every backend.
+ *
+ * A stride s > 1 becomes a stride-1 conv over "phases": time is grouped in blocks of s
+ * ([B, T/s, s·C_in]) and the kernel regrouped to ceil(K/s) taps of s·C_in channels, which
+ * computes the same sums.
+ */
+export function conv1d(x: tf.Tensor3D, weight: tf.Tensor, bias: tf.Tensor, options: Conv1dOptions = {}): tf.Tensor3D {
+  return tf.tidy(() => conv1dTaps(x, tf.transpose(weight, [2, 1, 0]) as tf.Tensor3D, bias, options));
+}
+
+/** `conv1d` with the kernel already tap-major: `kernel` [K, C_in, C_out]. */
+export function conv1dTaps(x: tf.Tensor3D, kernel: tf.Tensor3D, bias: tf.Tensor, options: Conv1dOptions = {}): tf.Tensor3D {
+  const { stride = 1, padding = 0, dilation = 1, activation = 'linear' } = options;
+  return tf.tidy(() => {
+    const [batch, t, cIn] = x.shape;
+    const [k, , cOut] = kernel.shape;
+    const core = convCore(dilation, activation);
+    if (stride === 1) {
+      const padded = padding > 0 ? tf.pad(x, [[0, 0], [padding, padding], [0, 0]]) : x;
+      return core(padded as tf.Tensor3D, kernel, bias as tf.Tensor1D);
+    }
+    if (dilation !== 1) throw new Error('conv1d: a stride and a dilation together are not supported');
+    const outLen = Math.floor((t + 2 * padding - (k - 1) - 1) / stride) + 1;
+    const taps = Math.ceil(k / stride);
+    // Output o reads padded inputs o·s … o·s + K − 1, i.e. phase blocks o … o + taps − 1.
+    const blocks = outLen + taps - 1;
+    const needed = blocks * stride;
+    const right = needed - t - padding;
+    let padded: tf.Tensor3D = tf.pad(x, [[0, 0], [padding, Math.max(0, right)], [0, 0]]);
+    if (right < 0) padded = padded.slice([0, 0, 0], [batch, needed, cIn]);
+    const phased = padded.reshape([batch, blocks, stride * cIn]) as tf.Tensor3D;
+    const kPadded = tf.pad(kernel, [[0, taps * stride - k], [0, 0], [0, 0]]); // [taps·s, C_in, C_out]
+    const kPhased = kPadded.reshape([taps, stride * cIn, cOut]) as tf.Tensor3D;
+    return core(phased, kPhased, bias as tf.Tensor1D);
+  });
+}

@@ -20,7 +20,7 @@ export const MULTISPECTRAL_STFTS: readonly Readonly<STFTSettings>[] = [
   { nFft: 512, hopLength: 50, windowSize: 240 },
 ];
 
-const bases = new Map<string, tf.Tensor2D>();
+const bases = new Map<string, { basis: tf.Tensor2D; transposed: tf.Tensor2D }>();
 
 /**
  * `[windowSize, 2 · bins]`: the Hann-windowed cosine and negative-sine DFT rows for the samples
@@ -28,10 +28,10 @@ const bases = new Map<string, tf.Tensor2D>();
  * pads it, and the phase is measured from the frame start so real and imaginary parts match torch.
  * Kept for the life of the process (a few MB for n_fft 2048).
  */
-function dftBasis(s: STFTSettings): tf.Tensor2D {
+function dftBasis(s: STFTSettings): { basis: tf.Tensor2D; transposed: tf.Tensor2D } {
   const key = `${s.nFft}/${s.windowSize}`;
-  let basis = bases.get(key);
-  if (basis === undefined) {
+  let cached = bases.get(key);
+  if (cached === undefined) {
     const bins = s.nFft / 2 + 1;
     const offset = Math.floor((s.nFft - s.windowSize) / 2);
     const data = new Float32Array(s.windowSize * 2 * bins);
@@ -45,10 +45,24 @@ function dftBasis(s: STFTSettings): tf.Tensor2D {
         data[n * 2 * bins + bins + k] = -w * Math.sin(angle);
       }
     }
-    basis = tf.keep(tf.tensor2d(data, [s.windowSize, 2 * bins]));
-    bases.set(key, basis);
+    const basis = tf.keep(tf.tensor2d(data, [s.windowSize, 2 * bins]));
+    cached = { basis, transposed: tf.keep(basis.transpose()) };
+    bases.set(key, cached);
   }
-  return basis;
+  return cached;
+}
+
+/**
+ * frames [N, window] × basis [window, 2·bins], with the input gradient dy × basisᵀ taken from a
+ * kept transposed copy: tfjs-wasm's matmul is several times slower with transposeB.
+ */
+function project(frames: tf.Tensor2D, s: STFTSettings): tf.Tensor2D {
+  const { basis, transposed } = dftBasis(s);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [f] = args as [tf.Tensor2D];
+    return { value: tf.matMul(f, basis), gradFunc: (dy: tf.Tensor) => [tf.matMul(dy as tf.Tensor2D, transposed)] };
+  });
+  return op(frames) as tf.Tensor2D;
 }
 
 /**
@@ -106,7 +120,7 @@ export function stftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
     const parts: tf.Tensor[] = [];
     for (let j = 0; j < blocksPerFrame; j++) parts.push(blocked.slice([0, j, 0], [batch, frames, s.hopLength]));
     const framed = tf.concat(parts, 2).slice([0, 0, 0], [batch, frames, s.windowSize]);
-    const spectrum = tf.matMul(framed.reshape([batch * frames, s.windowSize]), dftBasis(s)); // [B·F, 2·bins]
+    const spectrum = project(framed.reshape([batch * frames, s.windowSize]) as tf.Tensor2D, s); // [B·F, 2·bins]
     const bins = s.nFft / 2 + 1;
     const re = spectrum.slice([0, 0], [batch * frames, bins]);
     const im = spectrum.slice([0, bins], [batch * frames, bins]);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { multispectralLoss, spectralConvergence, spectralLoss } from '../metrics/spectral';
+import { convergence, spectrogramDistance } from '../metrics/spectral';
+import { DEFAULT_STFT, MULTISPECTRAL_STFTS, stftMagnitude } from '../metrics/stft';
 import { Rng } from '../rng';
 import { CodebookEMA, CodebookMetrics } from './codebook-ema';
 import { Bandwidth, JUKEBOX_LMIX, l1Loss, l2Loss, linfLoss, lmixLoss, LmixWeights } from './losses';
@@ -119,6 +120,9 @@ export class VQVAETrainer {
     const commits: tf.Scalar[] = [];
     const fits: tf.Scalar[] = [];
     const prenorms: tf.Scalar[] = [];
+    // The input's spectrograms are the same for every level: computed once per step.
+    const targetSpectrum = stftMagnitude(x, DEFAULT_STFT);
+    const targetMulti = MULTISPECTRAL_STFTS.map((s) => stftMagnitude(x, s));
     for (let level = 0; level < model.config.levels; level++) {
       const latents = model.encoders[level].apply(w, x3).reshape([-1, width]) as tf.Tensor2D;
       const k = w.get(model.bottleneck[level].codebook) as tf.Tensor2D;
@@ -136,8 +140,11 @@ export class VQVAETrainer {
       const decoded = model.decoders[level].apply(w, st.reshape([batch, -1, width]) as tf.Tensor3D).reshape([batch, length]) as tf.Tensor2D;
       const tag = `_l${level + 1}`;
       scalars[`recons_loss${tag}`] = lmixLoss(x, decoded, bw, config.lmix);
-      scalars[`multispectral_loss${tag}`] = tf.div(tf.mean(multispectralLoss(x, decoded)), bw.spec);
-      scalars[`spectral_loss${tag}`] = tf.div(tf.mean(spectralLoss(x, decoded)), bw.spec);
+      const multi = tf.div(tf.addN(MULTISPECTRAL_STFTS.map((s, i) => spectrogramDistance(targetMulti[i], stftMagnitude(decoded, s)))), MULTISPECTRAL_STFTS.length);
+      scalars[`multispectral_loss${tag}`] = tf.div(tf.mean(multi), bw.spec);
+      const spectrum = stftMagnitude(decoded, DEFAULT_STFT);
+      scalars[`spectral_loss${tag}`] = tf.div(tf.mean(spectrogramDistance(targetSpectrum, spectrum)), bw.spec);
+      scalars[`spectral_convergence${tag}`] = tf.mean(convergence(targetSpectrum, spectrum));
       recons.push(scalars[`recons_loss${tag}`]);
       multispec.push(scalars[`multispectral_loss${tag}`]);
       spec.push(scalars[`spectral_loss${tag}`]);
@@ -155,6 +162,7 @@ export class VQVAETrainer {
       spectral_loss: specSum,
       multispectral_loss: multispecSum,
       commit_loss: commit,
+      spectral_convergence: tf.clone(scalars.spectral_convergence_l1),
       fit: tf.div(tf.addN(fits), fits.length),
       pn: tf.div(tf.addN(prenorms), prenorms.length),
     });
@@ -165,12 +173,8 @@ export class VQVAETrainer {
   private evalMetrics(x: tf.Tensor2D, levels: LevelOutputs[]): Record<string, tf.Scalar> {
     const bw = this.bandwidth;
     const out: Record<string, tf.Scalar> = {};
-    levels.forEach(({ decoded }, level) => {
-      out[`spectral_convergence_l${level + 1}`] = tf.mean(spectralConvergence(x, decoded));
-    });
     // The reference reports these for the level-0 reconstruction.
     const level0 = levels[0].decoded;
-    out.spectral_convergence = tf.clone(out.spectral_convergence_l1);
     out.l2_loss = l2Loss(x, level0, bw);
     out.l1_loss = l1Loss(x, level0, bw);
     out.linf_loss = linfLoss(x, level0, bw, this.config.lmix.linfK);

@@ -28,6 +28,25 @@ function tryRequire(name: string): boolean {
   }
 }
 
+/**
+ * tfjs clones every tensor a gradient will need (Identity kernels), and the wasm backend's
+ * Identity copies the data, where the cpu backend shares it by reference count (tensors are
+ * immutable). On long training windows the copies double the memory a gradient tape holds, so
+ * Identity on wasm shares too, as Reshape already does there.
+ */
+function shareIdentityOnWasm(): void {
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as tf.TensorInfo;
+      (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
+}
+
 async function activate(choice: BackendChoice): Promise<string | undefined> {
   switch (choice) {
     case 'gpu':
@@ -48,7 +67,9 @@ async function activate(choice: BackendChoice): Promise<string | undefined> {
       // The threaded build spawns its worker from a blob: URL, which Node cannot load.
       wasm.setThreadsCount(1);
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-      return (await tf.setBackend('wasm')) ? 'wasm' : undefined;
+      if (!(await tf.setBackend('wasm'))) return undefined;
+      shareIdentityOnWasm();
+      return 'wasm';
     }
     case 'cpu':
       return (await tf.setBackend('cpu')) ? 'cpu' : undefined;

@@ -52,10 +52,12 @@ function convCore(dilation: number, activation: 'linear' | 'relu'): ConvCore {
         const taps: tf.Tensor[] = [];
         for (let tap = 0; tap < k; tap++) {
           const xTap = xT.slice([0, 0, tap * dilation], [batch, cIn, tOut]);
-          taps.push(tf.sum(tf.matMul(xTap, g), 0)); // [C_in, C_out]
+          const product = tf.matMul(xTap, g); // [B, C_in, C_out]
+          taps.push(batch === 1 ? product.reshape([cIn, cOut]) : tf.sum(product, 0));
         }
         const dw = tf.stack(taps);
-        const db = tf.sum(g, [0, 1]);
+        // Σ over batch and time as a matrix product: tfjs sums over leading axes by transposing first.
+        const db = tf.matMul(tf.ones([1, batch * tOut]), g.reshape([batch * tOut, cOut])).reshape([cOut]);
         return [dx, dw, db];
       },
     };

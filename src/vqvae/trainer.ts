@@ -65,6 +65,11 @@ export class VQVAETrainer {
   step = 0;
   /** Names of the parameters gradients update: every conv weight and bias (not the codebooks). */
   readonly trainable: string[];
+  /**
+   * Batch items per gradient tape. The gradients are the same for any value; smaller values use
+   * less memory. Default 1.
+   */
+  microBatch = 1;
 
   constructor(
     readonly model: VQVAE,
@@ -103,109 +108,118 @@ export class VQVAETrainer {
   }
 
   /**
-   * The training forward pass on `x` [B, T]: returns the loss (a scalar on the gradient tape),
-   * the kept per-level outputs and the metrics that are cheap to have as tensors.
+   * One level's training forward pass on a micro-batch `x` [b, T], on the gradient tape: the
+   * level's loss (lmix + multispectral·multi-scale spectral + spectral·spectral + commit·commit),
+   * its per-level metrics, and what the codebook update needs. `targets` are the input's
+   * spectrograms, the same for every level.
    */
-  private forward(x: tf.Tensor2D): { loss: tf.Scalar; levels: LevelOutputs[]; scalars: Record<string, tf.Scalar> } {
+  private levelForward(x: tf.Tensor2D, level: number, targets: { spectrum: tf.Tensor3D; multi: tf.Tensor3D[] }) {
     const { model, bandwidth: bw, config } = this;
     const [batch, length] = x.shape;
     const w = model.weights;
     const width = model.config.emb_width;
-    const x3 = x.reshape([batch, length, 1]) as tf.Tensor3D;
-    const levels: LevelOutputs[] = [];
-    const scalars: Record<string, tf.Scalar> = {};
-    const recons: tf.Scalar[] = [];
-    const multispec: tf.Scalar[] = [];
-    const spec: tf.Scalar[] = [];
-    const commits: tf.Scalar[] = [];
-    const fits: tf.Scalar[] = [];
-    const prenorms: tf.Scalar[] = [];
-    // The input's spectrograms are the same for every level: computed once per step.
-    const targetSpectrum = stftMagnitude(x, DEFAULT_STFT);
-    const targetMulti = MULTISPECTRAL_STFTS.map((s) => stftMagnitude(x, s));
-    for (let level = 0; level < model.config.levels; level++) {
-      const latents = model.encoders[level].apply(w, x3).reshape([-1, width]) as tf.Tensor2D;
-      const k = w.get(model.bottleneck[level].codebook) as tf.Tensor2D;
-      const score = tf.sub(tf.matMul(latents, k.transpose()), tf.mul(0.5, tf.sum(tf.square(k), 1))); // x·k − |k|²/2
-      // The codes are rebuilt from their values so the tape stops here: the code choice has no
-      // gradient, and tfjs cannot differentiate gather with respect to its indices.
-      const codes = tf.tensor1d(tf.argMax(score, 1).dataSync() as Int32Array, 'int32');
-      const quantised = tf.gather(k, codes);
-      const numel = latents.size;
-      commits.push(tf.div(tf.sum(tf.square(tf.sub(quantised, latents))), numel));
-      // fit: mean squared distance to the chosen code; prenorm: RMS of the centred latents.
-      fits.push(tf.mean(tf.sub(tf.sum(tf.square(latents), 1), tf.mul(2, tf.max(score, 1)))));
-      prenorms.push(tf.div(tf.norm(tf.sub(latents, tf.mean(latents))), Math.sqrt(numel)));
-      const st = straightThrough(latents, quantised) as tf.Tensor2D;
-      const decoded = model.decoders[level].apply(w, st.reshape([batch, -1, width]) as tf.Tensor3D).reshape([batch, length]) as tf.Tensor2D;
-      const tag = `_l${level + 1}`;
-      scalars[`recons_loss${tag}`] = lmixLoss(x, decoded, bw, config.lmix);
-      const multi = tf.div(tf.addN(MULTISPECTRAL_STFTS.map((s, i) => spectrogramDistance(targetMulti[i], stftMagnitude(decoded, s)))), MULTISPECTRAL_STFTS.length);
-      scalars[`multispectral_loss${tag}`] = tf.div(tf.mean(multi), bw.spec);
-      const spectrum = stftMagnitude(decoded, DEFAULT_STFT);
-      scalars[`spectral_loss${tag}`] = tf.div(tf.mean(spectrogramDistance(targetSpectrum, spectrum)), bw.spec);
-      scalars[`spectral_convergence${tag}`] = tf.mean(convergence(targetSpectrum, spectrum));
-      recons.push(scalars[`recons_loss${tag}`]);
-      multispec.push(scalars[`multispectral_loss${tag}`]);
-      spec.push(scalars[`spectral_loss${tag}`]);
-      levels.push({ latents, codes, decoded });
-    }
-    const commit = tf.addN(commits) as tf.Scalar;
-    const reconsSum = tf.addN(recons) as tf.Scalar;
-    const multispecSum = tf.addN(multispec) as tf.Scalar;
-    const specSum = tf.addN(spec) as tf.Scalar;
-    let loss = tf.add(reconsSum, tf.mul(config.multispectral, multispecSum)) as tf.Scalar;
-    if (config.spectral !== 0) loss = tf.add(loss, tf.mul(config.spectral, specSum));
-    loss = tf.add(loss, tf.mul(model.config.commit, commit));
-    Object.assign(scalars, {
-      recons_loss: reconsSum,
-      spectral_loss: specSum,
-      multispectral_loss: multispecSum,
-      commit_loss: commit,
-      spectral_convergence: tf.clone(scalars.spectral_convergence_l1),
-      fit: tf.div(tf.addN(fits), fits.length),
-      pn: tf.div(tf.addN(prenorms), prenorms.length),
-    });
-    return { loss, levels, scalars };
-  }
-
-  /** Metrics that need no gradient, computed from the kept outputs (as the reference's no_grad block). */
-  private evalMetrics(x: tf.Tensor2D, levels: LevelOutputs[]): Record<string, tf.Scalar> {
-    const bw = this.bandwidth;
-    const out: Record<string, tf.Scalar> = {};
-    // The reference reports these for the level-0 reconstruction.
-    const level0 = levels[0].decoded;
-    out.l2_loss = l2Loss(x, level0, bw);
-    out.l1_loss = l1Loss(x, level0, bw);
-    out.linf_loss = linfLoss(x, level0, bw, this.config.lmix.linfK);
-    return out;
+    const latents = model.encoders[level].apply(w, x.reshape([batch, length, 1]) as tf.Tensor3D).reshape([-1, width]) as tf.Tensor2D;
+    const k = w.get(model.bottleneck[level].codebook) as tf.Tensor2D;
+    const score = tf.sub(tf.matMul(latents, k.transpose()), tf.mul(0.5, tf.sum(tf.square(k), 1))); // x·k − |k|²/2
+    // The codes are rebuilt from their values so the tape stops here: the code choice has no
+    // gradient, and tfjs cannot differentiate gather with respect to its indices.
+    const codes = tf.tensor1d(tf.argMax(score, 1).dataSync() as Int32Array, 'int32');
+    const quantised = tf.gather(k, codes);
+    const decoded = model.decoders[level]
+      .apply(w, (straightThrough(latents, quantised) as tf.Tensor2D).reshape([batch, -1, width]) as tf.Tensor3D)
+      .reshape([batch, length]) as tf.Tensor2D;
+    const spectrum = stftMagnitude(decoded, DEFAULT_STFT);
+    const multi = tf.addN(MULTISPECTRAL_STFTS.map((s, i) => spectrogramDistance(targets.multi[i], stftMagnitude(decoded, s))));
+    const scalars = {
+      recons_loss: lmixLoss(x, decoded, bw, config.lmix),
+      multispectral_loss: tf.div(tf.mean(multi), MULTISPECTRAL_STFTS.length * bw.spec) as tf.Scalar,
+      spectral_loss: tf.div(tf.mean(spectrogramDistance(targets.spectrum, spectrum)), bw.spec) as tf.Scalar,
+      spectral_convergence: tf.mean(convergence(targets.spectrum, spectrum)) as tf.Scalar,
+      commit_loss: tf.div(tf.sum(tf.square(tf.sub(quantised, latents))), latents.size) as tf.Scalar,
+      // Mean squared distance of each latent to its code.
+      fit: tf.mean(tf.sub(tf.sum(tf.square(latents), 1), tf.mul(2, tf.max(score, 1)))) as tf.Scalar,
+    };
+    let loss = tf.add(scalars.recons_loss, tf.mul(config.multispectral, scalars.multispectral_loss));
+    if (config.spectral !== 0) loss = tf.add(loss, tf.mul(config.spectral, scalars.spectral_loss));
+    loss = tf.add(loss, tf.mul(model.config.commit, scalars.commit_loss)) as tf.Scalar;
+    return { loss: loss as tf.Scalar, output: { latents, codes, decoded }, scalars };
   }
 
   /**
-   * Computes the loss and gradients for a batch without changing anything: what `step` applies.
-   * The caller disposes the returned tensors (`grads`, and `levels` via `disposeOutputs`).
+   * Computes the loss and gradients for a batch without changing anything: what `trainStep`
+   * applies. The loss is a sum over levels of means over batch items, so it is taken one level
+   * and `microBatch` items at a time, each on its own gradient tape, and the gradients summed:
+   * tfjs keeps every tensor of a tape until its backward pass ends, and this bounds that by one
+   * level of a micro-batch instead of the whole step. The caller disposes `grads` and `levels`
+   * (with `disposeOutputs`).
    */
   lossAndGrads(x: tf.Tensor2D): { loss: number; grads: Map<string, tf.Tensor>; levels: LevelOutputs[]; metrics: StepMetrics } {
     this.initialiseCodebooks(x);
-    const params = this.trainable.map((name) => this.model.weights.get(name));
-    let kept: { levels: LevelOutputs[]; scalars: Record<string, tf.Scalar> } | undefined;
-    const { value, grads } = tf.valueAndGrads(() => {
-      const out = this.forward(x);
-      kept = { levels: out.levels, scalars: out.scalars };
-      for (const l of out.levels) tf.keep(l.latents), tf.keep(l.codes), tf.keep(l.decoded);
-      for (const s of Object.values(out.scalars)) tf.keep(s);
-      return out.loss;
-    })(params);
-    const { levels, scalars } = kept!;
-    const metrics: StepMetrics = { loss: value.dataSync()[0] };
-    value.dispose();
-    const evalScalars = tf.tidy(() => this.evalMetrics(x, levels));
-    for (const [key, t] of Object.entries({ ...scalars, ...evalScalars })) {
-      metrics[key] = t.dataSync()[0];
-      t.dispose();
+    const { model } = this;
+    const [batch, length] = x.shape;
+    const levels = model.config.levels;
+    const grads = new Map<string, tf.Tensor>();
+    const sums: Record<string, number> = {};
+    const outputs: { latents: tf.Tensor2D[]; codes: tf.Tensor1D[]; decoded: tf.Tensor2D[] }[] = Array.from({ length: levels }, () => ({ latents: [], codes: [], decoded: [] }));
+    const levelParams = Array.from({ length: levels }, (_, level) =>
+      this.trainable.filter((name) => name.startsWith(`encoders.${level}.`) || name.startsWith(`decoders.${level}.`)));
+    let loss = 0;
+    for (let start = 0; start < batch; start += this.microBatch) {
+      const items = Math.min(this.microBatch, batch - start);
+      const share = items / batch; // every item weighs the same in the batch means
+      const xb = x.slice([start, 0], [items, length]) as tf.Tensor2D;
+      const targets = tf.tidy(() => ({ spectrum: stftMagnitude(xb, DEFAULT_STFT), multi: MULTISPECTRAL_STFTS.map((s) => stftMagnitude(xb, s)) }));
+      for (let level = 0; level < levels; level++) {
+        let kept: ReturnType<VQVAETrainer['levelForward']> | undefined;
+        const names = levelParams[level];
+        const result = tf.valueAndGrads(() => {
+          kept = this.levelForward(xb, level, targets);
+          tf.keep(kept.output.latents), tf.keep(kept.output.codes), tf.keep(kept.output.decoded);
+          for (const t of Object.values(kept.scalars)) tf.keep(t);
+          return kept.loss;
+        })(names.map((name) => model.weights.get(name)));
+        loss += share * result.value.dataSync()[0];
+        result.value.dispose();
+        names.forEach((name, i) => {
+          const scaled = tf.mul(result.grads[i], share);
+          result.grads[i].dispose();
+          const previous = grads.get(name);
+          grads.set(name, previous === undefined ? scaled : tf.add(previous, scaled));
+          previous?.dispose();
+          if (previous !== undefined) scaled.dispose();
+        });
+        for (const [key, t] of Object.entries(kept!.scalars)) {
+          sums[`${key}_l${level + 1}`] = (sums[`${key}_l${level + 1}`] ?? 0) + share * t.dataSync()[0];
+          t.dispose();
+        }
+        outputs[level].latents.push(kept!.output.latents);
+        outputs[level].codes.push(kept!.output.codes);
+        outputs[level].decoded.push(kept!.output.decoded);
+      }
+      tf.dispose([xb, targets.spectrum, ...targets.multi]);
     }
-    const gradMap = new Map(this.trainable.map((name, i) => [name, grads[i]]));
-    return { loss: metrics.loss, grads: gradMap, levels, metrics };
+    const concat = <T extends tf.Tensor>(parts: T[]): T => {
+      const whole = (parts.length === 1 ? parts[0] : tf.concat(parts)) as T;
+      if (parts.length > 1) tf.dispose(parts);
+      return whole;
+    };
+    const levelOutputs: LevelOutputs[] = outputs.map((o) => ({ latents: concat(o.latents), codes: concat(o.codes), decoded: concat(o.decoded) }));
+    const metrics: StepMetrics = { loss, ...sums };
+    const total = (key: string) => Array.from({ length: levels }, (_, l) => sums[`${key}_l${l + 1}`]).reduce((a, b) => a + b, 0);
+    for (const key of ['recons_loss', 'spectral_loss', 'multispectral_loss', 'commit_loss']) metrics[key] = total(key);
+    metrics.fit = total('fit') / levels;
+    metrics.spectral_convergence = sums.spectral_convergence_l1;
+    tf.tidy(() => {
+      const bw = this.bandwidth;
+      // Prenorm (RMS of the centred latents) over the whole batch, and the reference's level-0
+      // reconstruction errors.
+      metrics.pn = levelOutputs.reduce((acc, o) => acc + tf.div(tf.norm(tf.sub(o.latents, tf.mean(o.latents))), Math.sqrt(o.latents.size)).dataSync()[0], 0) / levels;
+      const level0 = levelOutputs[0].decoded;
+      metrics.l2_loss = l2Loss(x, level0, bw).dataSync()[0];
+      metrics.l1_loss = l1Loss(x, level0, bw).dataSync()[0];
+      metrics.linf_loss = linfLoss(x, level0, bw, this.config.lmix.linfK).dataSync()[0];
+    });
+    return { loss, grads, levels: levelOutputs, metrics };
   }
 
   /**

@@ -1,5 +1,7 @@
+import { JukeboxError } from '../errors';
+import { decodeAudioFile, detectAudioFormat } from './decoders';
 import { Resampler, ResamplerOptions } from './resample';
-import { openWav } from './wav';
+import { WavReader, openWav } from './wav';
 
 /**
  * A mono signal read by ranges. `read(start, end)` returns samples [start, end) as a new array;
@@ -93,16 +95,123 @@ export function wavSource(path: string): AudioSource {
   };
 }
 
+/** Average of equal-length channels (a new array; the channel itself when there is one). */
+function averageChannels(channels: Float32Array[]): Float32Array {
+  if (channels.length === 1) return channels[0];
+  const n = channels[0].length;
+  const out = new Float32Array(n);
+  for (const c of channels) for (let i = 0; i < n; i++) out[i] += c[i];
+  const k = 1 / channels.length;
+  for (let i = 0; i < n; i++) out[i] *= k;
+  return out;
+}
+
+/** The error for a compressed file handed to a synchronous (WAV-only) reader. */
+function compressedNeedsAsync(path: string, format: 'flac' | 'mp3', asyncName: string): JukeboxError {
+  return new JukeboxError(
+    `is ${format === 'flac' ? 'FLAC' : 'MP3'} audio, which is decoded asynchronously: open it with ${asyncName} (the synchronous reader takes WAV only)`,
+    path,
+  );
+}
+
 /**
  * Opens a WAV file as a mono source at `targetRate` (default: the file's own rate): downmixed by
  * averaging the channels and resampled lazily, per `read`. Close it when done.
+ *
+ * WAV only, streaming from disk. FLAC and MP3 (told by content) fail with a JukeboxError pointing
+ * to {@link openAudioAsync}; anything else fails with the WAV reader's error.
  */
 export function openAudio(path: string, targetRate?: number, options?: ResamplerOptions): AudioSource {
+  const format = detectAudioFormat(path);
+  if (format === 'flac' || format === 'mp3') throw compressedNeedsAsync(path, format, 'openAudioAsync');
   const source = wavSource(path);
   try {
     return resampleSource(source, targetRate ?? source.sampleRate, options);
   } catch (err) {
     source.close();
+    throw err;
+  }
+}
+
+/**
+ * {@link openAudio} for every supported format: WAV streams from disk exactly as with
+ * `openAudio`; FLAC and MP3 are decoded whole on opening (see `decodeAudioFile`), averaged to
+ * mono, and only the mono signal is kept (4 bytes per sample at the file's rate), resampled
+ * lazily per `read`.
+ */
+export async function openAudioAsync(path: string, targetRate?: number, options?: ResamplerOptions): Promise<AudioSource> {
+  const format = detectAudioFormat(path);
+  if (format !== 'flac' && format !== 'mp3') return openAudio(path, targetRate, options);
+  const decoded = await decodeAudioFile(path);
+  const source = arraySource(averageChannels(decoded.channels), decoded.sampleRate);
+  return resampleSource(source, targetRate ?? decoded.sampleRate, options);
+}
+
+/**
+ * A multi-channel signal read by ranges: `read(start, end)` returns one new array per channel,
+ * samples [start, end), zeros outside [0, length).
+ */
+export interface MultiChannelSource {
+  readonly sampleRate: number;
+  readonly length: number;
+  readonly channels: number;
+  read(start: number, end: number): Float32Array[];
+  /** Releases the file behind the source, if any. Idempotent. */
+  close(): void;
+}
+
+/**
+ * One source per channel of a WAV reader, sharing its file: the channels' reads of one range (as
+ * resampling makes, channel after channel) cost one disk read, not one per channel.
+ */
+function wavChannelSources(reader: WavReader): AudioSource[] {
+  const { sampleRate, frames, channels } = reader.info;
+  let last: { start: number; end: number; data: Float32Array[]; taken: boolean[] } | undefined;
+  return Array.from({ length: channels }, (_, c) => ({
+    sampleRate,
+    length: frames,
+    read(start: number, end: number): Float32Array {
+      checkRange(start, end);
+      if (!last || last.start !== start || last.end !== end || last.taken[c]) {
+        last = { start, end, data: reader.readChannels(start, end - start), taken: new Array<boolean>(channels).fill(false) };
+      }
+      last.taken[c] = true; // each array goes out once, so callers may keep or change it
+      return last.data[c];
+    },
+    close(): void {
+      last = undefined;
+      reader.close();
+    },
+  }));
+}
+
+/**
+ * Opens a WAV file keeping its channels apart, resampled to `targetRate` (default: the file's
+ * rate) lazily, per `read`; each channel is the one {@link resampleSource} would give for it alone.
+ * Streams from disk, memory bounded by the request. WAV only (FLAC and MP3 fail with a
+ * JukeboxError, as in {@link openAudio}). Close it when done.
+ */
+export function openAudioChannels(path: string, targetRate?: number, options?: ResamplerOptions): MultiChannelSource {
+  const format = detectAudioFormat(path);
+  if (format === 'flac' || format === 'mp3') throw compressedNeedsAsync(path, format, 'decodeAudioFile');
+  const reader = openWav(path);
+  try {
+    const rate = targetRate ?? reader.info.sampleRate;
+    const sources = wavChannelSources(reader).map((s) => resampleSource(s, rate, options));
+    return {
+      sampleRate: rate,
+      length: sources[0].length,
+      channels: sources.length,
+      read(start: number, end: number): Float32Array[] {
+        checkRange(start, end);
+        return sources.map((s) => s.read(start, end));
+      },
+      close(): void {
+        reader.close();
+      },
+    };
+  } catch (err) {
+    reader.close();
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { openAudio } from '../audio';
+import { openAudioAsync } from '../audio';
 import { initBackend } from '../backend';
 import { loadVQVAE } from '../checkpoint/load';
 import { writeCodesFile } from '../vqvae/codes-file';
@@ -26,7 +26,7 @@ export const encodeCommand: Command = {
     const out = required(args, 'out', 'encode', USAGE);
     await initBackend();
     const { model } = loadVQVAE(ckpt);
-    const source = openAudio(audioPath, model.config.sr);
+    const source = await openAudioAsync(audioPath, model.config.sr);
     try {
       const levels = typeof args.values.levels === 'string' ? parseLevels(args.values.levels, model.config.levels) : model.allLevels();
       const chunkSeconds = args.values['chunk-seconds'] === undefined ? undefined : Number(args.values['chunk-seconds']);

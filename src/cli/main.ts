@@ -4,6 +4,7 @@ import { convertCommand } from './convert';
 import { decodeCommand } from './decode';
 import { encodeCommand } from './encode';
 import { infoCommand } from './info';
+import { trainVQVAECommand } from './train-vqvae';
 
 export interface Command {
   /** One line, shown by `jukebox help`. */
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
   decode: decodeCommand,
   convert: convertCommand,
   info: infoCommand,
+  'train-vqvae': trainVQVAECommand,
 };
 
 function help(): string {

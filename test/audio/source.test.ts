@@ -1,5 +1,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { AudioSource, Resampler, arraySource, openAudio, readWavMono, resample, resampleSource, writeWav } from '../../src/audio';
+import {
+  AudioSource,
+  Resampler,
+  arraySource,
+  openAudio,
+  openAudioAsync,
+  openAudioChannels,
+  readWav,
+  readWavMono,
+  resample,
+  resampleSource,
+  writeWav,
+} from '../../src/audio';
 import { JukeboxError } from '../../src/errors';
 import { tempDir } from './wav-bytes';
 
@@ -92,9 +104,19 @@ describe('openAudio', () => {
   });
 
   it('bad files fail with the JukeboxError of the WAV reader', async () => {
-    const file = tmp.file('fake.wav', Buffer.from('ID3\u0004\u0000 not really audio', 'latin1'));
+    const file = tmp.file('fake.wav', Buffer.from('OggS not really audio', 'latin1'));
     expect(() => openAudio(file, 44100)).toThrow(JukeboxError);
-    expect(() => openAudio(file, 44100)).toThrow(`${file}: not a WAV file (starts with 'ID3'`);
+    expect(() => openAudio(file, 44100)).toThrow(`${file}: not a WAV file (starts with 'OggS'; it looks like Ogg audio`);
+    const missing = tmp.file('missing.wav');
+    expect(() => openAudio(missing)).toThrow(new JukeboxError('no such file', missing));
+  });
+
+  it('what looks like MP3 or FLAC is pointed to openAudioAsync', async () => {
+    const file = tmp.file('fake.wav', Buffer.from('ID3\u0004\u0000 not really audio', 'latin1'));
+    expect(() => openAudio(file, 44100)).toThrow(
+      new JukeboxError('is MP3 audio, which is decoded asynchronously: open it with openAudioAsync (the synchronous reader takes WAV only)', file),
+    );
+    await expect(openAudioAsync(file, 44100)).rejects.toThrow(`${file}: not a decodable MP3 file`);
   });
 });
 
@@ -124,5 +146,36 @@ describe('resampleSource', () => {
   it('is the source itself when the rates match', () => {
     const s = arraySource(new Float32Array(4), 16000);
     expect(resampleSource(s, 16000)).toBe(s);
+  });
+});
+
+describe('openAudioChannels', () => {
+  it('keeps the channels apart, each exactly as resampleSource would give it, with reads sharing one disk read', async () => {
+    const file = tmp.file('three.wav');
+    const n = 9600;
+    const chans = [signal(n, 48000, 440), signal(n, 48000, 3000, 1), signal(n, 48000, 1234, 2)];
+    await writeWav(file, chans, 48000);
+    const src = openAudioChannels(file, 22050);
+    expect([src.sampleRate, src.length, src.channels]).toEqual([22050, 4410, 3]);
+    const whole = src.read(-100, src.length + 100);
+    const fromDisk = readWav(file).channels;
+    for (let c = 0; c < 3; c++) {
+      const alone = resampleSource(arraySource(fromDisk[c], 48000), 22050);
+      expect(sameBits(whole[c], alone.read(-100, alone.length + 100))).toBe(true);
+    }
+    // Pieces equal the whole; arrays handed out are the caller's (changing one changes nothing else).
+    const a = src.read(1000, 2000);
+    a[0].fill(9);
+    const b = src.read(1000, 2000);
+    expect(sameBits(b[0], whole[0].subarray(1100, 2100))).toBe(true);
+    expect(sameBits(b[2], whole[2].subarray(1100, 2100))).toBe(true);
+    src.close();
+    src.close();
+    expect(() => src.read(0, 10)).toThrow('closed');
+
+    const native = openAudioChannels(file);
+    expect([native.sampleRate, native.length]).toEqual([48000, n]);
+    expect(sameBits(native.read(0, n)[1], fromDisk[1])).toBe(true);
+    native.close();
   });
 });

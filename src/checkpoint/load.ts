@@ -62,9 +62,17 @@ function readTorchStateDict(path: string): VQVAEStateDict {
   }
 }
 
+/** Other files of this project that are safetensors but not models, and what to say about them. */
+const NOT_A_MODEL: Record<string, string> = {
+  'jukebox-ts/codes': 'is a codes file (written by `jukebox encode`), not a VQ-VAE checkpoint',
+  'jukebox-ts/vqvae-train-state': 'is a training state (for `train-vqvae --resume`); the model beside it is vqvae.safetensors',
+};
+
 function readSafetensorsStateDict(path: string): VQVAEStateDict {
   const file = openSafetensors(path);
   try {
+    const kind = NOT_A_MODEL[file.metadata.format ?? ''];
+    if (kind !== undefined) throw new JukeboxError(kind, path);
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const [name, entry] of file.entries) tensors.set(name, { shape: entry.shape, data: file.readFloat32(name) });
     const hpsJson = file.metadata[HPS_METADATA_KEY];

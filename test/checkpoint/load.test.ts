@@ -70,3 +70,12 @@ describe('loading VQ-VAE checkpoints', () => {
     expect(() => loadVQVAE(dir)).toThrow(/is a directory, not a checkpoint/);
   });
 });
+
+describe('files that are not models', () => {
+  it('names a codes file for what it is', async () => {
+    const { writeCodesFile } = await import('../../src/vqvae/codes-file');
+    const file = path.join(dir, 'codes.safetensors');
+    await writeCodesFile(file, new Map([[0, new Int32Array([1, 2, 3])]]), 22050, [4, 8, 16]);
+    expect(() => loadVQVAE(file)).toThrow(/codes\.safetensors: is a codes file \(written by `jukebox encode`\), not a VQ-VAE checkpoint/);
+  });
+});

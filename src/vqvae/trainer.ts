@@ -213,7 +213,10 @@ export class VQVAETrainer {
       const bw = this.bandwidth;
       // Prenorm (RMS of the centred latents) over the whole batch, and the reference's level-0
       // reconstruction errors.
-      metrics.pn = levelOutputs.reduce((acc, o) => acc + tf.div(tf.norm(tf.sub(o.latents, tf.mean(o.latents))), Math.sqrt(o.latents.size)).dataSync()[0], 0) / levels;
+      levelOutputs.forEach((o, level) => {
+        metrics[`pn_l${level + 1}`] = tf.div(tf.norm(tf.sub(o.latents, tf.mean(o.latents))), Math.sqrt(o.latents.size)).dataSync()[0];
+      });
+      metrics.pn = total('pn') / levels;
       const level0 = levelOutputs[0].decoded;
       metrics.l2_loss = l2Loss(x, level0, bw).dataSync()[0];
       metrics.l1_loss = l1Loss(x, level0, bw).dataSync()[0];

@@ -216,7 +216,7 @@ export class VQVAETrainer {
       levelOutputs.forEach((o, level) => {
         metrics[`pn_l${level + 1}`] = tf.div(tf.norm(tf.sub(o.latents, tf.mean(o.latents))), Math.sqrt(o.latents.size)).dataSync()[0];
       });
-      metrics.pn = total('pn') / levels;
+      metrics.pn = levelOutputs.reduce((acc, _o, level) => acc + metrics[`pn_l${level + 1}`], 0) / levels;
       const level0 = levelOutputs[0].decoded;
       metrics.l2_loss = l2Loss(x, level0, bw).dataSync()[0];
       metrics.l1_loss = l1Loss(x, level0, bw).dataSync()[0];

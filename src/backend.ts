@@ -47,13 +47,21 @@ function shareIdentityOnWasm(): void {
   });
 }
 
+/**
+ * tfjs-node and tfjs-node-gpu register the 'tensorflow' backend on import. A package of that name
+ * that registers nothing (danfojs-node's install maps tfjs-node to plain tfjs) counts as absent.
+ */
+async function activateTensorflow(name: string): Promise<boolean> {
+  if (!tryRequire(name) || tf.findBackendFactory('tensorflow') === null) return false;
+  return tf.setBackend('tensorflow');
+}
+
 async function activate(choice: BackendChoice): Promise<string | undefined> {
   switch (choice) {
     case 'gpu':
-      // tfjs-node-gpu registers the 'tensorflow' backend on import.
-      return tryRequire('@tensorflow/tfjs-node-gpu') && (await tf.setBackend('tensorflow')) ? 'tensorflow' : undefined;
+      return (await activateTensorflow('@tensorflow/tfjs-node-gpu')) ? 'tensorflow' : undefined;
     case 'node':
-      return tryRequire('@tensorflow/tfjs-node') && (await tf.setBackend('tensorflow')) ? 'tensorflow' : undefined;
+      return (await activateTensorflow('@tensorflow/tfjs-node')) ? 'tensorflow' : undefined;
     case 'wasm': {
       let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
       try {

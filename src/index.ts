@@ -11,6 +11,6 @@
 export { initBackend, BACKEND_CHOICES } from './backend';
 export type { BackendChoice, BackendInfo } from './backend';
 export { JukeboxError } from './errors';
-export * from './audio';
-export * from './vqvae';
-export * from './checkpoint';
+export * from './audio/index';
+export * from './vqvae/index';
+export * from './checkpoint/index';

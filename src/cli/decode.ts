@@ -1,4 +1,4 @@
-import { writeWavStream } from '../audio';
+import { writeWavStream } from '../audio/index';
 import { initBackend } from '../backend';
 import { loadVQVAE } from '../checkpoint/load';
 import { JukeboxError } from '../errors';

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { openAudioAsync } from '../audio';
+import { openAudioAsync } from '../audio/index';
 import { initBackend } from '../backend';
 import { loadVQVAE } from '../checkpoint/load';
 import { writeCodesFile } from '../vqvae/codes-file';

@@ -41,10 +41,10 @@ describe('codebook usage', () => {
     const table = usageTable(usages);
     expect(table.columns).toEqual(['level', 'codes', 'used', 'dead', 'entropy_bits', 'max_bits', 'perplexity', 'tokens']);
     expect(table.shape).toEqual([3, 8]);
-    expect(table['max_bits'].values).toEqual([6, 6, 6]);
+    expect(table.column('max_bits').values).toEqual([6, 6, 6]);
     const top = topCodesTable(usages[0], 3);
     expect(top.shape).toEqual([3, 3]);
-    const counts = top['count'].values as number[];
+    const counts = top.column('count').values as number[];
     expect(counts[0]).toBeGreaterThanOrEqual(counts[1]);
     expect(counts[0]).toBe(Math.max(...usages[0].counts));
   });

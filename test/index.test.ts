@@ -8,7 +8,7 @@ describe('public API', () => {
       'resample', 'Resampler', 'readTorchCheckpoint', 'readSafetensors', 'writeSafetensors']) {
       expect(typeof (jukebox as Record<string, unknown>)[name], name).toBe('function');
     }
-    expect(Object.keys(jukebox.VQVAE_PRESETS)).toEqual(['5b', 'small', 'tiny']);
+    expect(Object.keys(jukebox.VQVAE_PRESETS)).toEqual(['5b', 'small', 'mini', 'tiny']);
   });
 
   it('round-trips audio through the public API: encode and decode a tiny model', async () => {

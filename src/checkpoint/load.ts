@@ -5,6 +5,7 @@ import { VQVAEConfig } from '../vqvae/config';
 import { VQVAE } from '../vqvae/vqvae';
 import { matchStateDict, WeightMap } from '../vqvae/weights';
 import { configFromHps, hpsFromConfig } from './hps';
+import { float32ToHalf } from './numeric';
 import { VQVAE_PRESETS } from './presets';
 import { isSafetensors, openSafetensors, SafetensorsTensor, writeSafetensors } from './safetensors';
 import { checkpointEntry, isTorchCheckpoint, readTorchCheckpoint, stateDictToFloat32, TorchCheckpoint } from './torch';
@@ -135,9 +136,14 @@ export async function saveVQVAEStateDict(
   config: VQVAEConfig,
   tensors: Map<string, { shape: number[]; data: Float32Array }>,
   extraMetadata: Record<string, string> = {},
+  options: SaveOptions = {},
 ): Promise<void> {
   const out = new Map<string, SafetensorsTensor>();
-  for (const [name, t] of tensors) out.set(name, { dtype: 'F32', shape: t.shape, data: t.data });
+  for (const [name, t] of tensors) {
+    out.set(name, options.dtype === 'F16'
+      ? { dtype: 'F16', shape: t.shape, data: float32ToHalf(t.data) }
+      : { dtype: 'F32', shape: t.shape, data: t.data });
+  }
   await writeSafetensors(path, out, {
     ...extraMetadata,
     format: VQVAE_FORMAT,
@@ -145,12 +151,17 @@ export async function saveVQVAEStateDict(
   });
 }
 
+export interface SaveOptions {
+  /** Storage type of the weights: F32 (default, exact) or F16 (half the size; loads as float32). */
+  dtype?: 'F32' | 'F16';
+}
+
 /** Saves a loaded model (its current weights) as the project's safetensors format. */
-export async function saveVQVAE(path: string, model: VQVAE, extraMetadata: Record<string, string> = {}): Promise<void> {
+export async function saveVQVAE(path: string, model: VQVAE, extraMetadata: Record<string, string> = {}, options: SaveOptions = {}): Promise<void> {
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const name of model.spec.keys()) {
     const t = model.weights.get(name);
     tensors.set(name, { shape: t.shape, data: (await t.data()) as Float32Array });
   }
-  await saveVQVAEStateDict(path, model.config, tensors, extraMetadata);
+  await saveVQVAEStateDict(path, model.config, tensors, extraMetadata, options);
 }

@@ -37,6 +37,16 @@ export const VQVAE_PRESETS: Readonly<Record<string, Readonly<VQVAEConfig>>> = {
     depth: 3,
     sample_length: 32768,
   },
+  /** Hops 8/32/128 like 5b at width 8: the notebooks' demo model, small enough to ship in data/. */
+  mini: {
+    ...PRESET_5B,
+    sr: 22050,
+    emb_width: 16,
+    l_bins: 128,
+    width: 8,
+    depth: 2,
+    sample_length: 8192,
+  },
   /** Hops 4/8/16, width 8: for tests and the parity fixtures. */
   tiny: {
     ...PRESET_5B,

@@ -79,3 +79,24 @@ describe('files that are not models', () => {
     expect(() => loadVQVAE(file)).toThrow(/codes\.safetensors: is a codes file \(written by `jukebox encode`\), not a VQ-VAE checkpoint/);
   });
 });
+
+describe('half-precision checkpoints', () => {
+  it('save as F16 at half the size and load back within half-precision rounding', async () => {
+    await useBackend();
+    const model = randomVQVAE(vqvaePreset('tiny'), 5);
+    const [full, half] = [path.join(dir, 'full.safetensors'), path.join(dir, 'half.safetensors')];
+    await saveVQVAE(full, model);
+    await saveVQVAE(half, model, {}, { dtype: 'F16' });
+    const fs = await import('fs');
+    // The JSON header (245 names) is the same in both; the data halves.
+    expect(fs.statSync(half).size).toBeLessThan(0.6 * fs.statSync(full).size);
+    const loaded = loadVQVAE(half).model;
+    for (const name of ['encoders.0.level_blocks.0.model.0.0.weight', 'bottleneck.level_blocks.2.k']) {
+      const a = model.weights.get(name).dataSync();
+      const b = loaded.weights.get(name).dataSync();
+      a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThanOrEqual(Math.abs(v) * 2 ** -11 + 6e-8));
+    }
+    model.dispose();
+    loaded.dispose();
+  });
+});

@@ -4,6 +4,8 @@ export { writeWav, writeWavStream } from './wav-write';
 export type { WavChunkWriter, WavStreamSpec, WavWriteFormat, WavWriteOptions } from './wav-write';
 export { DEFAULT_RESAMPLER_OPTIONS, Resampler, resample } from './resample';
 export type { FrameSpan, ResamplerOptions } from './resample';
+export { synthesizeMusic } from './synth';
+export type { SynthOptions } from './synth';
 export { arraySource, openAudio, openAudioAsync, openAudioChannels, resampleSource, wavSource } from './source';
 export type { AudioSource, MultiChannelSource } from './source';
 export { AUDIO_EXTENSIONS, decodeAudioBytes, decodeAudioFile, detectAudioFormat, sniffAudioFormat } from './decoders';

@@ -14,3 +14,4 @@ export { JukeboxError } from './errors';
 export * from './audio/index';
 export * from './vqvae/index';
 export * from './checkpoint/index';
+export * from './metrics/index';

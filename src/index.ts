@@ -15,3 +15,4 @@ export * from './audio/index';
 export * from './vqvae/index';
 export * from './checkpoint/index';
 export * from './metrics/index';
+export * from './viz/index';

@@ -4,6 +4,7 @@ import { convertCommand } from './convert';
 import { decodeCommand } from './decode';
 import { encodeCommand } from './encode';
 import { infoCommand } from './info';
+import { reconstructCommand } from './reconstruct';
 import { trainVQVAECommand } from './train-vqvae';
 
 export interface Command {
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   decode: decodeCommand,
   convert: convertCommand,
   info: infoCommand,
+  reconstruct: reconstructCommand,
   'train-vqvae': trainVQVAECommand,
 };
 

@@ -76,3 +76,5 @@ export {
   showStatic,
 } from './notebook';
 export type { NotebookDisplay, ShowOptions } from './notebook';
+export { reconstructionReport } from './report';
+export type { ReconstructionReportInput } from './report';

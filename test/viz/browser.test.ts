@@ -28,15 +28,9 @@ import {
   waveformFigure,
 } from '../../src/viz';
 import { demoData, HOPS, logMel } from './demo-data';
+import { CHROMIUM, launchOffline, openPage, requireChromium } from '../browser';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT_DIR = path.join(os.tmpdir(), 'jukebox-viz-browser');
-
-function requireChromium(): void {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's Chromium. Install the Debian package "chromium": apt-get install -y chromium`);
-  }
-}
 
 function buildReport(): { html: string; figures: number; players: number } {
   const d = demoData(4, 22050);
@@ -76,26 +70,18 @@ function buildReport(): { html: string; figures: number; players: number } {
 
 describe('report in a real browser (offline Chromium)', () => {
   let context: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Awaited<ReturnType<typeof launchOffline>> | undefined;
 
   beforeAll(async () => {
     // Without Chromium every test below fails (not skips) with the install hint.
     if (!fs.existsSync(CHROMIUM)) return;
     fs.mkdirSync(OUT_DIR, { recursive: true });
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'jukebox-viz-profile-'));
-    const { chromium } = await import('playwright-core');
-    // playwright takes the profile directory as an argument (it refuses a --user-data-dir flag).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 900 },
-    });
+    browser = await launchOffline();
+    context = browser.context;
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await closeStaticRenderer();
   });
 
@@ -105,22 +91,7 @@ describe('report in a real browser (offline Chromium)', () => {
     const file = path.join(OUT_DIR, 'report.html');
     fs.writeFileSync(file, html);
 
-    const blocked: string[] = [];
-    await context!.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith('file://')) return route.continue();
-      blocked.push(url);
-      return route.abort();
-    });
-    const page = await context!.newPage();
-    const consoleErrors: string[] = [];
-    const pageErrors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
-
-    await page.goto(`file://${file}`, { waitUntil: 'load' });
+    const { page, consoleErrors, pageErrors } = await openPage(context!, file);
     await page.waitForFunction((n) => document.querySelectorAll('.js-plotly-plot').length === n, figures, { timeout: 30_000 });
 
     // Each drawn figure has its main <svg> (plotly adds a second .main-svg per plot for its
@@ -171,7 +142,7 @@ describe('report in a real browser (offline Chromium)', () => {
 
     expect(pageErrors).toEqual([]);
     expect(consoleErrors).toEqual([]);
-    expect(blocked).toEqual([]);
+    expect(browser!.blocked).toEqual([]);
     await page.close();
   });
 

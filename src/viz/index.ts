@@ -73,6 +73,7 @@ export {
   show,
   showHtml,
   showAudio,
+  showTable,
   showStatic,
 } from './notebook';
 export type { NotebookDisplay, ShowOptions } from './notebook';

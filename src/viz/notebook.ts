@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { Figure } from './figures';
-import { AudioPlayerOptions, audioPlayerHtml, figureHtml, FigureHtmlOptions, plotlyBundleScript } from './html';
+import { AudioPlayerOptions, audioPlayerHtml, figureHtml, FigureHtmlOptions, plotlyBundleScript, tableHtml, TableHtmlOptions } from './html';
 import { figurePng, StaticImageOptions } from './static';
 
 /**
@@ -137,6 +137,17 @@ export function showHtml(html: string): string | undefined {
   if (!display) return html;
   display.html(html);
   return undefined;
+}
+
+/**
+ * Displays a table: a danfojs DataFrame (as the inspection functions return) or plain rows, as
+ * an HTML table; outside a notebook returns its HTML.
+ */
+export function showTable(table: import('danfojs-node').DataFrame | Record<string, string | number>[], options: TableHtmlOptions = {}): string | undefined {
+  const rows = Array.isArray(table)
+    ? table
+    : (table.values as (string | number)[][]).map((row) => Object.fromEntries(table.columns.map((c, i) => [c, row[i]])));
+  return showHtml(tableHtml(rows, options));
 }
 
 /** Displays an audio player (16-bit WAV embedded); outside a notebook returns its HTML. */

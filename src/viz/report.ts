@@ -47,11 +47,11 @@ export function reconstructionReport(input: ReconstructionReportInput): string {
     return {
       level: levelLabel(level),
       hop: input.hopLengths[level],
-      'tokens/s': +(sr / input.hopLengths[level]).toFixed(1),
+      'tokens/s': Math.round(sr / input.hopLengths[level]),
       'spectral convergence (dB)': m.spectral_convergence_db,
       'SNR (dB)': m.snr_db,
       'SI-SDR (dB)': m.si_sdr_db,
-      'log-spectral distance (dB)': m.log_spectral_distance_db,
+      'LSD (dB)': m.log_spectral_distance_db,
       'mel L1': m.mel_l1,
       'codes used': `${used} / ${input.codebookSize}`,
     };
@@ -66,7 +66,7 @@ export function reconstructionReport(input: ReconstructionReportInput): string {
     subtitle: `VQ-VAE ${input.modelName} · ${sr} Hz · levels ${levels.join(', ')} · hop lengths ${levels.map((l) => input.hopLengths[l]).join(' / ')}`,
     sections: [
       sectionHtml('Metrics', tableHtml(rows, { digits: 3 }), {
-        description: `Each level decoded from its own codes and compared with the input${excerpt}. Spectral convergence uses the reference implementation's STFT (n_fft 2048, hop 256, window 1536); lower is better, higher is better for SNR and SI-SDR.`,
+        description: `Each level decoded from its own codes and compared with the input${excerpt}. Spectral convergence uses the reference implementation's STFT (n_fft 2048, hop 256, window 1536). Lower is better for spectral convergence, log-spectral distance (LSD) and mel L1; higher is better for SNR and SI-SDR.`,
       }),
       sectionHtml('Spectrograms', figureHtml(spectrograms)),
       sectionHtml('Listen', gridHtml(players, { minWidth: 260 })),

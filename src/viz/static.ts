@@ -71,7 +71,7 @@ async function startRenderer(): Promise<Renderer> {
     });
     const page = context.pages()[0] ?? (await context.newPage());
     await page.setContent(`<!DOCTYPE html><html><head><meta charset="utf-8">${plotlyBundleScript()}</head><body></body></html>`);
-    await page.waitForFunction(() => typeof (window as unknown as { Plotly?: unknown }).Plotly === 'object');
+    await page.waitForFunction(() => typeof (globalThis as unknown as { Plotly?: unknown }).Plotly === 'object');
     return { context, page };
   } catch (e) {
     await context.close().catch(() => undefined);
@@ -94,7 +94,7 @@ async function toImageDataUrl(fig: Figure, format: 'png' | 'svg', options: Stati
   const plain = JSON.parse(JSON.stringify({ data: fig.data, layout: { ...fig.layout, width, height } }, (_k, v: unknown) => (ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as unknown as ArrayLike<number>) : v))) as Figure;
   return page.evaluate(
     async ({ figure, opts }) => {
-      const Plotly = (window as unknown as { Plotly: { toImage(f: unknown, o: unknown): Promise<string> } }).Plotly;
+      const Plotly = (globalThis as unknown as { Plotly: { toImage(f: unknown, o: unknown): Promise<string> } }).Plotly;
       return Plotly.toImage(figure, opts);
     },
     { figure: plain, opts: { format, width, height, scale: format === 'png' ? options.scale ?? 1 : 1 } },

@@ -185,3 +185,16 @@ describe('in a tslab kernel', () => {
     );
   });
 });
+
+describe('showTable', () => {
+  it('renders a danfojs DataFrame and plain rows as the same HTML table', async () => {
+    const { showTable, setNotebookDisplay } = await import('../../src/viz');
+    const dfd = await import('danfojs-node');
+    setNotebookDisplay(null);
+    const rows = [{ level: 0, codes: 128 }, { level: 1, codes: 64 }];
+    const fromFrame = showTable(new dfd.DataFrame(rows));
+    expect(fromFrame).toBe(showTable(rows));
+    expect(fromFrame).toMatch(/<th[^>]*>level<\/th>/);
+    expect((fromFrame!.match(/<tr>/g) ?? []).length).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -47,3 +47,14 @@ export function musicLike(length: number, sampleRate: number, seed = 1): Float32
   }
   return out;
 }
+
+/** ‖got − want‖ / ‖want‖ over the first want.length values. */
+export function relativeL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < want.length; i++) {
+    num += (got[i] - want[i]) ** 2;
+    den += want[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}

@@ -15,11 +15,12 @@ type ConvCore = (x: tf.Tensor3D, w: tf.Tensor3D, b: tf.Tensor1D) => tf.Tensor3D;
 
 const cores = new Map<string, ConvCore>();
 
-function convCore(dilation: number, activation: 'linear' | 'relu'): ConvCore {
-  const key = `${dilation}/${activation}`;
+function convCore(dilation: number, activation: 'linear' | 'relu', padding: number): ConvCore {
+  const key = `${dilation}/${activation}/${padding}`;
   let core = cores.get(key);
   if (core !== undefined) return core;
-  // x: [B, T_in, C_in] (already padded), w: [K, C_in, C_out], b: [C_out] → [B, T_in − d(K−1), C_out]
+  // x: [B, T_in, C_in], zero padded by `padding` on both sides inside the convolution (no padded
+  // copy of x is made), w: [K, C_in, C_out], b: [C_out] → [B, T_in + 2p − d(K−1), C_out]
   core = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, w, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const [batch, tIn, cIn] = x.shape as [number, number, number];
@@ -28,7 +29,7 @@ function convCore(dilation: number, activation: 'linear' | 'relu'): ConvCore {
       x: x.reshape([batch, 1, tIn, cIn]) as tf.Tensor4D,
       filter: w.expandDims(0) as tf.Tensor4D,
       strides: 1,
-      pad: 'valid',
+      pad: [[0, 0], [0, 0], [padding, padding], [0, 0]],
       dilations: [1, dilation],
       bias: b,
       activation,
@@ -42,13 +43,16 @@ function convCore(dilation: number, activation: 'linear' | 'relu'): ConvCore {
         const g = (activation === 'relu' ? tf.mul(dy, tf.step(ys)) : dy) as tf.Tensor3D; // [B, T_out, C_out]
         const tOut = g.shape[1];
         const reach = (k - 1) * dilation;
-        // dx[t] = Σ_k g[t − k·d] · w[k]ᵀ
+        // dx[t] = Σ_k g[t + p − k·d] · w[k]ᵀ: the full correlation of g with the flipped kernel,
+        // cropped by the forward padding.
         const flipped = tf.transpose(tf.reverse(ws, 0), [0, 2, 1]).expandDims(0) as tf.Tensor4D; // [1, K, C_out, C_in]
-        const gPadded = tf.pad(g, [[0, 0], [reach, reach], [0, 0]]);
-        const dx = tf.conv2d(gPadded.reshape([batch, 1, tOut + 2 * reach, cOut]) as tf.Tensor4D, flipped, 1, 'valid', 'NHWC', [1, dilation])
+        const crop = reach - padding;
+        const dx = tf.conv2d(g.reshape([batch, 1, tOut, cOut]) as tf.Tensor4D, flipped, 1, [[0, 0], [0, 0], [crop, crop], [0, 0]], 'NHWC', [1, dilation])
           .reshape([batch, tIn, cIn]);
-        // dw[k] = Σ_b,t x[b, t + k·d]ᵀ g[b, t]; transpose x once ([B, C_in, T_in]) and slice per tap.
-        const xT = tf.transpose(xs, [0, 2, 1]) as tf.Tensor3D;
+        // dw[k] = Σ_b,t x̃[b, t + k·d]ᵀ g[b, t] with x̃ the padded input: transpose x once
+        // ([B, C_in, T_in]), pad it, and slice per tap.
+        let xT = tf.transpose(xs, [0, 2, 1]) as tf.Tensor3D;
+        if (padding > 0) xT = tf.pad(xT, [[0, 0], [0, 0], [padding, padding]]);
         const taps: tf.Tensor[] = [];
         for (let tap = 0; tap < k; tap++) {
           const xTap = xT.slice([0, 0, tap * dilation], [batch, cIn, tOut]);
@@ -92,10 +96,10 @@ export function conv1dTaps(x: tf.Tensor3D, kernel: tf.Tensor3D, bias: tf.Tensor,
   return tf.tidy(() => {
     const [batch, t, cIn] = x.shape;
     const [k, , cOut] = kernel.shape;
-    const core = convCore(dilation, activation);
     if (stride === 1) {
-      const padded = padding > 0 ? tf.pad(x, [[0, 0], [padding, padding], [0, 0]]) : x;
-      return core(padded as tf.Tensor3D, kernel, bias as tf.Tensor1D);
+      // The core's gradient crops its full correlation by the padding, which needs padding ≤ d(K−1).
+      if (padding <= dilation * (k - 1)) return convCore(dilation, activation, padding)(x, kernel, bias as tf.Tensor1D);
+      return convCore(dilation, activation, 0)(tf.pad(x, [[0, 0], [padding, padding], [0, 0]]), kernel, bias as tf.Tensor1D);
     }
     if (dilation !== 1) throw new Error('conv1d: a stride and a dilation together are not supported');
     const outLen = Math.floor((t + 2 * padding - (k - 1) - 1) / stride) + 1;
@@ -109,6 +113,6 @@ export function conv1dTaps(x: tf.Tensor3D, kernel: tf.Tensor3D, bias: tf.Tensor,
     const phased = padded.reshape([batch, blocks, stride * cIn]) as tf.Tensor3D;
     const kPadded = tf.pad(kernel, [[0, taps * stride - k], [0, 0], [0, 0]]); // [taps·s, C_in, C_out]
     const kPhased = kPadded.reshape([taps, stride * cIn, cOut]) as tf.Tensor3D;
-    return core(phased, kPhased, bias as tf.Tensor1D);
+    return convCore(1, activation, 0)(phased, kPhased, bias as tf.Tensor1D);
   });
 }

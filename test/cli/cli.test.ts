@@ -4,7 +4,7 @@ import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readWavMono, writeWav } from '../../src/audio';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
-import { musicLike, tempDir } from '../helpers';
+import { musicLike, relativeL2, tempDir } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
@@ -68,10 +68,7 @@ describe('jukebox encode / decode', () => {
     expect(sampleRate).toBe(22050);
     const want = io.get('decoded_level_1')!.data as Float32Array;
     expect(samples.length).toBe(want.length);
-    let num = 0;
-    let den = 0;
-    want.forEach((v, i) => ((num += (samples[i] - v) ** 2), (den += v * v)));
-    expect(Math.sqrt(num / den)).toBeLessThan(1e-4);
+    expect(relativeL2(samples, want)).toBeLessThan(1e-4);
   });
 });
 

@@ -78,6 +78,7 @@ describe('Conv1d', () => {
     { nIn: 1, nOut: 6, k: 4, s: 2, p: 1, d: 1 },
     { nIn: 5, nOut: 5, k: 6, s: 3, p: 1, d: 1 },
     { nIn: 2, nOut: 3, k: 1, s: 1, p: 0, d: 1 },
+    { nIn: 2, nOut: 2, k: 2, s: 1, p: 3, d: 1 },
   ])('matches the PyTorch definition for %o', ({ nIn, nOut, k, s, p, d }) => {
     const registry = new ParameterRegistry();
     const conv = new Conv1d(registry, 'c', nIn, nOut, k, s, p, d);

@@ -5,7 +5,7 @@ import { loadVQVAE } from '../../src/checkpoint/load';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
 import { encodeChunked } from '../../src/vqvae/streaming';
 import { VQVAE } from '../../src/vqvae/vqvae';
-import { tensorLeak, useBackend } from '../helpers';
+import { relativeL2, tensorLeak, useBackend } from '../helpers';
 
 /**
  * Parity with openai/jukebox: fixtures made by running the reference code on the `tiny` preset
@@ -16,16 +16,6 @@ const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
 const io = readSafetensors(path.join(FIXTURES, 'reference_io.safetensors')).tensors;
 const f32 = (name: string) => io.get(name)!.data as Float32Array;
 const i32 = (name: string) => io.get(name)!.data as Int32Array;
-
-function relativeL2(got: Float32Array, want: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i] - want[i]) ** 2;
-    den += want[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 beforeAll(useBackend);
 

@@ -6,7 +6,7 @@ import { readSafetensors } from '../../src/checkpoint/safetensors';
 import { Rng } from '../../src/rng';
 import { disposeOutputs, VQVAETrainer } from '../../src/vqvae/trainer';
 import { VQVAE } from '../../src/vqvae/vqvae';
-import { tensorLeak, useBackend } from '../helpers';
+import { relativeL2, tensorLeak, useBackend } from '../helpers';
 
 /**
  * One training step against the reference: test/fixtures/reference/make_training_reference.py
@@ -18,16 +18,6 @@ const fx = readSafetensors(path.join(FIXTURES, 'training_step.safetensors'));
 const reference = JSON.parse(fx.metadata.scalars) as Record<string, number>;
 const gradNames = JSON.parse(fx.metadata.grad_names) as string[];
 const f32 = (name: string) => fx.tensors.get(name)!.data as Float32Array;
-
-function relativeL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i] - want[i]) ** 2;
-    den += want[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 describe('a training step matches the reference', () => {
   let model: VQVAE;

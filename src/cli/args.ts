@@ -45,3 +45,16 @@ export function parseLevels(text: string, levels: number): number[] {
   }
   return out.sort((a, b) => a - b);
 }
+
+/**
+ * Parses `--workers N`: how many worker threads compute chunks (1, the default, computes them on
+ * the main thread). Each worker holds a copy of the model and its own working memory.
+ */
+export function parseWorkers(value: string | boolean | undefined, command: string): number {
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (typeof value !== 'string' || !Number.isInteger(n) || n < 1 || n > 64) {
+    throw new JukeboxError(`${command}: --workers must be an integer from 1 to 64, got '${value}'`);
+  }
+  return n;
+}

@@ -4,11 +4,12 @@ import { loadVQVAE } from '../checkpoint/load';
 import { JukeboxError } from '../errors';
 import { readCodesFile } from '../vqvae/codes-file';
 import { decodeChunked } from '../vqvae/streaming';
-import { parseCommandArgs, required } from './args';
+import { VQVAEWorkerPool } from '../vqvae/worker-pool';
+import { parseCommandArgs, parseWorkers, required } from './args';
 import type { Command } from './main';
 import { progressLine } from './progress';
 
-const USAGE = 'jukebox decode <codes.safetensors> --vqvae <ckpt> --level <L> --out <out.wav> [--quiet]';
+const USAGE = 'jukebox decode <codes.safetensors> --vqvae <ckpt> --level <L> --out <out.wav> [--workers N] [--quiet]';
 
 export const decodeCommand: Command = {
   summary: "Decode one level's codes to a 32-bit float WAV at the model's rate.",
@@ -19,6 +20,7 @@ export const decodeCommand: Command = {
       level: { type: 'string' },
       out: { type: 'string' },
       quiet: { type: 'boolean' },
+      workers: { type: 'string' },
     }, 1);
     const [codesPath] = args.positionals;
     const ckpt = required(args, 'vqvae', 'decode', USAGE);
@@ -33,8 +35,11 @@ export const decodeCommand: Command = {
       throw new JukeboxError(`has no codes for level ${level} (it holds ${have})`, codesPath);
     }
     await initBackend();
+    const workers = parseWorkers(args.values.workers, 'decode');
     const { model } = loadVQVAE(ckpt);
+    let pool: VQVAEWorkerPool | undefined;
     try {
+      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       if (level >= model.config.levels) {
         throw new JukeboxError(`the VQ-VAE has no level ${level} (levels 0..${model.config.levels - 1})`, ckpt);
       }
@@ -48,10 +53,11 @@ export const decodeCommand: Command = {
       const hop = model.hopLengths[level];
       const progress = progressLine('decoding', (n) => `${((n * hop) / model.config.sr).toFixed(1)} s`, args.values.quiet === true);
       await writeWavStream(out, { sampleRate: model.config.sr, channels: 1, frames: codes.length * hop, format: 'float32' }, (write) =>
-        decodeChunked(model, codes, level, write, { onProgress: progress.update }),
+        decodeChunked(model, codes, level, write, { onProgress: progress.update, pool }),
       );
       progress.finish();
     } finally {
+      await pool?.close();
       model.dispose();
     }
   },

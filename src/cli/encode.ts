@@ -4,11 +4,12 @@ import { initBackend } from '../backend';
 import { loadVQVAE } from '../checkpoint/load';
 import { writeCodesFile } from '../vqvae/codes-file';
 import { encodeChunked } from '../vqvae/streaming';
-import { parseCommandArgs, parseLevels, required } from './args';
+import { VQVAEWorkerPool } from '../vqvae/worker-pool';
+import { parseCommandArgs, parseWorkers, parseLevels, required } from './args';
 import type { Command } from './main';
 import { progressLine } from './progress';
 
-const USAGE = 'jukebox encode <audio> --vqvae <ckpt> [--levels 0,1,2] --out <codes.safetensors> [--chunk-seconds S] [--quiet]';
+const USAGE = 'jukebox encode <audio> --vqvae <ckpt> [--levels 0,1,2] --out <codes.safetensors> [--chunk-seconds S] [--workers N] [--quiet]';
 
 export const encodeCommand: Command = {
   summary: 'Encode a WAV file (any rate, any channels) to VQ-VAE codes, chunk by chunk.',
@@ -20,14 +21,18 @@ export const encodeCommand: Command = {
       out: { type: 'string' },
       'chunk-seconds': { type: 'string' },
       quiet: { type: 'boolean' },
+      workers: { type: 'string' },
     }, 1);
     const [audioPath] = args.positionals;
     const ckpt = required(args, 'vqvae', 'encode', USAGE);
     const out = required(args, 'out', 'encode', USAGE);
     await initBackend();
+    const workers = parseWorkers(args.values.workers, 'encode');
     const { model } = loadVQVAE(ckpt);
     const source = await openAudioAsync(audioPath, model.config.sr);
+    let pool: VQVAEWorkerPool | undefined;
     try {
+      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       const levels = typeof args.values.levels === 'string' ? parseLevels(args.values.levels, model.config.levels) : model.allLevels();
       const chunkSeconds = args.values['chunk-seconds'] === undefined ? undefined : Number(args.values['chunk-seconds']);
       const sr = model.config.sr;
@@ -35,6 +40,7 @@ export const encodeCommand: Command = {
       const codes = await encodeChunked(model, source, levels, {
         chunkSamples: chunkSeconds !== undefined && chunkSeconds > 0 ? Math.round(chunkSeconds * sr) : undefined,
         onProgress: progress.update,
+        pool,
       });
       progress.finish();
       await writeCodesFile(out, new Map(levels.map((level, i) => [level, codes[i]])), sr, model.hopLengths, {
@@ -44,6 +50,7 @@ export const encodeCommand: Command = {
       });
     } finally {
       source.close();
+      await pool?.close();
       model.dispose();
     }
   },

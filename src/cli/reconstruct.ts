@@ -7,12 +7,13 @@ import { loadVQVAE } from '../checkpoint/load';
 import { JukeboxError } from '../errors';
 import { compareReconstruction } from '../metrics/audio-metrics';
 import { decodeChunked, encodeChunked } from '../vqvae/streaming';
+import { VQVAEWorkerPool } from '../vqvae/worker-pool';
 import { reconstructionReport } from '../viz/report';
-import { parseCommandArgs, parseLevels, required } from './args';
+import { parseCommandArgs, parseWorkers, parseLevels, required } from './args';
 import type { Command } from './main';
 import { progressLine } from './progress';
 
-const USAGE = 'jukebox reconstruct <audio> --vqvae <ckpt> --out-dir <dir> [--levels 0,1,2] [--analysis-seconds S] [--quiet]';
+const USAGE = 'jukebox reconstruct <audio> --vqvae <ckpt> --out-dir <dir> [--levels 0,1,2] [--analysis-seconds S] [--workers N] [--quiet]';
 
 /** JSON has no infinities: a perfect reconstruction's SNR is written as the string "Infinity". */
 function jsonNumber(v: number): number | string {
@@ -29,6 +30,7 @@ export const reconstructCommand: Command = {
       levels: { type: 'string' },
       'analysis-seconds': { type: 'string' },
       quiet: { type: 'boolean' },
+      workers: { type: 'string' },
     }, 1);
     const [audioPath] = args.positionals;
     const ckpt = required(args, 'vqvae', 'reconstruct', USAGE);
@@ -37,14 +39,17 @@ export const reconstructCommand: Command = {
     if (!(analysisSeconds > 0)) throw new JukeboxError(`reconstruct: --analysis-seconds must be positive, got '${args.values['analysis-seconds']}'`);
     if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new JukeboxError('is not a directory', outDir);
     await initBackend();
+    const workers = parseWorkers(args.values.workers, 'reconstruct');
     const { model } = loadVQVAE(ckpt);
     const source = await openAudioAsync(audioPath, model.config.sr);
+    let pool: VQVAEWorkerPool | undefined;
     try {
+      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       const sr = model.config.sr;
       const levels = typeof args.values.levels === 'string' ? parseLevels(args.values.levels, model.config.levels) : model.allLevels();
       const quiet = args.values.quiet === true;
       const progress = progressLine('encoding', (n) => `${(n / sr).toFixed(1)} s`, quiet);
-      const codes = await encodeChunked(model, source, levels, { onProgress: progress.update });
+      const codes = await encodeChunked(model, source, levels, { onProgress: progress.update, pool });
       progress.finish();
       fs.mkdirSync(outDir, { recursive: true });
       // The analysis (metrics, report) covers the first `analysisSeconds`: long songs would make
@@ -61,7 +66,7 @@ export const reconstructCommand: Command = {
             write(chunk);
             if (written < analysisLength) excerpt.set(chunk.subarray(0, analysisLength - written), written);
             written += chunk.length;
-          }, { onProgress: decoding.update }),
+          }, { onProgress: decoding.update, pool }),
         );
         decoding.finish();
         // Decoded audio is tokens × hop long and may end a few samples before the input.
@@ -100,6 +105,7 @@ export const reconstructCommand: Command = {
       }
     } finally {
       source.close();
+      await pool?.close();
       model.dispose();
     }
   },

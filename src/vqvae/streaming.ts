@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { JukeboxError } from '../errors';
 import { VQVAE } from './vqvae';
+import { VQVAEWorkerPool } from './worker-pool';
 
 /** Mono audio that can be read in pieces: what `openAudio` and `arraySource` return. */
 export interface SampleSource {
@@ -20,6 +21,12 @@ export interface ChunkOptions {
   chunkSamples?: number;
   /** Called after each chunk with the samples (or tokens) finished and the total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Worker threads to compute chunks on, several at once (each worker holds its own copy of the
+   * model and its own working memory, so peak memory grows with the pool). Results are the same
+   * as without. Default: none, chunks are computed here one after another.
+   */
+  pool?: VQVAEWorkerPool;
 }
 
 export const DEFAULT_CHUNK_SAMPLES = 1 << 18;
@@ -36,6 +43,33 @@ export interface ChunkWindow {
   /** The input actually computed, [windowStart, windowEnd) ⊇ [start, end). */
   windowStart: number;
   windowEnd: number;
+}
+
+/**
+ * Computes `compute(item, slot)` for every item with at most `concurrency` in flight (item i runs
+ * in slot i mod concurrency: one slot per worker, which is free again when its previous item is
+ * consumed), and hands the results to `consume` in item order.
+ */
+async function orderedMap<T, R>(
+  items: T[],
+  concurrency: number,
+  compute: (item: T, slot: number) => Promise<R>,
+  consume: (result: R, item: T) => void | Promise<void>,
+): Promise<void> {
+  const inFlight: Promise<R>[] = [];
+  let next = 0;
+  const launch = () => {
+    const started = compute(items[next], next % concurrency);
+    started.catch(() => undefined); // reported when awaited below; not an unhandled rejection
+    inFlight.push(started);
+    next++;
+  };
+  while (next < items.length && inFlight.length < concurrency) launch();
+  for (const item of items) {
+    const result = await inFlight.shift()!;
+    if (next < items.length) launch();
+    await consume(result, item);
+  }
 }
 
 export function planChunks(total: number, chunk: number, margin: number): ChunkWindow[] {
@@ -74,20 +108,25 @@ export async function encodeChunked(
   const chunk = roundUp(options.chunkSamples ?? DEFAULT_CHUNK_SAMPLES, align);
   const total = source.length;
   const codes = hops.map((hop) => new Int32Array(Math.floor(total / hop)));
-  for (const w of planChunks(total, chunk, margin)) {
+  const { pool } = options;
+  const encodeWindow = async (w: ChunkWindow, slot: number): Promise<Int32Array[]> => {
     const audio = source.read(w.windowStart, w.windowEnd);
+    if (pool) return pool.encode(slot, audio, levels);
     const x = tf.tensor3d(audio, [1, audio.length, 1]);
     const zs = model.encode(x, levels);
     x.dispose();
+    const out = await Promise.all(zs.map(async (z) => (await z.data()) as Int32Array));
+    tf.dispose(zs);
+    return out;
+  };
+  await orderedMap(planChunks(total, chunk, margin), pool?.size ?? 1, encodeWindow, (zs, w) => {
     for (let i = 0; i < levels.length; i++) {
-      const z = (await zs[i].data()) as Int32Array;
-      zs[i].dispose();
       const first = (w.start - w.windowStart) / hops[i];
       const count = Math.min(codes[i].length, Math.floor(w.end / hops[i])) - w.start / hops[i];
-      codes[i].set(z.subarray(first, first + count), w.start / hops[i]);
+      codes[i].set(zs[i].subarray(first, first + count), w.start / hops[i]);
     }
     options.onProgress?.(w.end, total);
-  }
+  });
   return codes;
 }
 
@@ -112,13 +151,19 @@ export async function decodeChunked(
       throw new JukeboxError(`code ${codes[i]} at token ${i} is outside the codebook (0..${model.config.l_bins - 1})`);
     }
   }
-  for (const w of planChunks(codes.length, chunkTokens, marginTokens)) {
-    const z = tf.tensor2d(codes.subarray(w.windowStart, w.windowEnd), [1, w.windowEnd - w.windowStart], 'int32');
+  const { pool } = options;
+  const decodeWindow = async (w: ChunkWindow, slot: number): Promise<Float32Array> => {
+    const window = codes.subarray(w.windowStart, w.windowEnd);
+    if (pool) return pool.decode(slot, window, level);
+    const z = tf.tensor2d(window, [1, window.length], 'int32');
     const y = model.decode(z, level);
     z.dispose();
     const audio = (await y.data()) as Float32Array;
     y.dispose();
+    return audio;
+  };
+  await orderedMap(planChunks(codes.length, chunkTokens, marginTokens), pool?.size ?? 1, decodeWindow, async (audio, w) => {
     await sink(audio.slice((w.start - w.windowStart) * hop, (w.end - w.windowStart) * hop));
     options.onProgress?.(w.end, codes.length);
-  }
+  });
 }

@@ -72,6 +72,20 @@ describe('jukebox encode / decode', () => {
   });
 });
 
+describe('jukebox with worker threads', () => {
+  it('--workers 2 writes byte-identical codes and audio', () => {
+    const wav = path.join(dir, 'stereo48k.wav');
+    const [one, two] = [path.join(dir, 'w1.safetensors'), path.join(dir, 'w2.safetensors')];
+    expect(jukebox('encode', wav, '--vqvae', ZIP, '--out', one, '--chunk-seconds', '0.2').code).toBe(0);
+    expect(jukebox('encode', wav, '--vqvae', ZIP, '--out', two, '--chunk-seconds', '0.2', '--workers', '2').code).toBe(0);
+    expect(fs.readFileSync(two).equals(fs.readFileSync(one))).toBe(true);
+    const [a, b] = [path.join(dir, 'w1.wav'), path.join(dir, 'w2.wav')];
+    expect(jukebox('decode', one, '--vqvae', ZIP, '--level', '0', '--out', a).code).toBe(0);
+    expect(jukebox('decode', one, '--vqvae', ZIP, '--level', '0', '--out', b, '--workers', '2').code).toBe(0);
+    expect(fs.readFileSync(b).equals(fs.readFileSync(a))).toBe(true);
+  });
+});
+
 describe('jukebox convert / info', () => {
   it('converts a legacy checkpoint to safetensors with reference key names and hps metadata', () => {
     const out = path.join(dir, 'tiny.safetensors');

@@ -97,3 +97,24 @@ describe('chunked decode', () => {
     await expect(decodeChunked(model, new Int32Array([1, 2, 64]), 0, () => {})).rejects.toThrow(/code 64 at token 2 is outside the codebook/);
   });
 });
+
+describe('on worker threads', () => {
+  it('encodes and decodes exactly as the main thread does', async () => {
+    const { VQVAEWorkerPool } = await import('../../src/vqvae/worker-pool');
+    const pool = await VQVAEWorkerPool.start(model, 2);
+    try {
+      const audio = musicLike(30_000, 22050, 8);
+      const local = await encodeChunked(model, memorySource(audio, 22050), [0, 1, 2], { chunkSamples: 4096 });
+      const parallel = await encodeChunked(model, memorySource(audio, 22050), [0, 1, 2], { chunkSamples: 4096, pool });
+      parallel.forEach((codes, level) => expect(Array.from(codes)).toEqual(Array.from(local[level])));
+      const collect = async (usePool: boolean) => {
+        const pieces: number[] = [];
+        await decodeChunked(model, local[1], 1, (a) => void pieces.push(...a), { chunkSamples: 2048, pool: usePool ? pool : undefined });
+        return pieces;
+      };
+      expect(await collect(true)).toEqual(await collect(false));
+    } finally {
+      await pool.close();
+    }
+  });
+});

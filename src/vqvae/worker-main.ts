@@ -1,0 +1,58 @@
+import * as tf from '@tensorflow/tfjs';
+import { parentPort } from 'worker_threads';
+import { initBackend } from '../backend';
+import { VQVAEConfig } from './config';
+import { VQVAE } from './vqvae';
+import { WeightMap } from './weights';
+
+/**
+ * The body of a VQ-VAE worker thread (see `VQVAEWorkerPool`): it builds its own copy of the model
+ * on its own tfjs backend, then encodes audio windows and decodes code windows on request.
+ */
+export type WorkerRequest =
+  | { type: 'init'; config: VQVAEConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
+  | { type: 'encode'; id: number; audio: Float32Array; levels: number[] }
+  | { type: 'decode'; id: number; codes: Int32Array; level: number };
+
+export type WorkerReply =
+  | { type: 'ready'; backend: string }
+  | { type: 'encoded'; id: number; codes: Int32Array[] }
+  | { type: 'decoded'; id: number; audio: Float32Array }
+  | { type: 'error'; id: number; message: string };
+
+let model: VQVAE | undefined;
+
+async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+  switch (request.type) {
+    case 'init': {
+      const backend = await initBackend();
+      const weights = new WeightMap();
+      for (const [name, t] of Object.entries(request.weights)) weights.set(name, tf.tensor(t.data, t.shape, 'float32'));
+      model = new VQVAE(request.config, weights);
+      return { reply: { type: 'ready', backend: backend.choice }, transfer: [] };
+    }
+    case 'encode': {
+      const x = tf.tensor3d(request.audio, [1, request.audio.length, 1]);
+      const zs = model!.encode(x, request.levels);
+      x.dispose();
+      const codes = zs.map((z) => z.dataSync() as Int32Array);
+      tf.dispose(zs);
+      return { reply: { type: 'encoded', id: request.id, codes }, transfer: codes.map((c) => c.buffer as ArrayBuffer) };
+    }
+    case 'decode': {
+      const z = tf.tensor2d(request.codes, [1, request.codes.length], 'int32');
+      const y = model!.decode(z, request.level);
+      z.dispose();
+      const audio = y.dataSync() as Float32Array;
+      y.dispose();
+      return { reply: { type: 'decoded', id: request.id, audio }, transfer: [audio.buffer as ArrayBuffer] };
+    }
+  }
+}
+
+parentPort!.on('message', (request: WorkerRequest) => {
+  handle(request).then(
+    ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
+    (err: Error) => parentPort!.postMessage({ type: 'error', id: 'id' in request ? request.id : -1, message: err.message } satisfies WorkerReply),
+  );
+});

@@ -31,6 +31,14 @@ export interface ChunkOptions {
 
 export const DEFAULT_CHUNK_SAMPLES = 1 << 18;
 
+/**
+ * The default chunk: DEFAULT_CHUNK_SAMPLES, or for a pool of workers and a signal shorter than
+ * one chunk per worker, an equal share per worker so none waits for another.
+ */
+function balancedChunk(total: number, pool: VQVAEWorkerPool | undefined): number {
+  return pool === undefined ? DEFAULT_CHUNK_SAMPLES : Math.min(DEFAULT_CHUNK_SAMPLES, Math.ceil(total / pool.size));
+}
+
 function roundUp(n: number, multiple: number): number {
   return Math.ceil(n / multiple) * multiple;
 }
@@ -105,8 +113,8 @@ export async function encodeChunked(
   const align = Math.max(...hops);
   const reach = Math.max(...levels.map((level) => Math.max(model.encoderReach(level).left, model.encoderReach(level).right)));
   const margin = roundUp(reach, align);
-  const chunk = roundUp(options.chunkSamples ?? DEFAULT_CHUNK_SAMPLES, align);
   const total = source.length;
+  const chunk = roundUp(options.chunkSamples ?? balancedChunk(total, options.pool), align);
   const codes = hops.map((hop) => new Int32Array(Math.floor(total / hop)));
   const { pool } = options;
   const encodeWindow = async (w: ChunkWindow, slot: number): Promise<Int32Array[]> => {
@@ -145,7 +153,7 @@ export async function decodeChunked(
   const hop = model.hopLengths[level];
   const reach = model.decoderReach(level);
   const marginTokens = Math.ceil(Math.max(reach.left, reach.right) / hop) + 1;
-  const chunkTokens = Math.max(1, Math.ceil((options.chunkSamples ?? DEFAULT_CHUNK_SAMPLES) / hop));
+  const chunkTokens = Math.max(1, Math.ceil((options.chunkSamples ?? balancedChunk(codes.length * hop, options.pool)) / hop));
   for (let i = 0; i < codes.length; i++) {
     if (!(codes[i] >= 0 && codes[i] < model.config.l_bins)) {
       throw new JukeboxError(`code ${codes[i]} at token ${i} is outside the codebook (0..${model.config.l_bins - 1})`);

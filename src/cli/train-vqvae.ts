@@ -4,11 +4,11 @@ import { vqvaePreset } from '../checkpoint/presets';
 import { JukeboxError } from '../errors';
 import { StepMetrics } from '../vqvae/trainer';
 import { RUN_FILES, trainVQVAE } from '../vqvae/training-run';
-import { parseCommandArgs, required } from './args';
+import { parseCommandArgs, parseWorkers, required } from './args';
 import type { Command } from './main';
 
 const USAGE =
-  'jukebox train-vqvae --data <dir> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--window SAMPLES] [--save-every K] [--lr LR] [--no-restarts] [--quiet]';
+  'jukebox train-vqvae --data <dir> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--window SAMPLES] [--save-every K] [--lr LR] [--no-restarts] [--workers N] [--quiet]';
 
 function positiveInt(value: string | boolean | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -40,6 +40,7 @@ export const trainVQVAECommand: Command = {
       lr: { type: 'string' },
       'no-restarts': { type: 'boolean' },
       quiet: { type: 'boolean' },
+      workers: { type: 'string' },
     }, 0);
     const outDir = required(args, 'out', 'train-vqvae', USAGE);
     const steps = positiveInt(args.values.steps, 'steps', NaN);
@@ -81,6 +82,7 @@ export const trainVQVAECommand: Command = {
       steps,
       resume,
       saveEvery: positiveInt(args.values['save-every'], 'save-every', 100),
+      workers: parseWorkers(args.values.workers, 'train-vqvae'),
       ...fresh,
       warn: (message) => process.stderr.write(`jukebox: warning: ${message}\n`),
       onStep: (m, run) => {

@@ -6,6 +6,7 @@ import { CodebookEMA, CodebookMetrics } from './codebook-ema';
 import { Bandwidth, JUKEBOX_LMIX, l1Loss, l2Loss, linfLoss, lmixLoss, LmixWeights } from './losses';
 import { DEFAULT_OPTIMIZER, FusedAdam, learningRate, OptimizerConfig } from './optimizer';
 import { VQVAE } from './vqvae';
+import type { VQVAEWorkerPool } from './worker-pool';
 
 /** Loss weights and codebook options of a training run, named as the reference's hps. */
 export interface TrainConfig extends OptimizerConfig {
@@ -33,11 +34,19 @@ export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = {
 /** One step's numbers, keyed as the reference logs them (level L is suffix `_l{L+1}`). */
 export type StepMetrics = Record<string, number>;
 
-/** What the training forward pass leaves for the codebook update, per level. */
-interface LevelOutputs {
-  latents: tf.Tensor2D; // [B·T_L, emb_width]
-  codes: tf.Tensor1D; // [B·T_L]
-  decoded: tf.Tensor2D; // [B, T]
+/** What the training forward pass leaves for the codebook update and metrics, per level. */
+export interface LevelOutputs {
+  /** Pre-quantisation latents, row-major [B·T_L × emb_width]. */
+  latents: Float32Array;
+  /** The code of each latent, [B·T_L]. */
+  codes: Int32Array;
+  /** The level's reconstruction, row-major [B × T]. */
+  decoded: Float32Array;
+}
+
+/** One micro-batch's share of a training step, per level, as host arrays. */
+export interface MicroBatchResult {
+  levels: (LevelOutputs & { loss: number; grads: Record<string, Float32Array>; scalars: Record<string, number> })[];
 }
 
 /**
@@ -70,6 +79,8 @@ export class VQVAETrainer {
    * less memory. Default 1.
    */
   microBatch = 1;
+  /** Worker threads to compute micro-batches on (see `VQVAEWorkerPool.startTraining`). */
+  pool?: VQVAEWorkerPool;
 
   constructor(
     readonly model: VQVAE,
@@ -146,64 +157,90 @@ export class VQVAETrainer {
   }
 
   /**
-   * Computes the loss and gradients for a batch without changing anything: what `trainStep`
-   * applies. The loss is a sum over levels of means over batch items, so it is taken one level
-   * and `microBatch` items at a time, each on its own gradient tape, and the gradients summed:
-   * tfjs keeps every tensor of a tape until its backward pass ends, and this bounds that by one
-   * level of a micro-batch instead of the whole step. The caller disposes `grads` and `levels`
-   * (with `disposeOutputs`).
+   * One micro-batch's share of a step (`x`: `items` clips of `length` samples, row-major): for
+   * each level, on its own gradient tape, the loss, the gradient of every level parameter, the
+   * per-level metrics and what the codebook update needs, all as host arrays so the work can run
+   * on a worker thread. tfjs keeps every tensor of a tape until its backward pass ends; one tape
+   * per level of a micro-batch bounds that memory.
    */
-  lossAndGrads(x: tf.Tensor2D): { loss: number; grads: Map<string, tf.Tensor>; levels: LevelOutputs[]; metrics: StepMetrics } {
-    this.initialiseCodebooks(x);
+  microBatchGradients(x: Float32Array, items: number, length: number): MicroBatchResult {
     const { model } = this;
+    const xb = tf.tensor2d(x, [items, length]);
+    const targets = tf.tidy(() => ({ spectrum: stftMagnitude(xb, DEFAULT_STFT), multi: MULTISPECTRAL_STFTS.map((s) => stftMagnitude(xb, s)) }));
+    const levels = model.allLevels().map((level) => {
+      const names = this.trainable.filter((name) => name.startsWith(`encoders.${level}.`) || name.startsWith(`decoders.${level}.`));
+      let kept: ReturnType<VQVAETrainer['levelForward']> | undefined;
+      const result = tf.valueAndGrads(() => {
+        kept = this.levelForward(xb, level, targets);
+        tf.keep(kept.output.latents), tf.keep(kept.output.codes), tf.keep(kept.output.decoded);
+        for (const t of Object.values(kept.scalars)) tf.keep(t);
+        return kept.loss;
+      })(names.map((name) => model.weights.get(name)));
+      const { output, scalars } = kept!;
+      const out = {
+        loss: result.value.dataSync()[0],
+        grads: Object.fromEntries(names.map((name, i) => [name, result.grads[i].dataSync() as Float32Array])),
+        scalars: Object.fromEntries(Object.entries(scalars).map(([key, t]) => [key, t.dataSync()[0]])),
+        latents: output.latents.dataSync() as Float32Array,
+        codes: output.codes.dataSync() as Int32Array,
+        decoded: output.decoded.dataSync() as Float32Array,
+      };
+      tf.dispose([result.value, ...result.grads, output.latents, output.codes, output.decoded, ...Object.values(scalars)]);
+      return out;
+    });
+    tf.dispose([xb, targets.spectrum, ...targets.multi]);
+    return { levels };
+  }
+
+  /**
+   * Computes the loss and gradients for a batch without changing anything: what `trainStep`
+   * applies. The loss is a sum over levels of means over batch items, so the batch is split into
+   * micro-batches of `microBatch` items whose gradients add up (weighted by their share); with a
+   * `pool`, micro-batches run on its worker threads. Results are summed in micro-batch order, so
+   * they do not depend on the pool. The caller disposes `grads`.
+   */
+  async lossAndGrads(x: tf.Tensor2D): Promise<{ loss: number; grads: Map<string, tf.Tensor>; levels: LevelOutputs[]; metrics: StepMetrics }> {
+    this.initialiseCodebooks(x);
+    const { model, pool } = this;
     const [batch, length] = x.shape;
     const levels = model.config.levels;
-    const grads = new Map<string, tf.Tensor>();
-    const sums: Record<string, number> = {};
-    const outputs: { latents: tf.Tensor2D[]; codes: tf.Tensor1D[]; decoded: tf.Tensor2D[] }[] = Array.from({ length: levels }, () => ({ latents: [], codes: [], decoded: [] }));
-    const levelParams = Array.from({ length: levels }, (_, level) =>
-      this.trainable.filter((name) => name.startsWith(`encoders.${level}.`) || name.startsWith(`decoders.${level}.`)));
-    let loss = 0;
-    for (let start = 0; start < batch; start += this.microBatch) {
-      const items = Math.min(this.microBatch, batch - start);
-      const share = items / batch; // every item weighs the same in the batch means
-      const xb = x.slice([start, 0], [items, length]) as tf.Tensor2D;
-      const targets = tf.tidy(() => ({ spectrum: stftMagnitude(xb, DEFAULT_STFT), multi: MULTISPECTRAL_STFTS.map((s) => stftMagnitude(xb, s)) }));
-      for (let level = 0; level < levels; level++) {
-        let kept: ReturnType<VQVAETrainer['levelForward']> | undefined;
-        const names = levelParams[level];
-        const result = tf.valueAndGrads(() => {
-          kept = this.levelForward(xb, level, targets);
-          tf.keep(kept.output.latents), tf.keep(kept.output.codes), tf.keep(kept.output.decoded);
-          for (const t of Object.values(kept.scalars)) tf.keep(t);
-          return kept.loss;
-        })(names.map((name) => model.weights.get(name)));
-        loss += share * result.value.dataSync()[0];
-        result.value.dispose();
-        names.forEach((name, i) => {
-          const scaled = tf.mul(result.grads[i], share);
-          result.grads[i].dispose();
-          const previous = grads.get(name);
-          grads.set(name, previous === undefined ? scaled : tf.add(previous, scaled));
-          previous?.dispose();
-          if (previous !== undefined) scaled.dispose();
-        });
-        for (const [key, t] of Object.entries(kept!.scalars)) {
-          sums[`${key}_l${level + 1}`] = (sums[`${key}_l${level + 1}`] ?? 0) + share * t.dataSync()[0];
-          t.dispose();
-        }
-        outputs[level].latents.push(kept!.output.latents);
-        outputs[level].codes.push(kept!.output.codes);
-        outputs[level].decoded.push(kept!.output.decoded);
-      }
-      tf.dispose([xb, targets.spectrum, ...targets.multi]);
+    const data = x.dataSync() as Float32Array;
+    const jobs: { start: number; items: number }[] = [];
+    for (let start = 0; start < batch; start += this.microBatch) jobs.push({ start, items: Math.min(this.microBatch, batch - start) });
+    const slice = (j: { start: number; items: number }) => data.slice(j.start * length, (j.start + j.items) * length);
+    let results: MicroBatchResult[];
+    if (pool) {
+      await pool.setWeights(model);
+      results = await Promise.all(jobs.map((j, i) => pool.microBatch(i, slice(j), j.items, length)));
+    } else {
+      results = jobs.map((j) => this.microBatchGradients(slice(j), j.items, length));
     }
-    const concat = <T extends tf.Tensor>(parts: T[]): T => {
-      const whole = (parts.length === 1 ? parts[0] : tf.concat(parts)) as T;
-      if (parts.length > 1) tf.dispose(parts);
+    const gradSums = new Map<string, Float64Array>();
+    const sums: Record<string, number> = {};
+    let loss = 0;
+    results.forEach((r, i) => {
+      const share = jobs[i].items / batch; // every item weighs the same in the batch means
+      r.levels.forEach((l, level) => {
+        loss += share * l.loss;
+        for (const [name, g] of Object.entries(l.grads)) {
+          let acc = gradSums.get(name);
+          if (acc === undefined) gradSums.set(name, (acc = new Float64Array(g.length)));
+          for (let k = 0; k < g.length; k++) acc[k] += share * g[k];
+        }
+        for (const [key, v] of Object.entries(l.scalars)) sums[`${key}_l${level + 1}`] = (sums[`${key}_l${level + 1}`] ?? 0) + share * v;
+      });
+    });
+    const grads = new Map(this.trainable.map((name) => [name, tf.tensor(Float32Array.from(gradSums.get(name)!), model.weights.get(name).shape)]));
+    const concat = <T extends Float32Array | Int32Array>(parts: T[]): T => {
+      const whole = new (parts[0].constructor as { new (n: number): T })(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((offset, p) => (whole.set(p, offset), offset + p.length), 0);
       return whole;
     };
-    const levelOutputs: LevelOutputs[] = outputs.map((o) => ({ latents: concat(o.latents), codes: concat(o.codes), decoded: concat(o.decoded) }));
+    const levelOutputs: LevelOutputs[] = model.allLevels().map((level) => ({
+      latents: concat(results.map((r) => r.levels[level].latents)),
+      codes: concat(results.map((r) => r.levels[level].codes)),
+      decoded: concat(results.map((r) => r.levels[level].decoded)),
+    }));
     const metrics: StepMetrics = { loss, ...sums };
     const total = (key: string) => Array.from({ length: levels }, (_, l) => sums[`${key}_l${l + 1}`]).reduce((a, b) => a + b, 0);
     for (const key of ['recons_loss', 'spectral_loss', 'multispectral_loss', 'commit_loss']) metrics[key] = total(key);
@@ -214,10 +251,11 @@ export class VQVAETrainer {
       // Prenorm (RMS of the centred latents) over the whole batch, and the reference's level-0
       // reconstruction errors.
       levelOutputs.forEach((o, level) => {
-        metrics[`pn_l${level + 1}`] = tf.div(tf.norm(tf.sub(o.latents, tf.mean(o.latents))), Math.sqrt(o.latents.size)).dataSync()[0];
+        const latents = tf.tensor1d(o.latents);
+        metrics[`pn_l${level + 1}`] = tf.div(tf.norm(tf.sub(latents, tf.mean(latents))), Math.sqrt(latents.size)).dataSync()[0];
       });
       metrics.pn = levelOutputs.reduce((acc, _o, level) => acc + metrics[`pn_l${level + 1}`], 0) / levels;
-      const level0 = levelOutputs[0].decoded;
+      const level0 = tf.tensor2d(levelOutputs[0].decoded, [batch, length]);
       metrics.l2_loss = l2Loss(x, level0, bw).dataSync()[0];
       metrics.l1_loss = l1Loss(x, level0, bw).dataSync()[0];
       metrics.linf_loss = linfLoss(x, level0, bw, this.config.lmix.linfK).dataSync()[0];
@@ -229,8 +267,8 @@ export class VQVAETrainer {
    * One training step on `x` [B, T] (audio in [-1, 1] at the model's rate): forward, backward,
    * clipped Adam update, then the codebook EMA update and restarts. Returns the step's metrics.
    */
-  trainStep(x: tf.Tensor2D): StepMetrics {
-    const { grads, levels, metrics } = this.lossAndGrads(x);
+  async trainStep(x: tf.Tensor2D): Promise<StepMetrics> {
+    const { grads, levels, metrics } = await this.lossAndGrads(x);
     // Global gradient norm and the reference's clipping scale.
     const gradNorm = Math.sqrt([...grads.values()].reduce((acc, g) => acc + tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]), 0));
     const scale = Math.max(1, gradNorm / this.config.clip);
@@ -243,11 +281,10 @@ export class VQVAETrainer {
     const perLevel: CodebookMetrics[] = levels.map((l, level) => {
       const name = this.model.bottleneck[level].codebook;
       const kOld = this.model.weights.get(name).dataSync() as Float32Array;
-      const { k, metrics: m } = this.codebooks[level].update(kOld, l.latents.dataSync() as Float32Array, l.codes.dataSync() as Int32Array, this.rng);
+      const { k, metrics: m } = this.codebooks[level].update(kOld, l.latents, l.codes, this.rng);
       this.model.weights.set(name, tf.tensor2d(k, [this.model.config.l_bins, this.model.config.emb_width]));
       return m;
     });
-    disposeOutputs(levels);
     for (const key of ['entropy', 'used_curr', 'usage', 'dk'] as const) {
       perLevel.forEach((m, level) => (metrics[`${key}_l${level + 1}`] = m[key]));
       metrics[key] = perLevel.reduce((acc, m) => acc + m[key], 0) / perLevel.length;
@@ -264,7 +301,3 @@ export class VQVAETrainer {
   }
 }
 
-/** Frees the tensors `lossAndGrads` kept for the codebook update. */
-export function disposeOutputs(levels: LevelOutputs[]): void {
-  for (const l of levels) tf.dispose([l.latents, l.codes, l.decoded]);
-}

@@ -15,6 +15,7 @@ import { Bandwidth } from './losses';
 import { StepMetrics, TrainConfig, VQVAETrainer } from './trainer';
 import { VQVAE } from './vqvae';
 import { WeightMap } from './weights';
+import { VQVAEWorkerPool } from './worker-pool';
 
 /** Where a run keeps its files inside `--out`. */
 export const RUN_FILES = {
@@ -55,6 +56,11 @@ export interface TrainRunOptions {
   data?: DataOptions;
   /** Optimiser and loss settings of a fresh run. */
   train?: Partial<TrainConfig>;
+  /**
+   * Worker threads computing the batch's micro-batches (1: none). Results are the same for any
+   * number, so a run may resume with a different one. Default 1.
+   */
+  workers?: number;
   /** Save the state every this many steps (and at the end). Default 100. */
   saveEvery?: number;
   /** Called after every step. */
@@ -218,10 +224,14 @@ export async function trainVQVAE(options: TrainRunOptions): Promise<{ model: VQV
   }, options.warn);
   const history: StepMetrics[] = [];
   try {
+    if ((options.workers ?? 1) > 1) {
+      trainer.pool = await VQVAEWorkerPool.start(trainer.model, options.workers);
+      await trainer.pool.startTraining(trainer.bandwidth, trainer.config);
+    }
     while (trainer.step < steps) {
       const batch = dataset.sample(trainer.rng, saved.data.batchSize);
       const x = tf.tensor2d(batch, [saved.data.batchSize, saved.data.windowLength]);
-      const metrics = trainer.trainStep(x);
+      const metrics = await trainer.trainStep(x);
       x.dispose();
       history.push(metrics);
       fs.appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
@@ -235,6 +245,7 @@ export async function trainVQVAE(options: TrainRunOptions): Promise<{ model: VQV
     }
   } finally {
     dataset.close();
+    await trainer.pool?.close();
     trainer.dispose();
   }
   return { model: trainer.model, metrics: history };

@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'worker_threads';
 import { initBackend } from '../backend';
 import { VQVAEConfig } from './config';
+import { Rng } from '../rng';
+import { Bandwidth } from './losses';
+import { MicroBatchResult, TrainConfig, VQVAETrainer } from './trainer';
 import { VQVAE } from './vqvae';
 import { WeightMap } from './weights';
 
@@ -11,6 +14,9 @@ import { WeightMap } from './weights';
  */
 export type WorkerRequest =
   | { type: 'init'; config: VQVAEConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
+  | { type: 'train-init'; bandwidth: Bandwidth; train: TrainConfig }
+  | { type: 'set-weights'; id: number; weights: Record<string, Float32Array> }
+  | { type: 'micro-batch'; id: number; x: Float32Array; items: number; length: number }
   | { type: 'encode'; id: number; audio: Float32Array; levels: number[] }
   | { type: 'decode'; id: number; codes: Int32Array; level: number };
 
@@ -18,9 +24,12 @@ export type WorkerReply =
   | { type: 'ready'; backend: string }
   | { type: 'encoded'; id: number; codes: Int32Array[] }
   | { type: 'decoded'; id: number; audio: Float32Array }
+  | { type: 'trained'; id: number; result: MicroBatchResult }
+  | { type: 'done'; id: number }
   | { type: 'error'; id: number; message: string };
 
 let model: VQVAE | undefined;
+let trainer: VQVAETrainer | undefined;
 
 async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
   switch (request.type) {
@@ -38,6 +47,21 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       const codes = zs.map((z) => z.dataSync() as Int32Array);
       tf.dispose(zs);
       return { reply: { type: 'encoded', id: request.id, codes }, transfer: codes.map((c) => c.buffer as ArrayBuffer) };
+    }
+    case 'train-init': {
+      // The codebook EMA and the optimiser stay on the main thread: a worker only computes
+      // gradients, so its trainer needs no random state.
+      trainer = new VQVAETrainer(model!, request.bandwidth, new Rng(0), request.train);
+      return { reply: { type: 'ready', backend: 'training' }, transfer: [] };
+    }
+    case 'set-weights': {
+      for (const [name, data] of Object.entries(request.weights)) model!.weights.set(name, tf.tensor(data, model!.weights.get(name).shape, 'float32'));
+      return { reply: { type: 'done', id: request.id }, transfer: [] };
+    }
+    case 'micro-batch': {
+      const result = trainer!.microBatchGradients(request.x, request.items, request.length);
+      const transfer = result.levels.flatMap((l) => [l.latents.buffer, l.codes.buffer, l.decoded.buffer, ...Object.values(l.grads).map((g) => g.buffer)]) as ArrayBuffer[];
+      return { reply: { type: 'trained', id: request.id, result }, transfer };
     }
     case 'decode': {
       const z = tf.tensor2d(request.codes, [1, request.codes.length], 'int32');

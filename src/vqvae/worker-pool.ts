@@ -3,6 +3,8 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { JukeboxError } from '../errors';
 import { VQVAE } from './vqvae';
+import type { Bandwidth } from './losses';
+import type { MicroBatchResult, TrainConfig } from './trainer';
 import type { WorkerReply, WorkerRequest } from './worker-main';
 
 /**
@@ -90,6 +92,36 @@ export class VQVAEWorkerPool {
   async decode(worker: number, codes: Int32Array, level: number): Promise<Float32Array> {
     const reply = await this.request(worker, { type: 'decode', id: this.nextId++, codes: codes.slice(), level }, []);
     return (reply as Extract<WorkerReply, { type: 'decoded' }>).audio;
+  }
+
+  /**
+   * Prepares every worker to compute training gradients (`VQVAETrainer.pool`): the data's
+   * bandwidth and the loss settings must be the main trainer's.
+   */
+  async startTraining(bandwidth: Bandwidth, train: TrainConfig): Promise<void> {
+    await Promise.all(this.workers.map((worker) => new Promise<void>((resolve, reject) => {
+      const onMessage = (reply: WorkerReply) => {
+        if (reply.type !== 'ready') return;
+        worker.off('message', onMessage);
+        resolve();
+      };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+      worker.postMessage({ type: 'train-init', bandwidth, train } satisfies WorkerRequest);
+    })));
+  }
+
+  /** Sends the model's current weights (all of them, codebooks included) to every worker. */
+  async setWeights(model: VQVAE): Promise<void> {
+    const weights: Record<string, Float32Array> = {};
+    for (const name of model.spec.keys()) weights[name] = (await model.weights.get(name).data()) as Float32Array;
+    await Promise.all(this.workers.map((_w, i) => this.request(i, { type: 'set-weights', id: this.nextId++, weights }, [])));
+  }
+
+  /** One micro-batch's gradients (`VQVAETrainer.microBatchGradients`) on worker `worker`. */
+  async microBatch(worker: number, x: Float32Array, items: number, length: number): Promise<MicroBatchResult> {
+    const reply = await this.request(worker, { type: 'micro-batch', id: this.nextId++, x, items, length }, [x.buffer as ArrayBuffer]);
+    return (reply as Extract<WorkerReply, { type: 'trained' }>).result;
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadVQVAE } from '../../src/checkpoint/load';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
 import { Rng } from '../../src/rng';
-import { disposeOutputs, VQVAETrainer } from '../../src/vqvae/trainer';
+import { VQVAETrainer } from '../../src/vqvae/trainer';
 import { VQVAE } from '../../src/vqvae/vqvae';
 import { relativeL2, tensorLeak, useBackend } from '../helpers';
 
@@ -23,7 +23,7 @@ describe('a training step matches the reference', () => {
   let model: VQVAE;
   let trainer: VQVAETrainer;
   let x: tf.Tensor2D;
-  let result: ReturnType<VQVAETrainer['lossAndGrads']>;
+  let result: Awaited<ReturnType<VQVAETrainer['lossAndGrads']>>;
 
   beforeAll(async () => {
     await useBackend();
@@ -31,10 +31,9 @@ describe('a training step matches the reference', () => {
     trainer = new VQVAETrainer(model, JSON.parse(fx.metadata.bandwidth), new Rng(1));
     trainer.restoreCodebooks();
     x = tf.tensor2d(f32('x'), [2, 4096]);
-    result = trainer.lossAndGrads(x);
+    result = await trainer.lossAndGrads(x);
   });
   afterAll(() => {
-    disposeOutputs(result.levels);
     for (const g of result.grads.values()) g.dispose();
     x.dispose();
     trainer.dispose();
@@ -69,7 +68,7 @@ describe('a training step matches the reference', () => {
     result.levels.forEach((level, l) => {
       const kOld = model.weights.get(`bottleneck.level_blocks.${l}.k`).dataSync() as Float32Array;
       const ema = trainer.codebooks[l];
-      const { k } = ema.update(kOld, level.latents.dataSync() as Float32Array, level.codes.dataSync() as Int32Array, new Rng(2));
+      const { k } = ema.update(kOld, level.latents, level.codes, new Rng(2));
       const wantElem = f32(`k_elem_after_level_${l}`);
       expect(relativeL2(ema.state!.kElem, wantElem)).toBeLessThan(1e-6);
       const wantK = f32(`k_after_level_${l}`);
@@ -93,16 +92,15 @@ describe('gradients agree with finite differences', () => {
     const trainer = new VQVAETrainer(model, bandwidth, new Rng(1), { multispectral: 0, lmix: { l1: 0, l2: 1, linf: 0, linfK: 1 } });
     trainer.restoreCodebooks();
     const x = tf.tensor2d(f32('x').subarray(0, 4096), [1, 4096]);
-    const { grads, levels } = trainer.lossAndGrads(x);
+    const { grads, levels } = await trainer.lossAndGrads(x);
     // The straight-through estimator is the exact gradient of the surrogate in which each
     // level's quantisation adds a constant offset c = x_q − x (frozen at this point), plus the
     // commit loss toward the frozen x_q. Finite differences of that surrogate must match.
     const width = model.config.emb_width;
-    const frozen = levels.map((l) => {
-      const quantised = tf.gather(model.weights.get(`bottleneck.level_blocks.${levels.indexOf(l)}.k`), l.codes);
-      return { quantised, offset: tf.sub(quantised, l.latents) };
+    const frozen = levels.map((l, level) => {
+      const quantised = tf.gather(model.weights.get(`bottleneck.level_blocks.${level}.k`), tf.tensor1d(l.codes, 'int32'));
+      return { quantised, offset: tf.sub(quantised, tf.tensor2d(l.latents, [l.codes.length, width])) };
     });
-    disposeOutputs(levels);
     const x3 = x.reshape([1, 4096, 1]) as tf.Tensor3D;
     // Sums in float64 on the host, so finite differences are not drowned by float32 rounding.
     const sumSquares = (a: tf.Tensor, b: tf.Tensor) => {
@@ -168,10 +166,37 @@ describe('gradients agree with finite differences', () => {
     const model = loadVQVAE(path.join(FIXTURES, 'tiny_vqvae_zip.pth')).model;
     const trainer = new VQVAETrainer(model, JSON.parse(fx.metadata.bandwidth), new Rng(1));
     const x = tf.tensor2d(f32('x'), [2, 4096]);
-    trainer.trainStep(x); // first step creates the Adam moments and codebook state
+    await trainer.trainStep(x); // the first step creates the Adam moments and codebook state
     expect(await tensorLeak(() => trainer.trainStep(x))).toBe(0);
     x.dispose();
     trainer.dispose();
     model.dispose();
+  });
+});
+
+describe('training on worker threads', () => {
+  it('gives the same step, bit for bit, as the main thread', async () => {
+    await useBackend();
+    const { VQVAEWorkerPool } = await import('../../src/vqvae/worker-pool');
+    const bandwidth = JSON.parse(fx.metadata.bandwidth);
+    const run = async (workers: number) => {
+      const model = loadVQVAE(path.join(FIXTURES, 'tiny_vqvae_zip.pth')).model;
+      const trainer = new VQVAETrainer(model, bandwidth, new Rng(5), { lr_warmup: 1 });
+      if (workers > 1) {
+        trainer.pool = await VQVAEWorkerPool.start(model, workers);
+        await trainer.pool.startTraining(bandwidth, trainer.config);
+      }
+      const x = tf.tensor2d(f32('x'), [2, 4096]);
+      const metrics = [await trainer.trainStep(x), await trainer.trainStep(x)];
+      const weights = Array.from(model.weights.get('decoders.1.out.weight').dataSync());
+      await trainer.pool?.close();
+      x.dispose();
+      trainer.dispose();
+      model.dispose();
+      return { metrics, weights };
+    };
+    const [one, two] = [await run(1), await run(2)];
+    expect(two.metrics).toEqual(one.metrics);
+    expect(two.weights).toEqual(one.weights);
   });
 });

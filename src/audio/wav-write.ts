@@ -37,7 +37,11 @@ const ENCODE_FRAMES = 1 << 15;
 
 const MAX_RIFF_SIZE = 0xffffffff;
 
-function headerFor(spec: Required<WavStreamSpec>): Uint8Array {
+/**
+ * The RIFF/WAVE header of a WAV holding `spec.frames` frames: 44 bytes for 16-bit PCM, 58 for
+ * 32-bit float (which adds a `fact` chunk). The sample data follows it directly.
+ */
+export function headerFor(spec: Required<WavStreamSpec>): Uint8Array {
   const bytesPerSample = spec.format === 'pcm16' ? 2 : 4;
   const blockAlign = spec.channels * bytesPerSample;
   const dataBytes = spec.frames * blockAlign;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
+import { headerFor } from '../audio/wav-write';
 import { Figure, formatColumns, tableColumns } from './figures';
 
 /**
@@ -140,29 +141,14 @@ function base64(bytes: Uint8Array): string {
 export function encodeWav16(samples: ArrayLike<number>, sampleRate: number): Uint8Array {
   if (!(Number.isInteger(sampleRate) && sampleRate > 0)) throw new RangeError(`sampleRate must be a positive integer, got ${sampleRate}`);
   const n = samples.length;
-  const dataBytes = n * 2;
-  const out = new Uint8Array(44 + dataBytes);
+  const header = headerFor({ sampleRate, channels: 1, frames: n, format: 'pcm16' });
+  const out = new Uint8Array(header.length + 2 * n);
+  out.set(header);
   const view = new DataView(out.buffer);
-  const ascii = (offset: number, s: string) => {
-    for (let i = 0; i < s.length; i++) out[offset + i] = s.charCodeAt(i);
-  };
-  ascii(0, 'RIFF');
-  view.setUint32(4, 36 + dataBytes, true);
-  ascii(8, 'WAVE');
-  ascii(12, 'fmt ');
-  view.setUint32(16, 16, true); // fmt chunk size
-  view.setUint16(20, 1, true); // PCM
-  view.setUint16(22, 1, true); // mono
-  view.setUint32(24, sampleRate, true);
-  view.setUint32(28, sampleRate * 2, true); // byte rate
-  view.setUint16(32, 2, true); // block align
-  view.setUint16(34, 16, true); // bits per sample
-  ascii(36, 'data');
-  view.setUint32(40, dataBytes, true);
   for (let i = 0; i < n; i++) {
     const v = samples[i];
     const c = Number.isFinite(v) ? Math.max(-1, Math.min(1, v)) : 0;
-    view.setInt16(44 + 2 * i, Math.sign(c) * Math.round(Math.abs(c) * 32767), true); // symmetric rounding
+    view.setInt16(header.length + 2 * i, Math.sign(c) * Math.round(Math.abs(c) * 32767), true); // symmetric rounding
   }
   return out;
 }

@@ -13,15 +13,14 @@ import { WeightMap } from './weights';
  * on its own tfjs backend, then encodes audio windows and decodes code windows on request.
  */
 export type WorkerRequest =
-  | { type: 'init'; config: VQVAEConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
-  | { type: 'train-init'; bandwidth: Bandwidth; train: TrainConfig }
+  | { type: 'init'; id: number; config: VQVAEConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
+  | { type: 'train-init'; id: number; bandwidth: Bandwidth; train: TrainConfig }
   | { type: 'set-weights'; id: number; weights: Record<string, Float32Array> }
   | { type: 'micro-batch'; id: number; x: Float32Array; items: number; length: number }
   | { type: 'encode'; id: number; audio: Float32Array; levels: number[] }
   | { type: 'decode'; id: number; codes: Int32Array; level: number };
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string }
   | { type: 'encoded'; id: number; codes: Int32Array[] }
   | { type: 'decoded'; id: number; audio: Float32Array }
   | { type: 'trained'; id: number; result: MicroBatchResult }
@@ -34,11 +33,11 @@ let trainer: VQVAETrainer | undefined;
 async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
   switch (request.type) {
     case 'init': {
-      const backend = await initBackend();
+      await initBackend();
       const weights = new WeightMap();
       for (const [name, t] of Object.entries(request.weights)) weights.set(name, tf.tensor(t.data, t.shape, 'float32'));
       model = new VQVAE(request.config, weights);
-      return { reply: { type: 'ready', backend: backend.choice }, transfer: [] };
+      return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
     case 'encode': {
       const x = tf.tensor3d(request.audio, [1, request.audio.length, 1]);
@@ -52,7 +51,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       // The codebook EMA and the optimiser stay on the main thread: a worker only computes
       // gradients, so its trainer needs no random state.
       trainer = new VQVAETrainer(model!, request.bandwidth, new Rng(0), request.train);
-      return { reply: { type: 'ready', backend: 'training' }, transfer: [] };
+      return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
     case 'set-weights': {
       for (const [name, data] of Object.entries(request.weights)) model!.weights.set(name, tf.tensor(data, model!.weights.get(name).shape, 'float32'));
@@ -77,6 +76,6 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
 parentPort!.on('message', (request: WorkerRequest) => {
   handle(request).then(
     ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
-    (err: Error) => parentPort!.postMessage({ type: 'error', id: 'id' in request ? request.id : -1, message: err.message } satisfies WorkerReply),
+    (err: Error) => parentPort!.postMessage({ type: 'error', id: request.id, message: err.message } satisfies WorkerReply),
   );
 });

@@ -40,27 +40,16 @@ export class VQVAEWorkerPool {
 
   /** Starts the workers and waits until each has built its model. */
   private async spawn(config: VQVAE['config'], weights: Record<string, { shape: number[]; data: Float32Array }>): Promise<void> {
-    await Promise.all(Array.from({ length: this.size }, async () => {
+    for (let i = 0; i < this.size; i++) {
       const worker = new Worker(path.join(__dirname, 'worker.js'), { env: process.env });
-      this.workers.push(worker);
       worker.on('message', (reply: WorkerReply) => this.settle(reply));
       worker.on('error', (err) => this.fail(err));
-      const ready = new Promise<WorkerReply>((resolve, reject) => {
-        const onMessage = (reply: WorkerReply) => {
-          worker.off('message', onMessage);
-          if (reply.type === 'ready') resolve(reply);
-          else reject(new Error(reply.type === 'error' ? reply.message : `unexpected ${reply.type}`));
-        };
-        worker.on('message', onMessage);
-        worker.once('error', reject);
-      });
-      worker.postMessage({ type: 'init', config, weights } satisfies WorkerRequest);
-      await ready;
-    }));
+      this.workers.push(worker);
+    }
+    await Promise.all(this.workers.map((_w, i) => this.request(i, { type: 'init', id: this.nextId++, config, weights }, [])));
   }
 
   private settle(reply: WorkerReply): void {
-    if (reply.type === 'ready') return;
     const job = this.pending.get(reply.id);
     if (job === undefined) return;
     this.pending.delete(reply.id);
@@ -99,16 +88,7 @@ export class VQVAEWorkerPool {
    * bandwidth and the loss settings must be the main trainer's.
    */
   async startTraining(bandwidth: Bandwidth, train: TrainConfig): Promise<void> {
-    await Promise.all(this.workers.map((worker) => new Promise<void>((resolve, reject) => {
-      const onMessage = (reply: WorkerReply) => {
-        if (reply.type !== 'ready') return;
-        worker.off('message', onMessage);
-        resolve();
-      };
-      worker.on('message', onMessage);
-      worker.once('error', reject);
-      worker.postMessage({ type: 'train-init', bandwidth, train } satisfies WorkerRequest);
-    })));
+    await Promise.all(this.workers.map((_w, i) => this.request(i, { type: 'train-init', id: this.nextId++, bandwidth, train }, [])));
   }
 
   /** Sends the model's current weights (all of them, codebooks included) to every worker. */

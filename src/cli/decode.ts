@@ -39,7 +39,6 @@ export const decodeCommand: Command = {
     const { model } = loadVQVAE(ckpt);
     let pool: VQVAEWorkerPool | undefined;
     try {
-      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       if (level >= model.config.levels) {
         throw new JukeboxError(`the VQ-VAE has no level ${level} (levels 0..${model.config.levels - 1})`, ckpt);
       }
@@ -50,6 +49,8 @@ export const decodeCommand: Command = {
           codesPath,
         );
       }
+      // Checks first: a worker pool is slow to start.
+      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       const hop = model.hopLengths[level];
       const progress = progressLine('decoding', (n) => `${((n * hop) / model.config.sr).toFixed(1)} s`, args.values.quiet === true);
       await writeWavStream(out, { sampleRate: model.config.sr, channels: 1, frames: codes.length * hop, format: 'float32' }, (write) =>

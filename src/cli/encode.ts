@@ -32,8 +32,8 @@ export const encodeCommand: Command = {
     const source = await openAudioAsync(audioPath, model.config.sr);
     let pool: VQVAEWorkerPool | undefined;
     try {
-      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       const levels = typeof args.values.levels === 'string' ? parseLevels(args.values.levels, model.config.levels) : model.allLevels();
+      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       const chunkSeconds = args.values['chunk-seconds'] === undefined ? undefined : Number(args.values['chunk-seconds']);
       const sr = model.config.sr;
       const progress = progressLine('encoding', (n) => `${(n / sr).toFixed(1)} s`, args.values.quiet === true);

@@ -44,9 +44,9 @@ export const reconstructCommand: Command = {
     const source = await openAudioAsync(audioPath, model.config.sr);
     let pool: VQVAEWorkerPool | undefined;
     try {
-      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       const sr = model.config.sr;
       const levels = typeof args.values.levels === 'string' ? parseLevels(args.values.levels, model.config.levels) : model.allLevels();
+      pool = workers > 1 ? await VQVAEWorkerPool.start(model, workers) : undefined;
       const quiet = args.values.quiet === true;
       const progress = progressLine('encoding', (n) => `${(n / sr).toFixed(1)} s`, quiet);
       const codes = await encodeChunked(model, source, levels, { onProgress: progress.update, pool });

@@ -11,12 +11,21 @@ import { ParameterRegistry, WeightMap } from './weights';
 export function randomVQVAE(config: VQVAEConfig, seed = 0): VQVAE {
   const registry = new ParameterRegistry();
   VQVAE.declare(config, registry);
+  return new VQVAE(config, randomWeights(registry, seed));
+}
+
+/**
+ * Every parameter `registry` declares, drawn from the normal init its module declared, in
+ * declaration order with one seed per tensor (so a model's weights depend only on `seed`).
+ */
+export function randomWeights(registry: ParameterRegistry, seed = 0): WeightMap {
   const weights = new WeightMap();
   let index = 0;
   for (const [name, shape] of registry.spec) {
     const std = registry.initStd.get(name)!;
+    const mean = registry.initMean.get(name)!;
     const tensorSeed = seed * 100_003 + index++;
-    weights.set(name, std === 0 ? tf.zeros(shape) : tf.randomNormal(shape, 0, std, 'float32', tensorSeed));
+    weights.set(name, std === 0 ? tf.fill(shape, mean) : tf.randomNormal(shape, mean, std, 'float32', tensorSeed));
   }
-  return new VQVAE(config, weights);
+  return weights;
 }

@@ -11,17 +11,20 @@ export type ParameterSpec = Map<string, number[]>;
  */
 export class ParameterRegistry {
   readonly spec: ParameterSpec = new Map();
-  /** Standard deviation of each parameter's fresh normal init (0: zeros). */
+  /** Standard deviation of each parameter's fresh normal init (0: constant at its mean). */
   readonly initStd = new Map<string, number>();
+  /** Mean of each parameter's fresh normal init: 0 except for scales such as LayerNorm gains. */
+  readonly initMean = new Map<string, number>();
 
   /**
-   * Records `name` with `shape` (reference layout) and the std of its fresh init, and returns
-   * the name for later lookup.
+   * Records `name` with `shape` (reference layout) and the std (and mean) of its fresh init, and
+   * returns the name for later lookup.
    */
-  declare(name: string, shape: number[], initStd: number): string {
+  declare(name: string, shape: number[], initStd: number, initMean = 0): string {
     if (this.spec.has(name)) throw new Error(`parameter ${name} declared twice`);
     this.spec.set(name, shape);
     this.initStd.set(name, initStd);
+    this.initMean.set(name, initMean);
     return name;
   }
 }

@@ -207,6 +207,11 @@ export interface ResnetOptions {
   dilationCycle: number | null;
   resScale: boolean;
   reverseDilation?: boolean;
+  /**
+   * The reference's gradient checkpointing of the stack (`checkpoint_res=1`, the upsamplers'
+   * conditioner): numerically the same, but its blocks are named `blocks.{i}` instead of `model.{i}`.
+   */
+  checkpointRes?: boolean;
 }
 
 /**
@@ -222,8 +227,9 @@ export class Resnet1D {
     const dilations = Array.from({ length: opts.depth }, (_, i) => opts.dilationGrowthRate ** exponent(i));
     if (opts.reverseDilation) dilations.reverse();
     const nState = Math.trunc(opts.mConv * nIn);
+    const container = opts.checkpointRes ? 'blocks' : 'model';
     this.blocks = dilations.map(
-      (d, i) => new ResConv1DBlock(registry, `${prefix}.model.${i}`, nIn, nState, d, resScale),
+      (d, i) => new ResConv1DBlock(registry, `${prefix}.${container}.${i}`, nIn, nState, d, resScale),
     );
   }
 

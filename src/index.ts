@@ -16,3 +16,4 @@ export * from './vqvae/index';
 export * from './checkpoint/index';
 export * from './metrics/index';
 export * from './viz/index';
+export * from './labels/index';

@@ -58,3 +58,13 @@ export function parseWorkers(value: string | boolean | undefined, command: strin
   }
   return n;
 }
+
+/** Parses `--take K`: which item (from 0) of a batched codes file to use; undefined when absent. */
+export function parseTake(value: string | boolean | undefined, command: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isInteger(n) || n < 0) {
+    throw new JukeboxError(`${command}: --take must be an item number (0, 1, ...), got '${value}'`);
+  }
+  return n;
+}

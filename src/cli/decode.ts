@@ -5,14 +5,14 @@ import { JukeboxError } from '../errors';
 import { readCodesFile } from '../vqvae/codes-file';
 import { decodeChunked } from '../vqvae/streaming';
 import { VQVAEWorkerPool } from '../vqvae/worker-pool';
-import { parseCommandArgs, parseWorkers, required } from './args';
+import { parseCommandArgs, parseTake, parseWorkers, required } from './args';
 import type { Command } from './main';
 import { progressLine } from './progress';
 
-const USAGE = 'jukebox decode <codes.safetensors> --vqvae <ckpt> --level <L> --out <out.wav> [--workers N] [--quiet]';
+const USAGE = 'jukebox decode <codes.safetensors> --vqvae <ckpt> --level <L> --out <out.wav> [--take K] [--workers N] [--quiet]';
 
 export const decodeCommand: Command = {
-  summary: "Decode one level's codes to a 32-bit float WAV at the model's rate.",
+  summary: "Decode one level's codes to a 32-bit float WAV at the model's rate (--take K: item K of a batched codes file).",
   usage: USAGE,
   async run(argv) {
     const args = parseCommandArgs('decode', USAGE, argv, {
@@ -21,6 +21,7 @@ export const decodeCommand: Command = {
       out: { type: 'string' },
       quiet: { type: 'boolean' },
       workers: { type: 'string' },
+      take: { type: 'string' },
     }, 1);
     const [codesPath] = args.positionals;
     const ckpt = required(args, 'vqvae', 'decode', USAGE);
@@ -28,7 +29,7 @@ export const decodeCommand: Command = {
     const out = required(args, 'out', 'decode', USAGE);
     const level = Number(levelText);
     if (!Number.isInteger(level) || level < 0) throw new JukeboxError(`decode: --level must be a level number, got '${levelText}'`);
-    const file = readCodesFile(codesPath);
+    const file = readCodesFile(codesPath, parseTake(args.values.take, 'decode'));
     const codes = file.levels.get(level);
     if (codes === undefined) {
       const have = [...file.levels.keys()].map((l) => `level_${l}`).join(', ');

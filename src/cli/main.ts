@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { removePendingTempFiles } from '../atomic-write';
 import { JukeboxError } from '../errors';
 import { convertCommand } from './convert';
@@ -11,6 +13,8 @@ export interface Command {
   /** One line, shown by `jukebox help`. */
   summary: string;
   usage: string;
+  /** More lines for `jukebox <command> --help` (options explained), when the usage is not enough. */
+  details?: string;
   run(argv: string[]): Promise<void>;
 }
 
@@ -23,6 +27,17 @@ const COMMANDS: Record<string, Command> = {
   'train-vqvae': trainVQVAECommand,
 };
 
+/** The toolkit's version, from package.json (the one `npm` installed this copy as). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** What `jukebox <command> --help` prints: the usage line, the summary, and any details. */
+function commandHelp(command: Command): string {
+  return [`usage: ${command.usage}`, '', command.summary, ...(command.details ? ['', command.details] : [])].join('\n');
+}
+
 function help(): string {
   const lines = Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.summary}`);
   return [
@@ -32,7 +47,8 @@ function help(): string {
     ...lines,
     '',
     'A <ckpt> is a PyTorch checkpoint (.pth.tar, legacy or zip format) or a jukebox-ts .safetensors file.',
-    'Options for every command: --debug (show stack traces). Env: JUKEBOX_BACKEND=cpu|wasm|node|gpu.',
+    'Options for every command: --help (its usage), --debug (show stack traces). Env: JUKEBOX_BACKEND=cpu|wasm|node|gpu.',
+    '`jukebox --version` prints the version.',
   ].join('\n');
 }
 
@@ -56,8 +72,17 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(help() + '\n');
       return name === undefined ? 1 : 0;
     }
-    const command = COMMANDS[name];
+    if (name === '--version' || name === '-V' || name === 'version') {
+      process.stdout.write(packageVersion() + '\n');
+      return 0;
+    }
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (command === undefined) throw new JukeboxError(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    // `--help` anywhere in a command's arguments prints its usage, whatever else is (or is not) given.
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(commandHelp(command) + '\n');
+      return 0;
+    }
     await command.run(rest);
     return 0;
   } catch (err) {

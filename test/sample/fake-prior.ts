@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PriorSampleOptions, SamplingPrior } from '../../src/sample/types';
+import type { PriorSampleOptions, ScoringPrior } from '../../src/sample/types';
 
 export interface Meta { id: number }
 export interface FakeLabels { ids: number[] }
@@ -26,8 +26,10 @@ export function topToken(p: number, id: number, bins: number): number {
  * level above that its conditioning slice holds there, so any mis-sliced conditioning shows up in
  * the tokens. Every call's inputs are recorded, and every context it is given is checked.
  */
-export function fakePrior(opts: { level: number; nCtx: number; rawToTokens: number; condDownsample: number | null; lBins?: number }): SamplingPrior<Meta, FakeLabels> & { calls: SampleCall[]; errors: string[] } {
+export function fakePrior(opts: { level: number; nCtx: number; rawToTokens: number; condDownsample: number | null; lBins?: number; shift?: number }): ScoringPrior<Meta, FakeLabels> & { calls: SampleCall[]; forwards: SampleCall[]; errors: string[] } {
   const calls: SampleCall[] = [];
+  const forwards: SampleCall[] = [];
+  const shift = opts.shift ?? 0;
   const errors: string[] = [];
   const bins = opts.lBins ?? 64;
   return {
@@ -39,7 +41,28 @@ export function fakePrior(opts: { level: number; nCtx: number; rawToTokens: numb
     nTokens: 0,
     singleEncDec: false,
     calls,
+    forwards,
     errors,
+    /**
+     * Teacher-forced logits: 3 at the column of the token the fake sampler would put at each
+     * absolute position (`shift` lyric columns first), 0 elsewhere; `shift` extra positions first.
+     */
+    forward(z, o) {
+      const y = o.y!.arraySync() as number[][];
+      const start = y[0][0];
+      const zConds = o.zConds ? (o.zConds[0].arraySync() as number[][]) : null;
+      forwards.push({ start, nSamples: z.shape[0], sampleTokens: z.shape[1], z: z.arraySync() as number[][], zConds, items: y.map((r) => r[1]) });
+      const v = bins + shift;
+      const positions = shift + opts.nCtx;
+      const data = new Float32Array(z.shape[0] * positions * v);
+      y.forEach(([, id], i) => {
+        for (let t = 0; t < opts.nCtx; t++) {
+          const want = opts.condDownsample === null ? topToken(start + t, id, bins) : zConds![i][Math.floor(t / opts.condDownsample)];
+          data[(i * positions + shift + t) * v + shift + want] = 3;
+        }
+      });
+      return { preds: tf.tensor3d(data, [z.shape[0], positions, v]) };
+    },
     labeller: { getBatchLabels: (metas) => ({ ids: metas.map((m) => m.id) }) },
     getY: (labels, start) => ({ y: tf.tensor2d(labels.ids.map((id) => [start, id]), [labels.ids.length, 2], 'int32'), indices: labels.ids.map(() => []) }),
     async sample(o: PriorSampleOptions) {

@@ -233,7 +233,7 @@ export class Labeller {
       }
     }
     if ((this.minDuration !== null || this.nTokens > 0) && !(offset >= 0 && offset < totalLength)) {
-      throw new JukeboxError(`the window starts at ${s(offset)}, not inside the song's total length ${s(totalLength)} (offset and total seconds)`);
+      throw new JukeboxError(`window start ${s(offset)} is not inside the song (total length ${s(totalLength)}); check the offset and total seconds`);
     }
   }
 

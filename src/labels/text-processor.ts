@@ -7,8 +7,9 @@ const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const DIGITS = '0123456789';
 
 /**
- * The lyric symbols of each edition, in token order (token = index + 1; 0 is `<unk>`, also used
- * as padding). v2 has 80 symbols, v3 the same without `+` (79). Reference `TextProcessor`.
+ * The lyric characters of each edition, in token order (token = index + 1; 0 is `<unk>`, also
+ * used as padding). v2 has 79 characters, v3 the same without `+`; with `<unk>` they make the
+ * 80 and 79 token values of the reference's `n_vocab`. Reference `TextProcessor`.
  */
 export function lyricVocabulary(version: LabelVersion): string {
   return LETTERS + DIGITS + (version === 'v3' ? '.,:;!?-\'"()[] \t\n' : '.,:;!?-+\'"()[] \t\n');
@@ -29,7 +30,7 @@ export class TextProcessor {
   readonly version: LabelVersion;
   /** Symbols in token order; token of `symbols[i]` is i + 1. */
   readonly symbols: string;
-  /** Number of token values including 0 (`<unk>`): 81 for v2, 80 for v3. */
+  /** Number of token values including 0 (`<unk>`), the reference's `n_vocab`: 80 for v2, 79 for v3. */
   readonly nVocab: number;
   private readonly tokenOf: Map<string, number>;
 

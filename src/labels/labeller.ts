@@ -186,10 +186,12 @@ export class Labeller {
       if (row0.length !== this.labelLength) {
         throw new JukeboxError(`labels: row ${i} has ${row0.length} values, this prior's rows have ${this.labelLength}`);
       }
+      const offset = row0[1] + Math.trunc(start * rawToTokens);
+      if (!(start >= 0) || offset >= 2 ** 31) throw new JukeboxError(`window start ${start} tokens is out of range`);
+      this.checkTiming(row0[0], offset);
       const row = Int32Array.from(row0);
+      row[1] = offset;
       row[2] = this.sampleLength;
-      row[1] = row[1] + Math.trunc(start * rawToTokens);
-      this.checkTiming(row[0], row[1]);
       if (this.nTokens > 0) {
         const w = relevantLyricTokens(labels.info[i].fullTokens, this.nTokens, row[0], row[1], row[2], true);
         row.set(w.tokens, 4 + this.maxBowGenreSize);
@@ -209,7 +211,10 @@ export class Labeller {
 
   private toSamples(seconds: number, what: string): number {
     if (!Number.isFinite(seconds) || seconds < 0) throw new JukeboxError(`${what} must be a number of seconds ≥ 0, got ${seconds}`);
-    return Math.round(seconds * this.sr);
+    const samples = Math.round(seconds * this.sr);
+    // Label rows are int32 (the reference's are int64, but no song reaches 2^31 samples).
+    if (samples >= 2 ** 31) throw new JukeboxError(`${what} ${seconds} s is too long (over 2^31 samples at ${this.sr} Hz)`);
+    return samples;
   }
 
   /**

@@ -1,0 +1,336 @@
+import * as tf from '@tensorflow/tfjs';
+import { JukeboxError } from '../errors';
+import { Rng } from '../rng';
+import { ParameterRegistry, WeightMap } from '../vqvae/weights';
+import { EMBEDDING_INIT_STD } from './conditioners';
+import { filterLogitsRows } from './ops';
+import { Transformer } from './transformer';
+
+/**
+ * The reference's `ConditionalAutoregressive2D` (`jukebox/prior/autoregressive.py`): token and
+ * position embeddings, a start token or the label embedding at position 0, conditioning added at
+ * every position, the transformer, and the output head; plus the token loops that sample from it
+ * with the transformer's KV cache (`sample`, `primed_sample`).
+ *
+ * Shapes: tokens int32 `[N, D]`, activations `[N, D, width]`, logits `[N, D, bins]`, where D is
+ * the sequence length (`input_dims`).
+ */
+
+/** Options of one autoregressive model (reference constructor arguments). */
+export interface AutoregressiveOptions {
+  /** Sequence length D (reference `input_shape`, 1-D here as in every Jukebox prior). */
+  inputLength: number;
+  /** Vocabulary size. */
+  bins: number;
+  width: number;
+  depth: number;
+  heads: number;
+  attnOrder: number;
+  blocks: number | null;
+  spread: number | null;
+  resScale: boolean;
+  /** Per-axis position embeddings (`_pos_embs.{i}`) instead of one `pos_emb` matrix. */
+  posInit: boolean;
+  mAttn: number;
+  mMlp: number;
+  /** Conditioning is added at every position (`x_cond`). */
+  xCond: boolean;
+  /** Position 0 holds the label embedding instead of a learnt start token (`y_cond`). */
+  yCond: boolean;
+  /** Length of the encoder's keys and values for encoder-decoder layers (0: none). */
+  encoderDims: number;
+  /** The lyrics encoder of 5b_lyrics: no output head, returns the activations. */
+  onlyEncode: boolean;
+  /** Separate output head and no conditioning added after the transformer. */
+  mergedDecoder: boolean;
+  /** Lyric prefix length of a single encoder-decoder sequence (prime attention). */
+  primeLen: number | null;
+}
+
+/** How each sampled token is drawn from the logits (reference `temp`, `top_k`, `top_p`). */
+export interface SamplingSettings {
+  /** Logits are divided by this before filtering. */
+  temperature: number;
+  /** Keep the k most likely tokens (0: all). top-k 1 is greedy. */
+  topK: number;
+  /** Keep the most likely tokens whose probabilities sum past p (0: all). */
+  topP: number;
+  rng: Rng;
+}
+
+/** Per-call sampling inputs (conditioning as `forward` takes it). */
+export interface AutoregressiveSampleOptions extends SamplingSettings {
+  /** `[N, D, width]` or `[N, 1, width]`; null when the model has no `x_cond`. */
+  xCond: tf.Tensor3D | null;
+  /** `[N, 1, width]`; null when the model has no `y_cond`. */
+  yCond: tf.Tensor3D | null;
+  /** `[N, encoderDims, width]` for encoder-decoder layers, else null. */
+  encoderKv: tf.Tensor3D | null;
+  /** Total tokens of the result, primed ones included (default D). */
+  sampleTokens?: number;
+  /** Priming runs the known tokens through the transformer this many at a time (default all at once). */
+  chunkSize?: number;
+  /** Also return the logits of every position (for checking the cache against a full pass). */
+  getPreds?: boolean;
+  /** Called after each sampled token with (tokens done, tokens to do). */
+  onToken?: (done: number, total: number) => void;
+}
+
+/**
+ * Draws one token from a row of logits as the reference does: divide by the temperature (in
+ * float32), filter (`filter_logits`: top-k, then top-p), then sample the softmax of what is left
+ * with `rng`. A greedy setting (top-k 1) picks the largest logit whatever the draw.
+ */
+export function drawToken(logits: Float32Array, s: SamplingSettings): number {
+  const v = logits.length;
+  const x = new Float32Array(v);
+  for (let i = 0; i < v; i++) x[i] = logits[i] / s.temperature;
+  filterLogitsRows(x, v, s.topK, s.topP);
+  let max = -Infinity;
+  for (let i = 0; i < v; i++) if (x[i] > max) max = x[i];
+  const p = new Float64Array(v);
+  let sum = 0;
+  for (let i = 0; i < v; i++) {
+    p[i] = x[i] === -Infinity ? 0 : Math.exp(x[i] - max);
+    sum += p[i];
+  }
+  let u = s.rng.uniform() * sum;
+  let last = 0;
+  for (let i = 0; i < v; i++) {
+    if (p[i] === 0) continue;
+    last = i;
+    u -= p[i];
+    if (u < 0) return i;
+  }
+  return last;
+}
+
+/** Mean cross entropy in bits of `logits` `[M, V]` against `targets` int32 `[M]`. */
+export function crossEntropyBits(logits: tf.Tensor2D, targets: tf.Tensor1D): number {
+  return tf.tidy(() => {
+    const [m, v] = logits.shape;
+    const flatIndex = tf.add(tf.mul(tf.range(0, m, 1, 'int32'), tf.scalar(v, 'int32')), targets.toInt());
+    const picked = tf.gather(logits.reshape([-1]), flatIndex);
+    const nats = tf.sub(tf.logSumExp(logits, 1), picked).mean();
+    return nats.dataSync()[0] / Math.LN2;
+  });
+}
+
+/** One autoregressive model; parameters under `prefix` (`prior`, `prime_prior`). */
+export class ConditionalAutoregressive2D {
+  readonly transformer: Transformer;
+  /** Reference `state_dict` names that alias another parameter of this model (the tied head). */
+  readonly aliases = new Map<string, string>();
+  /** Reference buffers saved in the `state_dict` that are not parameters: name → contents. */
+  readonly buffers = new Map<string, { shape: number[]; data: BigInt64Array }>();
+  private readonly xEmb: string;
+  private readonly startToken?: string;
+  private readonly posEmb: string;
+  private readonly xOut?: string;
+  /** The reference adds `x_cond` after the transformer too, except with `merged_decoder`. */
+  readonly addCondAfterTransformer: boolean;
+
+  constructor(registry: ParameterRegistry, readonly prefix: string, readonly opts: AutoregressiveOptions) {
+    const { width, bins, inputLength } = opts;
+    this.xEmb = registry.declare(`${prefix}.x_emb.weight`, [bins, width], EMBEDDING_INIT_STD);
+    if (!opts.yCond) this.startToken = registry.declare(`${prefix}.start_token`, [1, width], EMBEDDING_INIT_STD);
+    if (opts.posInit) {
+      // input_shape is 1-D, so the per-axis sum is one embedding indexed by position.
+      this.posEmb = registry.declare(`${prefix}.pos_emb._pos_embs.0.weight`, [inputLength, width], EMBEDDING_INIT_STD);
+      const pos = new BigInt64Array(inputLength);
+      for (let i = 0; i < inputLength; i++) pos[i] = BigInt(i);
+      this.buffers.set(`${prefix}.pos_emb.pos`, { shape: [inputLength, 1], data: pos });
+    } else {
+      this.posEmb = registry.declare(`${prefix}.pos_emb.pos_emb`, [inputLength, width], EMBEDDING_INIT_STD);
+    }
+    this.transformer = new Transformer(registry, `${prefix}.transformer`, {
+      width,
+      nCtx: inputLength,
+      heads: opts.heads,
+      depth: opts.depth,
+      attnOrder: opts.attnOrder,
+      blocks: opts.blocks ?? undefined,
+      spread: opts.spread ?? undefined,
+      encoderDims: opts.encoderDims,
+      primeLen: opts.primeLen ?? undefined,
+      mAttn: opts.mAttn,
+      mMlp: opts.mMlp,
+      resScale: opts.resScale,
+      afn: 'quick_gelu',
+    });
+    this.addCondAfterTransformer = !opts.mergedDecoder;
+    if (!opts.onlyEncode) {
+      if (opts.mergedDecoder) {
+        this.xOut = registry.declare(`${prefix}.x_out.weight`, [bins, width], 1 / Math.sqrt(width));
+      } else {
+        // Tied: the state dict holds the same tensor under both names.
+        this.xOut = this.xEmb;
+        this.aliases.set(`${prefix}.x_out.weight`, this.xEmb);
+      }
+    }
+  }
+
+  private checkTokens(x: Int32Array | Uint8Array | Float32Array): void {
+    for (let i = 0; i < x.length; i++) {
+      if (!(x[i] >= 0 && x[i] < this.opts.bins)) {
+        throw new JukeboxError(`token ${x[i]} is outside ${this.prefix}'s vocabulary (0..${this.opts.bins - 1})`);
+      }
+    }
+  }
+
+  private checkConds(n: number, d: number, xCond: tf.Tensor3D | null, yCond: tf.Tensor3D | null): void {
+    const { width, xCond: wantX, yCond: wantY } = this.opts;
+    if (wantY !== (yCond !== null)) throw new Error(`${this.prefix}: y_cond ${wantY ? 'missing' : 'given but not used'}`);
+    if (yCond !== null && (yCond.shape[0] !== n || yCond.shape[1] !== 1 || yCond.shape[2] !== width)) {
+      throw new Error(`${this.prefix}: y_cond has shape [${yCond.shape}], expected [${n}, 1, ${width}]`);
+    }
+    if (wantX !== (xCond !== null)) throw new Error(`${this.prefix}: x_cond ${wantX ? 'missing' : 'given but not used'}`);
+    if (xCond !== null && (xCond.shape[0] !== n || (xCond.shape[1] !== d && xCond.shape[1] !== 1) || xCond.shape[2] !== width)) {
+      throw new Error(`${this.prefix}: x_cond has shape [${xCond.shape}], expected [${n}, ${d} or 1, ${width}]`);
+    }
+  }
+
+  /** The embedding of position 0: the label embedding or the start token, `[N, 1, width]`. */
+  private startEmbedding(w: WeightMap, n: number, yCond: tf.Tensor3D | null): tf.Tensor3D {
+    return yCond !== null ? yCond : (tf.tile(w.get(this.startToken!).expandDims(0), [n, 1, 1]) as tf.Tensor3D);
+  }
+
+  /** `x_cond` over positions [t0, t0 + len): a slice of a per-position condition, else the broadcast row. */
+  private condSlice(xCond: tf.Tensor3D, t0: number, len: number): tf.Tensor3D {
+    return xCond.shape[1] === 1 ? xCond : xCond.slice([0, t0, 0], [-1, len, -1]);
+  }
+
+  /**
+   * Input embeddings of positions [t0, t0 + len) given the tokens before them (`prev[t]` is the
+   * token at position t - 1 for t > 0): token embedding (start at position 0) + position
+   * embedding + condition, summed in the reference's order.
+   */
+  private embed(w: WeightMap, n: number, t0: number, len: number, prev: tf.Tensor2D | null, xCond: tf.Tensor3D | null,
+    yCond: tf.Tensor3D | null): tf.Tensor3D {
+    return tf.tidy(() => {
+      const parts: tf.Tensor3D[] = [];
+      if (t0 === 0) parts.push(this.startEmbedding(w, n, yCond));
+      if (prev !== null && prev.shape[1] > 0) parts.push(tf.gather(w.get(this.xEmb), prev) as tf.Tensor3D);
+      let x: tf.Tensor3D = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+      x = tf.add(x, w.get(this.posEmb).slice([t0, 0], [len, -1]));
+      if (xCond !== null) x = tf.add(x, this.condSlice(xCond, t0, len));
+      return x;
+    });
+  }
+
+  /** Output head: `[N, T, width]` → `[N, T, bins]`. */
+  private head(w: WeightMap, h: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [n, t, width] = h.shape;
+      return tf.matMul(h.reshape([n * t, width]), w.get(this.xOut!), false, true).reshape([n, t, this.opts.bins]) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * Teacher-forced pass (reference `forward`): tokens int32 `[N, D]` → logits `[N, D, bins]`, or
+   * the activations `[N, D, width]` for an encoder. The transformer records attention as asked;
+   * read it with `transformer.takeAttention()`.
+   */
+  forward(w: WeightMap, x: tf.Tensor2D, opts: { xCond: tf.Tensor3D | null; yCond: tf.Tensor3D | null;
+    encoderKv: tf.Tensor3D | null; recordAttention?: Set<number> | boolean }): tf.Tensor3D {
+    const [n, d] = x.shape;
+    if (d !== this.opts.inputLength) throw new JukeboxError(`${this.prefix} models ${this.opts.inputLength} tokens, got ${d}`);
+    this.checkTokens(x.dataSync() as Int32Array);
+    this.checkConds(n, d, opts.xCond, opts.yCond);
+    const prev = x.slice([0, 0], [-1, d - 1]);
+    const emb = this.embed(w, n, 0, d, prev, opts.xCond, opts.yCond);
+    prev.dispose();
+    let h = this.transformer.forward(w, emb, { encoderKv: opts.encoderKv ?? undefined, recordAttention: opts.recordAttention });
+    emb.dispose();
+    if (this.addCondAfterTransformer && opts.xCond !== null) {
+      const sum = tf.add(h, opts.xCond) as tf.Tensor3D;
+      h.dispose();
+      h = sum;
+    }
+    if (this.opts.onlyEncode) return h;
+    const logits = this.head(w, h);
+    h.dispose();
+    return logits;
+  }
+
+  /**
+   * Ancestral sampling (reference `sample`) when `x` is null or empty, primed sampling
+   * (`primed_sample`) otherwise: the known tokens fill the KV cache in chunks of `chunkSize`, then
+   * one token at a time is drawn until `sampleTokens`. Returns int32 `[N, sampleTokens]`, the
+   * primed tokens included, and with `getPreds` the logits of every position `[N, sampleTokens, bins]`
+   * (the primed positions' from the chunked passes).
+   */
+  sample(w: WeightMap, n: number, x: tf.Tensor2D | null, opts: AutoregressiveSampleOptions): { tokens: tf.Tensor2D; preds?: tf.Tensor3D } {
+    const d = this.opts.inputLength;
+    const total = opts.sampleTokens ?? d;
+    const primed = x === null ? 0 : x.shape[1];
+    if (!Number.isInteger(total) || total < 1 || total > d) {
+      throw new JukeboxError(`sample tokens must be in 1..${d} for ${this.prefix}, got ${total}`);
+    }
+    if (x !== null && x.shape[0] !== n) throw new JukeboxError(`the prompt has ${x.shape[0]} rows for ${n} samples`);
+    if (primed >= total) throw new JukeboxError(`the prompt (${primed} tokens) must be shorter than the tokens to sample (${total})`);
+    this.checkConds(n, d, opts.xCond, opts.yCond);
+    if (opts.temperature <= 0 || !Number.isFinite(opts.temperature)) throw new JukeboxError(`temperature must be positive, got ${opts.temperature}`);
+    const tokens = new Int32Array(n * total);
+    if (x !== null && primed > 0) {
+      const known = x.dataSync() as Int32Array;
+      this.checkTokens(known);
+      for (let i = 0; i < n; i++) tokens.set(known.subarray(i * primed, (i + 1) * primed), i * total);
+    }
+    const preds: tf.Tensor3D[] = [];
+    const kv = opts.encoderKv ?? undefined;
+    this.transformer.resetCache();
+    try {
+      // Priming: positions [0, primed) in chunks; the cache ends holding all of them.
+      const chunk = opts.chunkSize ?? Math.max(primed, 1);
+      if (!Number.isInteger(chunk) || chunk < 1) throw new JukeboxError(`chunk size must be a positive integer, got ${chunk}`);
+      for (let start = 0; start < primed; start += chunk) {
+        const len = Math.min(chunk, primed - start);
+        const out = tf.tidy(() => {
+          const prev = this.tokenColumns(tokens, n, total, Math.max(start - 1, 0), start === 0 ? len - 1 : len);
+          const emb = this.embed(w, n, start, len, prev, opts.xCond, opts.yCond);
+          const h = this.transformer.forward(w, emb, { encoderKv: kv, sample: true });
+          if (!opts.getPreds) return h;
+          const hc = this.addCondAfterTransformer && opts.xCond !== null ? tf.add(h, this.condSlice(opts.xCond, start, len)) as tf.Tensor3D : h;
+          return this.head(w, hc);
+        });
+        if (opts.getPreds) preds.push(out);
+        else out.dispose();
+      }
+      const row = new Float32Array(this.opts.bins);
+      for (let t = primed; t < total; t++) {
+        const logits = tf.tidy(() => {
+          const prev = t === 0 ? null : this.tokenColumns(tokens, n, total, t - 1, 1);
+          const emb = this.embed(w, n, t, 1, prev, opts.xCond, opts.yCond);
+          let h = this.transformer.forward(w, emb, { encoderKv: kv, sample: true });
+          if (this.addCondAfterTransformer && opts.xCond !== null) h = tf.add(h, this.condSlice(opts.xCond, t, 1));
+          return this.head(w, h); // [N, 1, bins]
+        });
+        const values = logits.dataSync() as Float32Array;
+        for (let i = 0; i < n; i++) {
+          row.set(values.subarray(i * this.opts.bins, (i + 1) * this.opts.bins));
+          tokens[i * total + t] = drawToken(row, opts);
+        }
+        if (opts.getPreds) preds.push(logits);
+        else logits.dispose();
+        opts.onToken?.(t - primed + 1, total - primed);
+      }
+    } finally {
+      this.transformer.resetCache();
+    }
+    const result: { tokens: tf.Tensor2D; preds?: tf.Tensor3D } = { tokens: tf.tensor2d(tokens, [n, total], 'int32') };
+    if (opts.getPreds) {
+      result.preds = tf.concat(preds, 1);
+      preds.forEach((p) => p.dispose());
+    }
+    return result;
+  }
+
+  /** Columns [t0, t0 + len) of row-major int32 tokens `[n, total]` as a tensor, or null when len is 0. */
+  private tokenColumns(tokens: Int32Array, n: number, total: number, t0: number, len: number): tf.Tensor2D | null {
+    if (len <= 0) return null;
+    const out = new Int32Array(n * len);
+    for (let i = 0; i < n; i++) out.set(tokens.subarray(i * total + t0, i * total + t0 + len), i * len);
+    return tf.tensor2d(out, [n, len], 'int32');
+  }
+}

@@ -1,0 +1,13 @@
+export { Prior } from './prior';
+export type { PriorForwardOptions, PriorForwardResult, PriorSampleOptions } from './prior';
+export { PRIOR_DEFAULTS, PRIOR_CONFIG_KEYS, validatePriorConfig, levelDownsamples, rawToTokens } from './config';
+export type { PriorConfig } from './config';
+export { PRIOR_PRESET_NAMES, priorPreset } from './presets';
+export { priorConfigFromHps, hpsFromPriorConfig } from './hps';
+export {
+  loadPrior, savePrior, randomPrior, priorFloat32Bytes, checkBackendCapacity, WASM_MAX_MODEL_BYTES, PRIOR_FORMAT,
+} from './load';
+export type { LoadPriorOptions, LoadedPrior } from './load';
+export { ConditionalAutoregressive2D, drawToken } from './autoregressive';
+export type { SamplingSettings } from './autoregressive';
+export { Conditioner, LabelConditioner } from './conditioners';

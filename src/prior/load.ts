@@ -1,0 +1,268 @@
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import { JukeboxError } from '../errors';
+import { CheckpointFormat } from '../checkpoint/load';
+import { isSafetensors, openSafetensors, SafetensorsTensor, writeSafetensors } from '../checkpoint/safetensors';
+import { isTorchTensorRef, readTorchCheckpoint, TorchTensorRef } from '../checkpoint/torch';
+import { LabelIdTables, labelTablesToMetadata, resolveLabelIdTables } from '../labels';
+import { randomWeights } from '../vqvae/init';
+import { matchStateDict, ParameterRegistry, WeightMap } from '../vqvae/weights';
+import { PriorConfig, validatePriorConfig } from './config';
+import { hpsFromPriorConfig, priorConfigFromHps } from './hps';
+import { PRIOR_PRESET_NAMES, priorPreset } from './presets';
+import { Prior } from './prior';
+
+/** Metadata `format` of the project's prior files. */
+export const PRIOR_FORMAT = 'jukebox-ts/prior';
+/** Metadata key of the reference `hps` (JSON). */
+export const PRIOR_HPS_METADATA_KEY = 'hps';
+
+/**
+ * The largest model, in bytes of float32 weights, that the wasm backend takes: its heap is a
+ * 32-bit memory of 4 GiB, and activations, attention and the KV cache need room beside the
+ * weights. None of the published priors fits (1b_lyrics is 4.9 GB); they need tfjs-node(-gpu).
+ */
+export const WASM_MAX_MODEL_BYTES = 3 * 1024 ** 3;
+
+/** Bytes of a config's float32 weights. */
+export function priorFloat32Bytes(config: PriorConfig): number {
+  let n = 0;
+  for (const shape of Prior.parameterSpec(config).values()) n += shape.reduce((a, b) => a * b, 1);
+  return 4 * n;
+}
+
+/**
+ * Refuses, before anything is allocated, a model the active backend cannot hold: on wasm, more
+ * than {@link WASM_MAX_MODEL_BYTES} of weights. `what` names the model or file.
+ */
+export function checkBackendCapacity(bytes: number, what: string, backend = tf.getBackend()): void {
+  if (backend === 'wasm' && bytes > WASM_MAX_MODEL_BYTES) {
+    const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
+    throw new JukeboxError(
+      `the model needs ${gb(bytes)} of float32 weights, more than the wasm backend's 4 GiB heap can hold beside its activations ` +
+        `(limit ${gb(WASM_MAX_MODEL_BYTES)}); install @tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu) and run with JUKEBOX_BACKEND=node (or gpu)`,
+      what,
+    );
+  }
+}
+
+/** One state-dict entry, read on demand so that only one tensor's bytes exist outside tfjs at a time. */
+interface LazyTensor {
+  shape: number[];
+  read(): Float32Array;
+}
+
+/** An opened checkpoint: its state-dict entries (unread), config source and metadata. */
+interface OpenedPrior {
+  format: CheckpointFormat;
+  entries: Map<string, LazyTensor>;
+  hps: unknown;
+  metadata: Record<string, string>;
+  close(): void;
+}
+
+/** Other files of this project that are safetensors but not priors, and what to say about them. */
+const NOT_A_PRIOR: Record<string, string> = {
+  'jukebox-ts/vqvae': 'is a VQ-VAE checkpoint, not a prior',
+  'jukebox-ts/codes': 'is a codes file (written by `jukebox encode` or `sample`), not a prior',
+  'jukebox-ts/vqvae-train-state': 'is a VQ-VAE training state, not a prior',
+};
+
+function openSafetensorsPrior(path: string): OpenedPrior {
+  const file = openSafetensors(path);
+  try {
+    const format = file.metadata.format;
+    const kind = format === undefined ? undefined : NOT_A_PRIOR[format];
+    if (kind !== undefined) throw new JukeboxError(kind, path);
+    const entries = new Map<string, LazyTensor>();
+    for (const [name, entry] of file.entries) entries.set(name, { shape: entry.shape, read: () => file.readFloat32(name) });
+    let hps: unknown;
+    const json = file.metadata[PRIOR_HPS_METADATA_KEY];
+    if (json !== undefined) {
+      try {
+        hps = JSON.parse(json);
+      } catch {
+        throw new JukeboxError(`the '${PRIOR_HPS_METADATA_KEY}' metadata is not valid JSON`, path);
+      }
+    }
+    return { format: 'safetensors', entries, hps, metadata: file.metadata, close: () => file.close() };
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+function openTorchPrior(path: string): OpenedPrior {
+  const checkpoint = readTorchCheckpoint(path);
+  try {
+    const root = checkpoint.root;
+    // Reference checkpoints are {'hps', 'model', 'opt', 'step', ...}; a bare state dict also loads.
+    const wrapped = root instanceof Map && root.has('model');
+    const stateDict = wrapped ? (root as Map<unknown, unknown>).get('model') : root;
+    if (!(stateDict instanceof Map)) throw new JukeboxError('not a prior checkpoint: it holds no state dict', path);
+    const entries = new Map<string, LazyTensor>();
+    for (const [key, value] of stateDict) {
+      if (!isTorchTensorRef(value)) throw new JukeboxError(`state dict entry '${String(key)}' is not a tensor`, path);
+      const ref: TorchTensorRef = value;
+      entries.set(String(key), { shape: [...ref.shape], read: () => ref.readFloat32() });
+    }
+    const hps = wrapped ? (root as Map<unknown, unknown>).get('hps') : undefined;
+    return {
+      format: checkpoint.format === 'legacy' ? 'torch-legacy' : 'torch-zip',
+      entries,
+      hps,
+      metadata: {},
+      close: () => checkpoint.close(),
+    };
+  } catch (err) {
+    checkpoint.close();
+    throw err;
+  }
+}
+
+/** Names without DistributedDataParallel's `module.` prefix (the reference strips it too). */
+function stripModule(entries: Map<string, LazyTensor>): Map<string, LazyTensor> {
+  const out = new Map<string, LazyTensor>();
+  for (const [k, v] of entries) out.set(k.startsWith('module.') ? k.slice(7) : k, v);
+  return out;
+}
+
+/** A state dict with a model's keys but not a prior's: say what it is instead of listing keys. */
+function checkIsPrior(entries: Map<string, LazyTensor>, path: string): void {
+  const names = [...entries.keys()];
+  if (names.some((n) => n.startsWith('prior.'))) return;
+  if (names.some((n) => n.startsWith('encoders.') || n.startsWith('bottleneck.'))) {
+    throw new JukeboxError('is a VQ-VAE checkpoint, not a prior', path);
+  }
+  throw new JukeboxError(`not a prior checkpoint: no 'prior.*' parameters (it has ${names.slice(0, 3).join(', ') || 'no tensors'}${names.length > 3 ? ', ...' : ''})`, path);
+}
+
+/** The preset whose keys and shapes a headerless state dict matches. */
+function configFromShapes(entries: Map<string, LazyTensor>, path: string): { config: PriorConfig; source: string } {
+  const withoutExtras = (config: PriorConfig) => {
+    const { aliases, buffers } = Prior.stateDictExtras(config);
+    return new Map([...entries].filter(([k]) => !aliases.has(k) && !buffers.has(k)));
+  };
+  for (const name of PRIOR_PRESET_NAMES) {
+    const config = priorPreset(name);
+    try {
+      matchStateDict(Prior.parameterSpec(config), withoutExtras(config), path);
+      return { config, source: `preset '${name}' (matched by shapes)` };
+    } catch {
+      // try the next preset
+    }
+  }
+  throw new JukeboxError(
+    `the checkpoint has no 'hps' and its parameters match no preset (${PRIOR_PRESET_NAMES.join(', ')}); pass the preset it was trained with`,
+    path,
+  );
+}
+
+export interface LoadPriorOptions {
+  /** The config to use when the checkpoint carries no `hps` (a preset name). */
+  preset?: string;
+  /** Folder of the label id tables (`v2_artist_ids.txt`, ...); else the checkpoint's own, else $JUKEBOX_LABEL_IDS. */
+  labelIds?: string;
+  /** Where label warnings go. */
+  warn?: (msg: string) => void;
+}
+
+export interface LoadedPrior {
+  model: Prior;
+  format: CheckpointFormat;
+  /** 'hps' (the checkpoint's own), `preset 'NAME'`, or the preset matched by shapes. */
+  configSource: string;
+  /** The safetensors metadata (empty for torch checkpoints). */
+  metadata: Record<string, string>;
+}
+
+/**
+ * Loads a prior from a reference checkpoint (`.pth.tar`, legacy or zip, through the restricted
+ * unpickler) or one of the project's safetensors files. The checkpoint's `hps` configures the
+ * model when present; otherwise `opts.preset`, otherwise the preset its shapes match. Every key
+ * and shape is checked first (one error lists all problems), and the model's float32 size is
+ * checked against the backend before any tensor is made. Weights are then read and uploaded one
+ * tensor at a time (fp16 and bf16 storages become float32), so loading needs little beyond the
+ * model itself.
+ */
+export function loadPrior(path: string, opts: LoadPriorOptions = {}): LoadedPrior {
+  if (!fs.existsSync(path)) throw new JukeboxError('no such file', path);
+  if (fs.statSync(path).isDirectory()) throw new JukeboxError('is a directory, not a checkpoint', path);
+  const preset = opts.preset === undefined ? null : priorPreset(opts.preset);
+  // Anything not safetensors goes to the torch reader, which says precisely what it is not.
+  const opened = isSafetensors(path) ? openSafetensorsPrior(path) : openTorchPrior(path);
+  try {
+    const entries = stripModule(opened.entries);
+    checkIsPrior(entries, path);
+    let config: PriorConfig;
+    let configSource: string;
+    if (opened.hps !== undefined && opened.hps !== null) {
+      config = priorConfigFromHps(opened.hps, path);
+      configSource = 'hps';
+    } else if (preset !== null) {
+      config = preset;
+      configSource = `preset '${opts.preset}'`;
+    } else {
+      ({ config, source: configSource } = configFromShapes(entries, path));
+    }
+    const spec = Prior.parameterSpec(config);
+    const { aliases, buffers } = Prior.stateDictExtras(config);
+    const params = new Map([...entries].filter(([k]) => !aliases.has(k) && !buffers.has(k)));
+    matchStateDict(spec, params, path);
+    let bytes = 0;
+    for (const shape of spec.values()) bytes += 4 * shape.reduce((a, b) => a * b, 1);
+    checkBackendCapacity(bytes, path);
+    const tables = config.labels
+      ? resolveLabelIdTables({ version: config.labels_v3 ? 'v3' : 'v2', dir: opts.labelIds ?? null, metadata: opened.metadata, metadataFile: path })
+      : null;
+    const weights = new WeightMap();
+    try {
+      for (const [name, shape] of spec) weights.set(name, tf.tensor(params.get(name)!.read(), shape, 'float32'));
+      const model = new Prior(config, weights, { labelTables: tables, warn: opts.warn });
+      return { model, format: opened.format, configSource, metadata: opened.metadata };
+    } catch (err) {
+      weights.dispose();
+      throw err;
+    }
+  } finally {
+    opened.close();
+  }
+}
+
+/**
+ * Saves a prior as the project's safetensors format: every tensor of the reference `state_dict`
+ * under its reference name (the tied head's alias and the `pos_init` buffer included, so
+ * `load_state_dict(safetensors.torch.load_file(path))` works on the reference SimplePrior), the
+ * config as the reference `hps` and the label id tables in the metadata.
+ */
+export async function savePrior(path: string, model: Prior, metadata: Record<string, string> = {}): Promise<void> {
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const name of model.spec.keys()) {
+    const t = model.weights.get(name);
+    tensors.set(name, { dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array });
+  }
+  const { aliases, buffers } = Prior.stateDictExtras(model.config);
+  for (const [alias, target] of aliases) tensors.set(alias, tensors.get(target)!);
+  for (const [name, b] of buffers) tensors.set(name, { dtype: 'I64', shape: b.shape, data: b.data });
+  const tables: LabelIdTables | null = model.labeller?.tables ?? null;
+  await writeSafetensors(path, tensors, {
+    ...metadata,
+    ...(tables !== null ? labelTablesToMetadata(tables, model.config.labels_v3 ? 'v3' : 'v2') : {}),
+    format: PRIOR_FORMAT,
+    [PRIOR_HPS_METADATA_KEY]: JSON.stringify(hpsFromPriorConfig(model.config)),
+  });
+}
+
+/**
+ * A freshly initialised prior whose random weights matter (FACTS): variance-preserving
+ * projections, small random biases, LayerNorm gains at 1 ± 0.1 and embeddings at std 0.1, so
+ * attention is not uniform and labels and lyrics change the output. Reproducible from `seed`.
+ * The config is validated and its size checked against the backend first.
+ */
+export function randomPrior(config: PriorConfig, seed = 0, opts: { labelTables?: LabelIdTables | null } = {}): Prior {
+  const valid = validatePriorConfig(config);
+  checkBackendCapacity(priorFloat32Bytes(valid), 'random prior');
+  const registry = new ParameterRegistry();
+  Prior.declare(valid, registry);
+  return new Prior(valid, randomWeights(registry, seed), { labelTables: opts.labelTables });
+}

@@ -17,3 +17,4 @@ export * from './checkpoint/index';
 export * from './metrics/index';
 export * from './viz/index';
 export * from './labels/index';
+export * from './prior/index';

@@ -7,6 +7,8 @@ import { decodeCommand } from './decode';
 import { encodeCommand } from './encode';
 import { infoCommand } from './info';
 import { reconstructCommand } from './reconstruct';
+import { sampleCommand, upsampleCommand } from './sample';
+import { scoreCommand } from './score';
 import { trainVQVAECommand } from './train-vqvae';
 
 export interface Command {
@@ -25,6 +27,9 @@ const COMMANDS: Record<string, Command> = {
   info: infoCommand,
   reconstruct: reconstructCommand,
   'train-vqvae': trainVQVAECommand,
+  sample: sampleCommand,
+  upsample: upsampleCommand,
+  score: scoreCommand,
 };
 
 /** The toolkit's version, from package.json (the one `npm` installed this copy as). */

@@ -61,8 +61,10 @@ function appendTokens(rows: Int32Array[], fresh: Int32Array[]): Int32Array[] {
 /** Rate and ETA bookkeeping for one level. */
 function progressTracker(level: number, windows: number, total: number, items: number, onProgress?: (p: SampleProgress) => void) {
   const started = Date.now();
+  let last = '';
   return (window: number, done: number) => {
-    if (!onProgress) return;
+    if (!onProgress || `${window}/${done}` === last) return;
+    last = `${window}/${done}`;
     const seconds = (Date.now() - started) / 1000;
     const rate = seconds > 0 ? (done * items) / seconds : 0;
     onProgress({ level, window, windows, done, total, tokensPerSecond: rate, etaSeconds: done > 0 && rate > 0 ? ((total - done) * items) / rate : NaN });

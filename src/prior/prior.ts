@@ -474,6 +474,24 @@ export class Prior {
    * clamps any lyric-vocabulary token it drew at a music position to 0 (it does not mask them).
    */
   async sample(opts: PriorSampleOptions): Promise<tf.Tensor2D> {
+    const { tokens, sequence } = this.runSample(opts, false);
+    if (sequence !== tokens) sequence.dispose();
+    return tokens;
+  }
+
+  /**
+   * `sample`, also returning what the model saw and said: `sequence`, the model's own tokens
+   * `[N, L]` (for a single encoder-decoder prior the lyric prefix and the music in the joint
+   * vocabulary, before clamping; otherwise the same tensor as `tokens`), and `preds`, the logits
+   * at every position of it `[N, L, V]` (primed positions from the chunked cache fills, sampled
+   * ones from their steps). A teacher-forced pass over `sequence` gives the same logits.
+   */
+  async sampleWithPreds(opts: PriorSampleOptions): Promise<{ tokens: tf.Tensor2D; sequence: tf.Tensor2D; preds: tf.Tensor3D }> {
+    const { tokens, sequence, preds } = this.runSample(opts, true);
+    return { tokens, sequence, preds: preds! };
+  }
+
+  private runSample(opts: PriorSampleOptions, getPreds: boolean): { tokens: tf.Tensor2D; sequence: tf.Tensor2D; preds?: tf.Tensor3D } {
     this.checkAlive();
     const n = opts.nSamples;
     if (!Number.isInteger(n) || n < 1) throw new JukeboxError(`nSamples must be a positive integer, got ${n}`);
@@ -489,6 +507,7 @@ export class Prior {
       rng: opts.rng,
       chunkSize: opts.chunkSize,
       onToken: opts.onToken,
+      getPreds,
     };
     const sampleTokens = opts.sampleTokens ?? this.nCtx;
     if (!Number.isInteger(sampleTokens) || sampleTokens < 1 || sampleTokens > this.nCtx) {
@@ -501,18 +520,18 @@ export class Prior {
         this.checkLyrics(prime!);
         const { tokens, cond } = this.joinSequence(prime!, z, xCond!);
         owned.push(tokens, cond);
-        const { tokens: out } = this.prior.sample(this.weights, n, tokens, {
+        const out = this.prior.sample(this.weights, n, tokens, {
           ...settings, xCond: cond, yCond, encoderKv: null, sampleTokens: sampleTokens + this.nTokens,
         });
-        owned.push(out);
         // Reference prior_postprocess: drop the lyrics, unshift, clamp stray lyric tokens to 0.
-        return tf.tidy(() => tf.relu(tf.sub(out.slice([0, this.nTokens], [-1, sampleTokens]), tf.scalar(this.nVocab, 'int32'))) as tf.Tensor2D);
+        const music = tf.tidy(() => tf.relu(tf.sub(out.tokens.slice([0, this.nTokens], [-1, sampleTokens]), tf.scalar(this.nVocab, 'int32'))) as tf.Tensor2D);
+        return { tokens: music, sequence: out.tokens, preds: out.preds };
       }
       const kv = this.encoderKv(prime);
       if (kv !== null) owned.push(kv);
       const context = z !== null && z.shape[1] > 0 ? z : null;
-      const { tokens } = this.prior.sample(this.weights, n, context, { ...settings, xCond, yCond, encoderKv: kv, sampleTokens });
-      return tokens;
+      const out = this.prior.sample(this.weights, n, context, { ...settings, xCond, yCond, encoderKv: kv, sampleTokens });
+      return { tokens: out.tokens, sequence: out.tokens, preds: out.preds };
     } finally {
       tf.dispose(owned);
     }

@@ -1,0 +1,152 @@
+/**
+ * Greedy (top-k 1) KV-cache sampling speed of the issue's medium prior — a top-level prior of
+ * width 256, depth 8, 2 heads, attn_order 2, blocks 32, n_ctx 1024, 2048 bins, no labels — in
+ * tokens per second, beside the reference on the same machine.
+ *
+ * When Debian's python3-torch and the reference code (JUKEBOX_REF) are present, runs
+ * bench/reference_sample.py at 1 and 2 threads with the environment that times the reference at
+ * its best (../shared/FACTS.md: the MALLOC_* variables, OPENBLAS_NUM_THREADS=1, OPENBLAS_CORETYPE and
+ * OPENBLAS_L2_SIZE unset; set for that child process only), has it save its model, and samples
+ * from the same weights here through `loadPrior` + `Prior.sample`, so the greedy tokens can be
+ * compared too. Without the reference it times a `randomPrior` of the same config.
+ *
+ *   JUKEBOX_REF=/path/to/jukebox npx tsx bench/sample.ts [--tokens 1024] [--samples 1] [--repeats 2]
+ *
+ * The machine may be shared: the report includes the load average before and after.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { initBackend } from '../src/backend';
+import { PriorConfig, validatePriorConfig } from '../src/prior/config';
+import { loadPrior, randomPrior } from '../src/prior/load';
+import { Prior } from '../src/prior/prior';
+import { Rng } from '../src/rng';
+
+const MEDIUM: Partial<PriorConfig> = {
+  sr: 44100,
+  levels: 3,
+  downs_t: [3, 2, 2],
+  strides_t: [2, 2, 2],
+  l_bins: 2048,
+  level: 2,
+  n_ctx: 1024,
+  prior_width: 256,
+  prior_depth: 8,
+  heads: 2,
+  attn_order: 2,
+  blocks: 32,
+  labels: false,
+};
+
+/** The reference at its best on these machines (FACTS.md); only ever given to the reference child. */
+const BEST_ENV: Record<string, string> = {
+  MALLOC_MMAP_THRESHOLD_: '4294967296',
+  MALLOC_TRIM_THRESHOLD_: '68719476736',
+  MALLOC_TOP_PAD_: '1073741824',
+  OPENBLAS_NUM_THREADS: '1',
+};
+
+interface ReferenceResult {
+  tokens_per_s: number;
+  seconds: number;
+  threads: number;
+  tokens_row0: number[];
+  torch: string;
+  reference_commit: string;
+}
+
+function runReference(threads: number, tokens: number, samples: number, repeats: number, save?: string): ReferenceResult | string {
+  const ref = process.env.JUKEBOX_REF;
+  if (!ref) return 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare';
+  const python = process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3';
+  const env: NodeJS.ProcessEnv = { ...process.env, ...BEST_ENV };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const args = [path.join(__dirname, 'reference_sample.py'), '--threads', String(threads), '--tokens', String(tokens), '--samples', String(samples), '--repeats', String(repeats)];
+  if (save !== undefined) args.push('--save', save);
+  const r = spawnSync(python, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ReferenceResult;
+}
+
+async function timeSampling(model: Prior, tokens: number, samples: number, repeats: number): Promise<{ seconds: number; all: number[]; row0: number[] }> {
+  const sampleTokens = tokens === model.nCtx ? undefined : tokens;
+  // Warm-up: kernels compiled and caches allocated once before timing.
+  (await model.sample({ nSamples: samples, topK: 1, sampleTokens: 16, rng: new Rng(0) })).dispose();
+  const all: number[] = [];
+  let row0: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const start = performance.now();
+    const out = await model.sample({ nSamples: samples, topK: 1, sampleTokens, rng: new Rng(0) });
+    const data = out.dataSync();
+    all.push((performance.now() - start) / 1000);
+    row0 = Array.from(data.subarray(0, tokens));
+    out.dispose();
+  }
+  return { seconds: Math.min(...all), all, row0 };
+}
+
+function firstMismatch(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { tokens: { type: 'string', default: '1024' }, samples: { type: 'string', default: '1' }, repeats: { type: 'string', default: '2' } },
+  });
+  const tokens = Number(values.tokens);
+  const samples = Number(values.samples);
+  const repeats = Number(values.repeats);
+  const loadBefore = os.loadavg().map((v) => +v.toFixed(2));
+  const backend = await initBackend();
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jukebox-bench-sample-'));
+  const saved = path.join(tmp, 'medium_prior.pth.tar');
+  try {
+    const ref2 = runReference(2, tokens, samples, repeats, saved);
+    const ref1 = runReference(1, tokens, samples, repeats);
+    const fromReference = typeof ref2 !== 'string' && fs.existsSync(saved);
+    const model = fromReference ? loadPrior(saved).model : randomPrior(validatePriorConfig(MEDIUM), 0);
+    const ts = await timeSampling(model, tokens, samples, repeats);
+    model.dispose();
+    const tsRate = (samples * tokens) / ts.seconds;
+
+    const report: Record<string, unknown> = {
+      machine: `${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores`,
+      load_average_before: loadBefore,
+      config: MEDIUM,
+      tokens,
+      samples,
+      backend: backend.choice,
+      weights: fromReference ? 'the reference model, saved by bench/reference_sample.py and loaded with loadPrior' : 'randomPrior(config, 0)',
+      jukebox_ts: { tokens_per_s: +tsRate.toFixed(1), seconds: +ts.seconds.toFixed(3), all_seconds: ts.all.map((s) => +s.toFixed(3)) },
+    };
+    const describe = (r: ReferenceResult | string) =>
+      typeof r === 'string' ? r : { tokens_per_s: +r.tokens_per_s.toFixed(1), seconds: +r.seconds.toFixed(3), threads: r.threads, torch: r.torch };
+    report.reference_2_threads = describe(ref2);
+    report.reference_1_thread = describe(ref1);
+    // Ratio > 1: jukebox-ts is faster. jukebox-ts samples on one thread.
+    const ratios: Record<string, number> = {};
+    if (typeof ref2 !== 'string') ratios.vs_reference_2_threads = +(tsRate / ref2.tokens_per_s).toFixed(2);
+    if (typeof ref1 !== 'string') ratios.vs_reference_1_thread = +(tsRate / ref1.tokens_per_s).toFixed(2);
+    report.speed_ratio = ratios;
+    if (fromReference) {
+      // Informational: the reference's default init leaves near-ties, where float rounding may pick the other token.
+      report.greedy_tokens_first_mismatch = firstMismatch(ts.row0, (ref2 as ReferenceResult).tokens_row0);
+    }
+    report.load_average_after = os.loadavg().map((v) => +v.toFixed(2));
+    console.log(JSON.stringify(report, null, 1));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

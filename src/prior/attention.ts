@@ -57,7 +57,7 @@ export interface FactoredAttentionConfig {
   primeLen?: number;
 }
 
-export const ATTN_FUNC_NAMES = [
+const ATTN_FUNC_NAMES = [
   'dense',
   'block',
   'transpose block',
@@ -231,8 +231,11 @@ export class FactoredAttention {
   /** c_attn's `[N, T, 3·n_state]` → q, k, v `[N, H, T, d_head]` (the reference's chunk(3)). */
   private splitQkv(h: tf.Tensor3D): [T4, T4, T4] {
     const [n, t] = h.shape;
-    const heads = h.reshape([n, t, 3 * this.nHead, this.headDim]);
-    const byHead = (t === 1 ? heads.reshape([n, 3 * this.nHead, 1, this.headDim]) : heads.transpose([0, 2, 1, 3])) as T4;
+    const byHead = (
+      t === 1
+        ? h.reshape([n, 3 * this.nHead, 1, this.headDim])
+        : h.reshape([n, t, 3 * this.nHead, this.headDim]).transpose([0, 2, 1, 3])
+    ) as T4;
     return tf.split(byHead, 3, 1) as [T4, T4, T4];
   }
 

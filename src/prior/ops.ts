@@ -109,8 +109,9 @@ export function activation(name: ActivationName): (x: tf.Tensor) => tf.Tensor {
  * cumulative probability exceeds `topP`, so that token itself is kept.
  *
  * The reference asserts that top-k and top-p are not both set, though its code applies them in
- * this order; here both may be set and compose in that order. Ties in the sort go to the lower
- * token id, as PyTorch's CPU sort orders them.
+ * this order; here both may be set and compose in that order. Tied logits sort by token id here;
+ * PyTorch leaves their order unspecified (on long rows its CPU sort is not stable), which can only
+ * matter when exact ties straddle the top-p cut.
  */
 export function filterLogitsRows(logits: Float32Array, vocab: number, topK = 0, topP = 0): void {
   checkFilter(topK, topP);

@@ -41,11 +41,6 @@ export interface TransformerConfig {
   afn: ActivationName;
 }
 
-/** How many layers the pattern of each attn_order spans before it repeats (reference `attn_cycle`). */
-export const ATTN_CYCLE: Readonly<Record<number, number>> = Object.freeze({
-  0: 1, 1: 2, 2: 3, 3: 2, 4: 2, 5: 4, 6: 4, 7: 16, 8: 10, 9: 4, 10: 79, 11: 16, 12: 16,
-});
-
 /**
  * The attention function (0..7, see attention.ts) of layer `d` under `attnOrder`, as the
  * reference's table defines it. Row (1), column (2) and previous-row (3) attention alternate in

@@ -12,8 +12,15 @@ import { decodeChunked } from '../vqvae/streaming';
 import type { VQVAE } from '../vqvae/vqvae';
 import type { ParsedArgs } from './args';
 
-/** Label warnings (unknown names, dropped lyric characters) go to stderr, one line each. */
+const warned = new Set<string>();
+
+/**
+ * Label warnings (unknown names, dropped lyric characters) go to stderr, one line each, and each
+ * only once: every item of a batch, and every prior's labeller, would otherwise repeat it.
+ */
 export function warn(message: string): void {
+  if (warned.has(message)) return;
+  warned.add(message);
   process.stderr.write(`jukebox: warning: ${message}\n`);
 }
 

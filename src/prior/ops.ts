@@ -53,16 +53,13 @@ export class Conv1D {
   }
 
   /**
-   * `[N, T, nIn]` → `[N, T, nOut]`: one fused product with bias on `[N·T, nIn]`, the reference's
-   * `addmm`. (tfjs-wasm's fused kernel computes wrong values when it broadcasts a 2-D weight over
-   * a batch axis, so the batch is folded into the rows first.)
+   * `[N, T, nIn]` → `[N, T, nOut]`: the product, then the bias, as the reference's `addmm` adds
+   * it. Two kernels: tfjs's fused matMul op wraps its kernel in four reshapes (a token step is
+   * dominated by per-kernel overhead), and on wasm it computes wrong values when it broadcasts a
+   * 2-D weight over a batch axis, which the plain product does correctly.
    */
   apply(w: WeightMap, x: tf.Tensor3D): tf.Tensor3D {
-    const [n, t, c] = x.shape;
-    return tf.tidy(() => {
-      const y = tf.fused.matMul({ a: x.reshape([n * t, c]), b: w.get(this.w) as tf.Tensor2D, bias: w.get(this.b) });
-      return y.reshape([n, t, this.nOut]);
-    });
+    return tf.tidy(() => tf.add(tf.matMul(x, w.get(this.w) as tf.Tensor3D), w.get(this.b)));
   }
 }
 

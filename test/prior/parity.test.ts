@@ -167,6 +167,14 @@ describe.each(STRUCTURES)('%s: parity with the reference', (name) => {
           const jr = compareGreedy(out.sequence.dataSync() as Int32Array, joint.data as Int32Array, 2, ties[m.mode], joint.shape[1] - (want.shape[1] - m.skip));
           expect(jr.matched).toBe(jr.compared);
         }
+        if (!prior.singleEncDec && m.sampleTokens === undefined) {
+          // The KV cache gives the logits of a full pass over the same tokens.
+          const full = prior.forward(out.tokens, { y, zConds, getPreds: true }).preds!;
+          const kvErr = maxRelativeError(out.preds.dataSync(), full.dataSync());
+          console.log(`${name}: ${m.mode} KV-cache logits vs full pass, max |diff| / max |logit| ${kvErr.toExponential(2)}`);
+          expect(kvErr).toBeLessThan(1e-4);
+          full.dispose();
+        }
         console.log(`${name}: ${m.mode} greedy tokens ${r.matched}/${r.compared}`);
         expect(r.matched).toBe(r.compared);
         matched += r.matched;

@@ -18,3 +18,4 @@ export * from './metrics/index';
 export * from './viz/index';
 export * from './labels/index';
 export * from './prior/index';
+export * from './sample/index';

@@ -26,11 +26,11 @@ export interface SamplingPrior<M = unknown, L = unknown> {
   /** The label rows of the window starting at `start` tokens (reference `get_y`). */
   getY(labels: L, start: number): { y: tf.Tensor2D; indices: number[][] } | null;
   /** Reference `prior.sample`: ancestral without `z`, primed with it. int32 [N, sampleTokens or n_ctx]. */
-  sample(opts: PriorSampleOptions): Promise<tf.Tensor2D>;
+  sample(opts: SamplingPriorOptions): Promise<tf.Tensor2D>;
 }
 
 /** The arguments of `SamplingPrior.sample` (the reference's `sample` kwargs). */
-export interface PriorSampleOptions {
+export interface SamplingPriorOptions {
   nSamples: number;
   /** Tokens already there: int32 [N, context], or null for none. */
   z?: tf.Tensor2D | null;

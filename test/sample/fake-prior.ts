@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PriorSampleOptions, ScoringPrior } from '../../src/sample/types';
+import type { SamplingPriorOptions, ScoringPrior } from '../../src/sample/types';
 
 export interface Meta { id: number }
 export interface FakeLabels { ids: number[] }
@@ -65,7 +65,7 @@ export function fakePrior(opts: { level: number; nCtx: number; rawToTokens: numb
     },
     labeller: { getBatchLabels: (metas) => ({ ids: metas.map((m) => m.id) }) },
     getY: (labels, start) => ({ y: tf.tensor2d(labels.ids.map((id) => [start, id]), [labels.ids.length, 2], 'int32'), indices: labels.ids.map(() => []) }),
-    async sample(o: PriorSampleOptions) {
+    async sample(o: SamplingPriorOptions) {
       const y = o.y!.arraySync() as number[][];
       const start = y[0][0];
       const items = y.map((r) => r[1]);

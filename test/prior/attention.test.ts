@@ -257,6 +257,31 @@ describe('FactoredAttention', () => {
     }
   });
 
+  it('caches only the keys later positions need', () => {
+    // Key rows held after 23 positions: dense and transpose block all of them; block the current
+    // row (18..22); previous block rows 2 and 3 (12..22); summary its zero key and 5, 11, 17;
+    // spread its 2 zero keys and 4, 5, 10, 11, 16, 17; encoder-decoder the 5 encoder positions;
+    // prime the first _prime_len = 8.
+    const rows: Record<number, number> = { 0: 23, 1: 5, 2: 23, 3: 11, 4: 4, 5: 8, 6: 5, 7: 8 };
+    for (const f of FUNCS) {
+      const { attn, weights } = build(f);
+      const { x, enc } = inputs(f);
+      const before = tf.memory().numBytes;
+      for (let p = 0; p < 23; p++) {
+        const step = x.slice([0, p, 0], [N, 1, BASE.nIn]);
+        attn.forward(weights, step, { encoderKv: enc, sample: true }).dispose();
+        step.dispose();
+      }
+      // Keys and values, N rows of n_state fp32 each per position.
+      expect(tf.memory().numBytes - before).toBe(rows[f] * 2 * N * BASE.nState * 4);
+      attn.resetCache();
+      expect(tf.memory().numBytes).toBe(before);
+      x.dispose();
+      enc?.dispose();
+      weights.dispose();
+    }
+  });
+
   it('leaks no tensors across a full pass, sampling and resetCache', async () => {
     for (const f of FUNCS) {
       const { attn, weights } = build(f);

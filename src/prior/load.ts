@@ -20,7 +20,7 @@ export const PRIOR_HPS_METADATA_KEY = 'hps';
 /**
  * The largest model, in bytes of float32 weights, that the wasm backend takes: its heap is a
  * 32-bit memory of 4 GiB, and activations, attention and the KV cache need room beside the
- * weights. None of the published priors fits (1b_lyrics is 4.9 GB); they need tfjs-node(-gpu).
+ * weights. None of the published priors fits (1b_lyrics is 3.8 GB of float32, each upsampler 3.9 GB, 5b 20 GB); they need tfjs-node(-gpu).
  */
 export const WASM_MAX_MODEL_BYTES = 3 * 1024 ** 3;
 

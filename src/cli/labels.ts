@@ -21,8 +21,8 @@ export const LABEL_DETAILS = [
   '  --artist NAME | --artist-id N   artist by name (looked up in the id tables) or by id; unknown names are id 0',
   '  --genre NAME | --genre-id N     genre; for v2 priors several words, as "blues rock"',
   '  --lyrics FILE                   lyrics, UTF-8 text',
-  '  --label-ids DIR                 the id tables v{2,3}_{artist,genre}_ids.txt (default env JUKEBOX_LABEL_IDS,',
-  '                                  or the tables the checkpoint carries)',
+  '  --label-ids DIR                 the id tables v{2,3}_{artist,genre}_ids.txt (default: the tables the checkpoint',
+  '                                  carries, else the folder in env JUKEBOX_LABEL_IDS)',
   '  --total-seconds S               length of the whole song the labels describe (default: offset plus the length sampled or scored)',
   '  --offset-seconds S              where in that song the audio starts (default 0)',
 ].join('\n');

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWavMono, writeWav } from '../../src/audio';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
-import { randomPrior, savePrior } from '../../src/prior/load';
+import { checkBackendCapacity, randomPrior, savePrior } from '../../src/prior/load';
 import { writeBatchedCodesFile } from '../../src/vqvae/codes-file';
 import { musicLike, tempDir, useBackend } from '../helpers';
 import { TINY_TOP, TINY_TOP_NO_LYRICS, tinyUpsampler } from '../sample/tiny-priors';
@@ -113,6 +113,22 @@ describe('jukebox sample', () => {
     expect(Array.from((got.get('level_2')!.data as Int32Array).subarray(0, 24))).toEqual(Array.from((encoded.get('level_2')!.data as Int32Array).subarray(0, 24)));
     expect(Array.from((got.get('level_1')!.data as Int32Array).subarray(0, 48))).toEqual(Array.from((encoded.get('level_1')!.data as Int32Array).subarray(0, 48)));
     expect(got.get('level_1')!.shape).toEqual([1, 80]);
+  });
+});
+
+describe('batched codes and the other commands', () => {
+  it('decode --take K decodes item K of a sample, as the sample wrote it', () => {
+    const out = F('item1.wav');
+    const r = jukebox('decode', F('s1/codes.safetensors'), '--vqvae', VQVAE, '--level', '1', '--take', '1', '--out', out);
+    expect(r.stderr).toBe('');
+    expect(Array.from(readWavMono(out).samples)).toEqual(Array.from(readWavMono(F('s1/level_1/item_1.wav')).samples));
+    const ambiguous = jukebox('decode', F('s1/codes.safetensors'), '--vqvae', VQVAE, '--level', '1', '--out', out + '2');
+    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.stderr).toMatch(/codes\.safetensors: holds 2 items; choose one with --take K \(0\.\.1\)\n$/);
+  });
+
+  it('a model too big for the wasm heap is refused in one line naming the file, advising tfjs-node', () => {
+    expect(() => checkBackendCapacity(5e9, 'prior_level_2.pth.tar', 'wasm')).toThrow(/^prior_level_2\.pth\.tar: the model needs 5\.0 GB [^\n]*install @tensorflow\/tfjs-node[^\n]*$/);
   });
 });
 

@@ -10,7 +10,7 @@ export {
 } from './windows';
 export type { SampleWindow } from './windows';
 export type { SamplingPrior, ScoringPrior, SamplingPriorOptions, LevelSettings, SongCodes, SampleProgress } from './types';
-export { DEFAULT_HOP_FRACTIONS, defaultLevelSettings, sampleWindow, sampleLevel, extendLevel, sampleLevels, codesForBatch } from './sampler';
+export { DEFAULT_HOP_FRACTIONS, defaultLevelSettings, checkLevelLength, sampleWindow, sampleLevel, extendLevel, sampleLevels, codesForBatch } from './sampler';
 export type { SampleLevelOptions, SampleLevelsOptions } from './sampler';
 export { ancestralSample, primedSample, continueSample, upsampleCodes, geometryHopLengths, promptSamples } from './modes';
 export type { ModeOptions } from './modes';

@@ -144,6 +144,20 @@ export async function sampleWindow<M, L>(
 }
 
 /**
+ * Checks a level can be sampled to `total` tokens: an upsampler conditions every window on a full
+ * context of the level above (the reference asserts it), so it needs at least n_ctx tokens, a
+ * whole number of level-above tokens.
+ */
+export function checkLevelLength(prior: Pick<SamplingPrior, 'level' | 'nCtx' | 'condDownsample' | 'rawToTokens'>, total: number): void {
+  const d = prior.condDownsample;
+  if (d === null) return;
+  if (total < prior.nCtx) {
+    throw new JukeboxError(`upsampling level ${prior.level} needs at least one context of ${prior.nCtx} tokens (${prior.nCtx / d} level ${prior.level + 1} tokens), got ${total} (${total / d} level ${prior.level + 1} tokens)`);
+  }
+  if (total % d !== 0) throw new JukeboxError(`level ${prior.level} length ${total} is not a multiple of its conditioning downsampling ${d}`);
+}
+
+/**
  * Samples a level up to `total` tokens per item (reference `sample_level`): the windows of
  * `planLevelWindows` at the level's hop, each appended to `zs` as it finishes, so a level that
  * already holds codes (primed, continued) carries on from where they end.
@@ -154,13 +168,7 @@ export async function sampleLevel<M, L>(prior: SamplingPrior<M, L>, zs: SongCode
   if (!zs.has(level)) zs.set(level, Array.from({ length: n }, () => new Int32Array(0)));
   if (itemCount(zs) !== n) throw new JukeboxError(`${n} songs' labels for ${itemCount(zs)} songs' codes`);
   const have = zs.get(level)![0].length;
-  if (prior.condDownsample !== null) {
-    if (total < prior.nCtx) {
-      const above = zs.get(level + 1)?.[0].length ?? 0;
-      throw new JukeboxError(`upsampling level ${level} needs at least one context of ${prior.nCtx} tokens (${prior.nCtx / prior.condDownsample} level ${level + 1} tokens), got ${total} (${above} level ${level + 1} tokens)`);
-    }
-    if (total % prior.condDownsample !== 0) throw new JukeboxError(`level ${level} length ${total} is not a multiple of its conditioning downsampling ${prior.condDownsample}`);
-  }
+  checkLevelLength(prior, total);
   const hop = hopLength(options.settings.hopFraction, prior.nCtx, prior.condDownsample);
   const windows = planLevelWindows(total, have, prior.nCtx, hop);
   const labels = prior.labeller ? prior.labeller.getBatchLabels(options.metas) : null;
@@ -213,10 +221,15 @@ export interface SampleLevelsOptions<M> {
  */
 export async function sampleLevels<M, L>(priors: SamplingPrior<M, L>[], zs: SongCodes, lengthSamples: number, options: SampleLevelsOptions<M>): Promise<SongCodes> {
   const ordered = [...priors].sort((a, b) => b.level - a.level);
+  // Every level's length is checked before any is sampled: a bad one should not cost the hours
+  // the levels above it take.
   for (const prior of ordered) {
     if (lengthSamples % prior.rawToTokens !== 0) {
       throw new JukeboxError(`a length of ${lengthSamples} samples is not a whole number of level ${prior.level} tokens (${prior.rawToTokens} samples each)`);
     }
+    checkLevelLength(prior, lengthSamples / prior.rawToTokens);
+  }
+  for (const prior of ordered) {
     const settings = options.settings?.get(prior.level) ?? defaultLevelSettings(prior);
     await sampleLevel(prior, zs, lengthSamples / prior.rawToTokens, { metas: options.metas, settings, rng: options.rng, onProgress: options.onProgress });
     await options.onLevel?.(prior.level, zs);

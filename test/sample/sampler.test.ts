@@ -85,6 +85,10 @@ describe('windowed sampling', () => {
     // Level 2 codes of 4 tokens are 16 level-1 tokens: less than one upsampler context.
     const short: SongCodes = new Map([[2, metas.map(() => new Int32Array(4))]]);
     await expect(sampleLevels([up], short, 16 * 4, { metas, rng: new Rng(3) })).rejects.toThrow(/needs at least one context of 32 tokens/);
+    // With the top prior too, the short level is refused before the top level samples anything.
+    const calls = top.calls.length;
+    await expect(sampleLevels([top, up], new Map(), 16 * 4, { metas, rng: new Rng(3) })).rejects.toThrow(/needs at least one context/);
+    expect(top.calls.length).toBe(calls);
   });
 
   it('co-composition: takes, pick one, extend past the context', async () => {

@@ -39,13 +39,13 @@ export interface PriorConfig {
   blocks: number | null;
   /** Summary spread of attention functions 4/5. Reference `spread`; default null. */
   spread: number | null;
-  /** Zero-initialise output projections (fresh models only). Reference `zero_out`; default false. */
+  /** Reference `zero_out`: zero-initialised output projections. Fresh init only, which randomPrior does its own way; kept for the hps round trip. Default false. */
   zero_out: boolean;
   /** Scale residual branches by 1/depth. Reference `res_scale`; default false. */
   res_scale: boolean;
   /** Position embedding as a sum of per-axis embeddings instead of one matrix. Reference `pos_init`; default false. */
   pos_init: boolean;
-  /** Scale of the fresh init of embeddings and projections. Reference `init_scale`; default 1.0. */
+  /** Reference `init_scale`: scale of the reference's fresh init. Kept for the hps round trip (randomPrior uses an init that makes random models respond). Default 1.0. */
   init_scale: number;
   /** Attention width as a fraction of `prior_width`. Reference `m_attn`; default 0.25. */
   m_attn: number;
@@ -59,7 +59,7 @@ export interface PriorConfig {
   cond_depth: number;
   /** Hidden-channel multiplier in those blocks. Reference `cond_m_conv`; default 1.0. */
   cond_m_conv: number;
-  /** Zero-initialise the residual outputs (fresh models only). Reference `cond_zero_out`; default false. */
+  /** Reference `cond_zero_out`: zero-initialised residual outputs. Fresh init only; kept for the hps round trip. Default false. */
   cond_zero_out: boolean;
   /** Scale residual branches by 1/sqrt(depth). Reference `cond_res_scale`; default false. */
   cond_res_scale: boolean;
@@ -117,13 +117,13 @@ export interface PriorConfig {
   prime_blocks: number | null;
   /** Reference `prime_spread`; default null. */
   prime_spread: number | null;
-  /** Reference `prime_zero_out`; default false. */
+  /** Reference `prime_zero_out` (fresh init only, kept for the hps round trip); default false. */
   prime_zero_out: boolean;
   /** Reference `prime_res_scale`; default false. */
   prime_res_scale: boolean;
   /** Reference `prime_pos_init`; default false. */
   prime_pos_init: boolean;
-  /** Reference `prime_init_scale`; default 1.0. */
+  /** Reference `prime_init_scale` (fresh init only, kept for the hps round trip); default 1.0. */
   prime_init_scale: number;
   /** Reference `prime_m_attn`; default 0.25. */
   prime_m_attn: number;

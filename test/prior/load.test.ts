@@ -37,8 +37,9 @@ async function rewrite(src: string, dst: string, edit: (t: Map<string, Safetenso
 
 describe('savePrior / loadPrior', () => {
   it('round-trips every structure through safetensors: same logits, reference keys (tied alias included), hps', async () => {
-    for (const name of ['top1b', 'top5b', 'upsampler'] as const) {
-      const prior = randomPrior(TINY[name], 11);
+    const configs = { ...TINY, posInit: { ...TINY.top5b, pos_init: true, prime_pos_init: true } };
+    for (const name of ['top1b', 'top5b', 'upsampler', 'posInit'] as const) {
+      const prior = randomPrior(configs[name], 11);
       const file = path.join(dir, `${name}.safetensors`);
       await savePrior(file, prior, { note: 'hello' });
       const header = openSafetensors(file);
@@ -48,7 +49,10 @@ describe('savePrior / loadPrior', () => {
       expect(JSON.parse(header.metadata.hps).n_ctx).toBe(64);
       // Tied heads are saved under both names, as the reference state_dict holds them.
       expect(header.entries.has('prior.x_out.weight')).toBe(true);
-      expect(header.entries.size).toBe(prior.spec.size + (TINY[name].merged_decoder ? 0 : 1));
+      // pos_init keeps the reference's position-index buffer (`pos_emb.pos`) in the state dict.
+      const buffers = configs[name].pos_init ? 2 : 0;
+      if (buffers > 0) expect(header.entries.get('prior.pos_emb.pos')).toMatchObject({ dtype: 'I64', shape: [64, 1] });
+      expect(header.entries.size).toBe(prior.spec.size + (configs[name].merged_decoder ? 0 : 1) + buffers);
       const leak = await tensorLeak(() => {
         const { model, format, configSource } = loadPrior(file);
         expect([format, configSource]).toEqual(['safetensors', 'hps']);

@@ -5,6 +5,7 @@ import { loadVQVAE } from '../checkpoint/load';
 import { JukeboxError } from '../errors';
 import { loadPrior } from '../prior/load';
 import type { Prior } from '../prior/prior';
+import type { SongMetadata } from '../labels/labeller';
 import { defaultLevelSettings } from '../sample/sampler';
 import type { LevelSettings, SongCodes } from '../sample/types';
 import { geometryHopLengths } from '../sample/modes';
@@ -69,6 +70,24 @@ export function checkSameGeometry(priors: { file: string; prior: Prior }[]): Geo
     }
   }
   return g;
+}
+
+/**
+ * Builds each prior's labels once before any sampling or scoring, so a bad timing or label fails
+ * in seconds rather than after the levels above have been sampled; timing errors say which
+ * options set the timing.
+ */
+export function checkLabels(priors: Prior[], metas: SongMetadata[]): void {
+  for (const prior of priors) {
+    try {
+      prior.labeller?.getBatchLabels(metas);
+    } catch (err) {
+      if (err instanceof JukeboxError && /total length|window .* ends after/.test(err.message)) {
+        throw new JukeboxError(`${err.message} (set the song's length with --total-seconds and where the audio starts in it with --offset-seconds)`);
+      }
+      throw err;
+    }
+  }
 }
 
 /** Loads the VQ-VAE, checking it is the one under the priors. */

@@ -18,7 +18,7 @@ import { OptionSpec, ParsedArgs, parseCommandArgs, parseTake, required } from '.
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, LabelOptions, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
 import {
-  checkCodesGeometry, checkOutputDir, checkSameGeometry, decodeAll, Geometry, levelSettings, loadMatchingVQVAE, loadPriorAt,
+  checkCodesGeometry, checkLabels, checkOutputDir, checkSameGeometry, decodeAll, Geometry, levelSettings, loadMatchingVQVAE, loadPriorAt,
   parseLevelChain, parseSamplingOptions, positiveInteger, SamplingOptions, writeOutputDir,
 } from './priors';
 import { sampleProgressLine } from './progress';
@@ -232,6 +232,7 @@ export const sampleCommand: Command = {
         }
       }
       const metas = Array.from({ length: samples ?? 1 }, () => songMetadata(labels, lengthSamples / sr));
+      checkLabels(run.priors.map((p) => p.prior), metas);
       await sampleAndWrite(run as Run, zs, lengthSamples, metas, extra);
     } finally {
       primeSource?.close?.();
@@ -282,6 +283,7 @@ export const upsampleCommand: Command = {
       const zs = codesForBatch(stored.levels, samples, [above], take);
       const lengthSamples = top[0].length * run.geometry.hopLengths[above];
       const metas = Array.from({ length: samples }, () => songMetadata(labels, lengthSamples / run.geometry!.sampleRate));
+      checkLabels(run.priors.map((p) => p.prior), metas);
       await sampleAndWrite(run as Run, zs, lengthSamples, metas, { mode: 'upsample', codes: path.basename(codesFile), ...(take !== undefined ? { take: String(take) } : {}) });
     } finally {
       disposeRun(run);

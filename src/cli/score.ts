@@ -14,7 +14,7 @@ import { scoresPage } from '../viz/sample-pages';
 import { parseCommandArgs, parseTake, required } from './args';
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
-import { checkCodesGeometry, loadMatchingVQVAE, loadPriorAt, priorGeometry } from './priors';
+import { checkCodesGeometry, checkLabels, loadMatchingVQVAE, loadPriorAt, priorGeometry } from './priors';
 import { progressLine } from './progress';
 
 const USAGE = `jukebox score <codes.safetensors | audio> --prior <ckpt> [--vqvae <ckpt>] ${LABEL_USAGE} [--logits] [--take K] [--preset NAME] [--quiet] --out <scores.safetensors>`;
@@ -97,6 +97,7 @@ export const scoreCommand: Command = {
       const tokens = rows[0].length;
       const hop = geometry.hopLengths[level];
       const metas = rows.map(() => songMetadata(labels, (tokens * hop) / geometry.sampleRate));
+      checkLabels([prior], metas);
       const progress = progressLine('scoring', (n) => `window ${n}`, args.values.quiet === true);
       const result = await scoreCodes(prior, zs, { metas, logits: args.values.logits === true, onProgress: progress.update });
       progress.finish();

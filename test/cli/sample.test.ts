@@ -226,6 +226,8 @@ describe('sample, upsample and score errors', () => {
     ['a missing lyrics file', () => ['score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), '--lyrics', F('nope.txt'), '--out', F('x.safetensors')], /nope\.txt: no such file/],
     ['a song too short for the upsamplers, refused before the top level is sampled', () => ['sample', '--top', F('top.safetensors'), '--upsamplers', up(), '--tokens', '8', '--codes-only', '--out', F('x')],
       /upsampling level 1 needs at least one context of 32 tokens \(16 level 2 tokens\), got 16 \(8 level 2 tokens\)/],
+    ['a timing outside the prior\'s range, in seconds', () => ['sample', '--top', F('top.safetensors'), '--tokens', '40', '--total-seconds', '200', '--codes-only', '--out', F('x')],
+      /total length 200(\.0+)? s is outside this prior's range 0\.01–100 s \(set the song's length with --total-seconds/],
     ['an upsampler too short for one context', () => ['upsample', F('short.safetensors'), '--upsamplers', up(), '--codes-only', '--out', F('x')], /upsampling level 1 needs at least one context of 32 tokens/],
   ];
   beforeAll(async () => {

@@ -129,6 +129,7 @@ export class ConditionalAutoregressive2D {
   private readonly xOut?: string;
   /** The reference adds `x_cond` after the transformer too, except with `merged_decoder`. */
   readonly addCondAfterTransformer: boolean;
+  private headCache: { source: tf.Tensor; transposed: tf.Tensor2D } | null = null;
 
   constructor(registry: ParameterRegistry, readonly prefix: string, readonly opts: AutoregressiveOptions) {
     const { width, bins, inputLength } = opts;
@@ -218,12 +219,39 @@ export class ConditionalAutoregressive2D {
     });
   }
 
+  /**
+   * The output head's weight as `[width, bins]`. The reference layout `[bins, width]` would need
+   * a transposed matmul, which on wasm re-transposes the whole matrix on every token step (4-5x
+   * the cost of the product itself); the transpose is kept until the weight is replaced.
+   */
+  private headWeight(w: WeightMap): tf.Tensor2D {
+    const source = w.get(this.xOut!);
+    if (this.headCache?.source !== source) {
+      this.headCache?.transposed.dispose();
+      this.headCache = { source, transposed: tf.keep(source.transpose() as tf.Tensor2D) };
+    }
+    return this.headCache.transposed;
+  }
+
+  /** Builds what the model keeps beside its weights (the transposed head), so calls allocate nothing lasting. */
+  prepare(w: WeightMap): void {
+    if (!this.opts.onlyEncode) this.headWeight(w);
+  }
+
   /** Output head: `[N, T, width]` → `[N, T, bins]`. */
   private head(w: WeightMap, h: tf.Tensor3D): tf.Tensor3D {
+    const weight = this.headWeight(w);
     return tf.tidy(() => {
       const [n, t, width] = h.shape;
-      return tf.matMul(h.reshape([n * t, width]), w.get(this.xOut!), false, true).reshape([n, t, this.opts.bins]) as tf.Tensor3D;
+      return tf.matMul(h.reshape([n * t, width]), weight).reshape([n, t, this.opts.bins]) as tf.Tensor3D;
     });
+  }
+
+  /** Frees the transformer's caches and the transposed head (weights belong to the WeightMap). */
+  dispose(): void {
+    this.transformer.dispose();
+    this.headCache?.transposed.dispose();
+    this.headCache = null;
   }
 
   /**

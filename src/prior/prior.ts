@@ -231,6 +231,7 @@ export class Prior {
         throw new Error(`weight ${name} has shape [${got}], expected [${shape}]`);
       }
     }
+    this.prior.prepare(weights);
     this.level = c.level;
     this.nCtx = c.n_ctx;
     this.rawToTokens = rawToTokens(c, c.level);
@@ -538,8 +539,8 @@ export class Prior {
   }
 
   dispose(): void {
-    this.prior.transformer.dispose();
-    this.modules.primePrior?.transformer.dispose();
+    this.prior.dispose();
+    this.modules.primePrior?.dispose();
     this.weights.dispose();
     this.disposed = true;
   }

@@ -19,7 +19,12 @@ import { Conv1D, LayerNorm } from './ops';
  *     { loss, genLoss, primeLoss (bits per token); preds? [N, T, V]; attention? Map<layer, [N, heads, q, k]> }
  *   prior.sample({ nSamples, z?, zConds?, y?, temperature?, topK?, topP?, chunkSize?, sampleTokens?, rng, onToken? }):
  *     Promise<Tensor2D int32 [N, sampleTokens ?? n_ctx]>
+ *   prior.sampleWithPreds(same options): Promise<{ tokens; sequence [N, L] (model vocabulary); preds [N, L, V] }>
+ *   Prior.stateDictExtras(config): { aliases (tied head), buffers (pos_init index) } of the reference state_dict
+ *   prior.numParameters, prior.spec, prior.weights, prior.prior (the ConditionalAutoregressive2D)
  *   prior.dispose()
+ *
+ * Loading and saving: `loadPrior`, `savePrior`, `randomPrior` in ./load.
  *
  * Lyrics come in two designs:
  * - single encoder-decoder (1b_lyrics): the window's lyric tokens and its music tokens form one

@@ -277,19 +277,45 @@ function tensorBytes(name: string, t: SafetensorsTensor, path: string): Uint8Arr
 }
 
 /**
- * Writes tensors (and optional string metadata) as a safetensors file, atomically. Tensors are laid
- * out by element size (largest first) then name, so each starts aligned to its element size.
+ * Writes tensors (and optional string metadata) as a safetensors file, atomically (a bad tensor
+ * leaves no file). Tensors are laid out by element size (largest first) then name, so each starts
+ * aligned to its element size.
  */
 export async function writeSafetensors(
   path: string,
   tensors: Record<string, SafetensorsTensor> | Map<string, SafetensorsTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  assertLittleEndianHost();
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
-  const prepared = list.map(([name, t]) => {
+  await writeSafetensorsStreamed(path, new Map(list.map(([name, t]) => [name, { ...t, data: () => t.data }])), metadata);
+}
+
+/** A tensor for {@link writeSafetensorsStreamed}: its data is asked for only when its turn comes. */
+export interface StreamedSafetensorsTensor {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** The data as {@link SafetensorsTensor} holds it (float32 is converted for F16/BF16). */
+  data: () => SafetensorsData | Promise<SafetensorsData>;
+}
+
+/**
+ * `writeSafetensors` for models too large to hold twice: the header is written from dtypes and
+ * shapes alone, then each tensor's data is fetched, converted and written in turn, so only one
+ * tensor's bytes exist outside the model at a time. Same layout and atomicity.
+ */
+export async function writeSafetensorsStreamed(
+  path: string,
+  tensors: Map<string, StreamedSafetensorsTensor>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  assertLittleEndianHost();
+  const prepared = [...tensors].map(([name, t]) => {
     if (name === '__metadata__') throw new JukeboxError("cannot write a tensor named '__metadata__'", path);
-    return { name, t, bytes: tensorBytes(name, t, path) };
+    if (!isDtype(t.dtype)) throw new JukeboxError(`cannot write tensor '${name}': unknown dtype ${JSON.stringify(t.dtype)}`, path);
+    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) {
+      throw new JukeboxError(`cannot write tensor '${name}': bad shape ${JSON.stringify(t.shape)}`, path);
+    }
+    return { name, t, byteLength: shapeNumel(t.shape) * DTYPE_SIZE[t.dtype] };
   });
   prepared.sort((a, b) => DTYPE_SIZE[b.t.dtype] - DTYPE_SIZE[a.t.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const parts: string[] = [];
@@ -300,10 +326,10 @@ export async function writeSafetensors(
     parts.push(`"__metadata__":${JSON.stringify(Object.fromEntries(Object.entries(metadata)))}`);
   }
   let offset = 0;
-  for (const { name, t, bytes } of prepared) {
-    const info = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+  for (const { name, t, byteLength } of prepared) {
+    const info = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + byteLength] };
     parts.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`);
-    offset += bytes.length;
+    offset += byteLength;
   }
   let json = `{${parts.join(',')}}`;
   const encoded = new TextEncoder().encode(json);
@@ -312,9 +338,11 @@ export async function writeSafetensors(
   const header = new TextEncoder().encode(json);
   const lengthBytes = new Uint8Array(8);
   new DataView(lengthBytes.buffer).setBigUint64(0, BigInt(header.length), true);
-  await writeFileAtomic(path, (fd) => {
+  await writeFileAtomic(path, async (fd) => {
     writeAll(fd, lengthBytes);
     writeAll(fd, header);
-    for (const { bytes } of prepared) writeAll(fd, bytes);
+    for (const { name, t } of prepared) {
+      writeAll(fd, tensorBytes(name, { dtype: t.dtype, shape: t.shape, data: await t.data() }, path));
+    }
   });
 }

@@ -14,7 +14,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../src/backend';
-import { readSafetensors, writeSafetensors } from '../src/checkpoint/safetensors';
 import { loadPrior, priorFloat32Bytes, randomPrior, savePrior } from '../src/prior/load';
 import { priorPreset } from '../src/prior/presets';
 
@@ -42,10 +41,8 @@ export async function writeBenchCheckpoints(dir: string): Promise<{ f32: string;
   const f16 = path.join(dir, 'prior-f16.safetensors');
   const model = randomPrior(benchConfig(), 0);
   await savePrior(f32, model);
+  await savePrior(f16, model, {}, { dtype: 'F16' });
   model.dispose();
-  const { tensors, metadata } = readSafetensors(f32);
-  for (const [name, t] of tensors) if (t.dtype === 'F32') tensors.set(name, { ...t, dtype: 'F16' });
-  await writeSafetensors(f16, tensors, metadata);
   return { f32, f16 };
 }
 

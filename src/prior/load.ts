@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import { JukeboxError } from '../errors';
 import { CheckpointFormat } from '../checkpoint/load';
-import { isSafetensors, openSafetensors, SafetensorsTensor, writeSafetensors } from '../checkpoint/safetensors';
+import { isSafetensors, openSafetensors, StreamedSafetensorsTensor, writeSafetensorsStreamed } from '../checkpoint/safetensors';
 import { isTorchTensorRef, readTorchCheckpoint, TorchTensorRef } from '../checkpoint/torch';
 import { LabelIdTables, labelTablesToMetadata, resolveLabelIdTables } from '../labels';
 import { randomWeights } from '../vqvae/init';
@@ -233,19 +233,24 @@ export function loadPrior(path: string, opts: LoadPriorOptions = {}): LoadedPrio
  * Saves a prior as the project's safetensors format: every tensor of the reference `state_dict`
  * under its reference name (the tied head's alias and the `pos_init` buffer included, so
  * `load_state_dict(safetensors.torch.load_file(path))` works on the reference SimplePrior), the
- * config as the reference `hps` and the label id tables in the metadata.
+ * config as the reference `hps` and the label id tables in the metadata. Tensors are written one
+ * at a time, so saving needs one tensor's bytes beyond the model. `dtype` F16 halves the file
+ * (the published checkpoints store float16 weights; loading widens them to float32).
  */
-export async function savePrior(path: string, model: Prior, metadata: Record<string, string> = {}): Promise<void> {
-  const tensors = new Map<string, SafetensorsTensor>();
-  for (const name of model.spec.keys()) {
+export async function savePrior(path: string, model: Prior, metadata: Record<string, string> = {},
+  options: { dtype?: 'F32' | 'F16' } = {}): Promise<void> {
+  const dtype = options.dtype ?? 'F32';
+  const tensors = new Map<string, StreamedSafetensorsTensor>();
+  const weight = (name: string): StreamedSafetensorsTensor => {
     const t = model.weights.get(name);
-    tensors.set(name, { dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array });
-  }
+    return { dtype, shape: t.shape, data: async () => (await t.data()) as Float32Array };
+  };
+  for (const name of model.spec.keys()) tensors.set(name, weight(name));
   const { aliases, buffers } = Prior.stateDictExtras(model.config);
-  for (const [alias, target] of aliases) tensors.set(alias, tensors.get(target)!);
-  for (const [name, b] of buffers) tensors.set(name, { dtype: 'I64', shape: b.shape, data: b.data });
+  for (const [alias, target] of aliases) tensors.set(alias, weight(target));
+  for (const [name, b] of buffers) tensors.set(name, { dtype: 'I64', shape: b.shape, data: () => b.data });
   const tables: LabelIdTables | null = model.labeller?.tables ?? null;
-  await writeSafetensors(path, tensors, {
+  await writeSafetensorsStreamed(path, tensors, {
     ...metadata,
     ...(tables !== null ? labelTablesToMetadata(tables, model.config.labels_v3 ? 'v3' : 'v2') : {}),
     format: PRIOR_FORMAT,

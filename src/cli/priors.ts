@@ -14,6 +14,8 @@ import type { VQVAE } from '../vqvae/vqvae';
 import type { ParsedArgs } from './args';
 
 const warned = new Set<string>();
+/** Warnings held back while labels are checked: a command that then fails prints its error alone. */
+let held: string[] | null = null;
 
 /**
  * Label warnings (unknown names, dropped lyric characters) go to stderr, one line each, and each
@@ -21,6 +23,10 @@ const warned = new Set<string>();
  */
 export function warn(message: string): void {
   if (warned.has(message)) return;
+  if (held !== null) {
+    if (!held.includes(message)) held.push(message);
+    return;
+  }
   warned.add(message);
   process.stderr.write(`jukebox: warning: ${message}\n`);
 }
@@ -78,16 +84,19 @@ export function checkSameGeometry(priors: { file: string; prior: Prior }[]): Geo
  * options set the timing.
  */
 export function checkLabels(priors: Prior[], metas: SongMetadata[]): void {
-  for (const prior of priors) {
-    try {
-      prior.labeller?.getBatchLabels(metas);
-    } catch (err) {
-      if (err instanceof JukeboxError && /total length|window .* ends after/.test(err.message)) {
-        throw new JukeboxError(`${err.message} (set the song's length with --total-seconds and where the audio starts in it with --offset-seconds)`);
-      }
-      throw err;
+  held = [];
+  try {
+    for (const prior of priors) prior.labeller?.getBatchLabels(metas);
+  } catch (err) {
+    held = null;
+    if (err instanceof JukeboxError && /total length|window .* ends after/.test(err.message)) {
+      throw new JukeboxError(`${err.message} (set the song's length with --total-seconds and where the audio starts in it with --offset-seconds)`);
     }
+    throw err;
   }
+  const messages = held;
+  held = null;
+  messages.forEach(warn);
 }
 
 /** Loads the VQ-VAE, checking it is the one under the priors. */

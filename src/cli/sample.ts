@@ -7,7 +7,7 @@ import { isSafetensors } from '../checkpoint/safetensors';
 import { JukeboxError } from '../errors';
 import type { Prior } from '../prior/prior';
 import { Rng } from '../rng';
-import { codesForBatch, sampleLevels } from '../sample/sampler';
+import { checkLevelLength, codesForBatch, sampleLevels } from '../sample/sampler';
 import { promptSamples } from '../sample/modes';
 import type { LevelSettings, SongCodes } from '../sample/types';
 import { BatchedCodesFile, readBatchedCodesFile, writeBatchedCodesFile } from '../vqvae/codes-file';
@@ -232,6 +232,7 @@ export const sampleCommand: Command = {
         }
       }
       const metas = Array.from({ length: samples ?? 1 }, () => songMetadata(labels, lengthSamples / sr));
+      run.priors.forEach((p) => checkLevelLength(p.prior, lengthSamples / p.prior.rawToTokens));
       checkLabels(run.priors.map((p) => p.prior), metas);
       await sampleAndWrite(run as Run, zs, lengthSamples, metas, extra);
     } finally {
@@ -283,6 +284,7 @@ export const upsampleCommand: Command = {
       const zs = codesForBatch(stored.levels, samples, [above], take);
       const lengthSamples = top[0].length * run.geometry.hopLengths[above];
       const metas = Array.from({ length: samples }, () => songMetadata(labels, lengthSamples / run.geometry!.sampleRate));
+      run.priors.forEach((p) => checkLevelLength(p.prior, lengthSamples / p.prior.rawToTokens));
       checkLabels(run.priors.map((p) => p.prior), metas);
       await sampleAndWrite(run as Run, zs, lengthSamples, metas, { mode: 'upsample', codes: path.basename(codesFile), ...(take !== undefined ? { take: String(take) } : {}) });
     } finally {

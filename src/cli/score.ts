@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic, writeAll } from '../atomic-write';
 import { openAudioAsync } from '../audio/index';
@@ -57,6 +58,7 @@ export const scoreCommand: Command = {
     const labels = parseLabelOptions(args, 'score');
     const take = parseTake(args.values.take, 'score');
     const vqvaeFile = typeof args.values.vqvae === 'string' ? args.values.vqvae : undefined;
+    if (!fs.existsSync(input)) throw new JukeboxError('no such file', input);
     const codesInput = isSafetensors(input);
     if (!codesInput && vqvaeFile === undefined) throw new JukeboxError(`score: audio input (${input}) is encoded with --vqvae, which is missing (usage: ${USAGE})`);
     const stored = codesInput ? readBatchedCodesFile(input) : undefined;

@@ -69,11 +69,13 @@ export async function scoreCodes<M, L>(prior: ScoringPrior<M, L>, zs: SongCodes,
   }
   const above = prior.condDownsample === null ? null : zs.get(level + 1);
   if (above === undefined) throw new JukeboxError(`the level ${level} prior is conditioned on level ${level + 1}, but there are no level ${level + 1} codes`);
-  if (above !== null && above[0].length * prior.condDownsample! < total) {
-    throw new JukeboxError(`level ${level + 1} holds ${above[0].length} tokens, fewer than the ${Math.ceil(total / prior.condDownsample!)} that ${total} level ${level} tokens need`);
+  // Audio encoded at each level has floor(samples / hop) tokens, so the level above may end up to
+  // one token short of covering this level's last tokens; that token is padded like a short song.
+  if (above !== null && above[0].length < Math.floor(total / prior.condDownsample!)) {
+    throw new JukeboxError(`level ${level + 1} holds ${above[0].length} tokens, fewer than the ${Math.floor(total / prior.condDownsample!)} that ${total} level ${level} tokens need`);
   }
   const hop = hopLength(options.hopFraction ?? 0.5, prior.nCtx, prior.condDownsample);
-  const windows = planScoreWindows(total, prior.nCtx, hop);
+  const windows = planScoreWindows(total, prior.nCtx, hop, prior.condDownsample ?? 1);
   const labels = prior.labeller ? prior.labeller.getBatchLabels(options.metas) : null;
   const logprob = new Float32Array(n * total);
   let logits: Float32Array | undefined;

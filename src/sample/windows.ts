@@ -117,13 +117,16 @@ export function secondsToChunkedTokens(seconds: number, sampleRate: number, rawT
  * Windows for scoring `total` tokens with a prior of context `nCtx`: one window when the song fits
  * (padded past its end: causal attention keeps the padding out of earlier positions), else the
  * sampling windows, each scoring only the tokens the previous ones did not, so every token is
- * scored once with at least `nCtx - hop` tokens of context (or all that precede it).
+ * scored once with at least `nCtx - hop` tokens of context (or all that precede it). Starts are
+ * multiples of `align` (an upsampler's conditioning downsampling): when the song's end is not, the
+ * last window starts at the next multiple and runs past the end, padded like a short song.
  */
-export function planScoreWindows(total: number, nCtx: number, hop: number): { start: number; end: number; scoreFrom: number; scoreTo: number }[] {
+export function planScoreWindows(total: number, nCtx: number, hop: number, align = 1): { start: number; end: number; scoreFrom: number; scoreTo: number }[] {
   if (total <= nCtx) return [{ start: 0, end: nCtx, scoreFrom: 0, scoreTo: total }];
   let done = 0;
-  return windowStarts(total, nCtx, hop).map((start) => {
-    const w = { start, end: start + nCtx, scoreFrom: done, scoreTo: start + nCtx };
+  return windowStarts(total, nCtx, hop).map((s) => {
+    const start = Math.ceil(s / align) * align;
+    const w = { start, end: start + nCtx, scoreFrom: done, scoreTo: Math.min(total, start + nCtx) };
     done = w.scoreTo;
     return w;
   });

@@ -185,7 +185,7 @@ describe('jukebox score', () => {
     expect(html).toContain('data-jbx-plotly');
   });
 
-  it('scores an upsampler on the level above from the same file, and audio through the VQ-VAE', () => {
+  it('scores an upsampler on the level above from the same file, and audio through the VQ-VAE', async () => {
     const u = jukebox('score', F('s1/codes.safetensors'), '--prior', F('up1.safetensors'), '--quiet', '--out', F('scores/up1.safetensors'));
     expect(u.stderr).toMatch(/^(jukebox: warning: no (artist|genre) given.*\n){2}$/);
     const s = readSafetensors(F('scores/up1.safetensors'));
@@ -195,6 +195,11 @@ describe('jukebox score', () => {
     const a = jukebox('score', F('prompt.wav'), '--prior', F('top.safetensors'), '--vqvae', VQVAE, '--artist-id', '2', '--genre-id', '1', '--quiet', '--out', F('scores/audio.safetensors'));
     expect(a.stderr).toBe('');
     expect(readSafetensors(F('scores/audio.safetensors')).tensors.get('logprob')!.shape).toEqual([1, 24]);
+    // 392 samples: 49 level-1 tokens over 24 level-2 tokens (the last one half covered).
+    await writeWav(F('odd.wav'), musicLike(392, 22050, 6), 22050, { format: 'float32' });
+    const b = jukebox('score', F('odd.wav'), '--prior', F('up1.safetensors'), '--vqvae', VQVAE, '--artist-id', '2', '--genre-id', '1', '--quiet', '--out', F('scores/odd.safetensors'));
+    expect(b.stderr).toBe('');
+    expect(readSafetensors(F('scores/odd.safetensors')).tensors.get('logprob')!.shape).toEqual([1, 49]);
   });
 });
 
@@ -223,6 +228,7 @@ describe('sample, upsample and score errors', () => {
       /the prompt \(0\.03 s\) is as long as the song asked \(0\.03 s\): nothing to sample/],
     ['a bad hop fraction', () => ['sample', '--top', F('top.safetensors'), '--tokens', '40', '--hop-fraction', '0.5,0', '--codes-only', '--out', F('x')], /--hop-fraction must be 3 fractions in \(0, 1\]/],
     ['both artist and artist id', () => ['sample', '--top', F('top.safetensors'), '--tokens', '40', '--artist', 'a', '--artist-id', '1', '--codes-only', '--out', F('x')], /give --artist or --artist-id, not both/],
+    ['a missing input', () => ['score', F('nothing.safetensors'), '--prior', F('top.safetensors'), '--out', F('x.safetensors')], /nothing\.safetensors: no such file/],
     ['a missing lyrics file', () => ['score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), '--lyrics', F('nope.txt'), '--out', F('x.safetensors')], /nope\.txt: no such file/],
     ['a song too short for the upsamplers, refused before the top level is sampled', () => ['sample', '--top', F('top.safetensors'), '--upsamplers', up(), '--tokens', '8', '--codes-only', '--out', F('x')],
       /upsampling level 1 needs at least one context of 32 tokens \(16 level 2 tokens\), got 16 \(8 level 2 tokens\)/],

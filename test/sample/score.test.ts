@@ -56,6 +56,14 @@ describe('scoring', () => {
     expect(tf.memory().numTensors).toBe(before);
     for (const lp of r.logprob) expect(lp).toBeCloseTo(hit(64), 5);
     for (const f of prior.forwards) expect(f.zConds).toEqual(f.items.map((id) => Array.from(z2[id].subarray(f.start / 4, f.start / 4 + 8))));
+    // Encoded audio: 101 level-1 tokens over 25 level-2 tokens; the last window starts on a
+    // multiple of 4 and runs past the end.
+    const odd: SongCodes = new Map([[2, z2], [1, z1.map((r) => Int32Array.from({ length: 101 }, (_, p) => r[Math.min(p, 99)]))]]);
+    const o = await scoreCodes(prior, odd, { metas });
+    expect(o.windows.at(-1)).toEqual({ start: 72, end: 104, scoreFrom: 96, scoreTo: 101 });
+    expect(o.logprob).toHaveLength(3 * 101);
+    for (let t = 0; t < 100; t++) expect(o.logprob[t]).toBeCloseTo(hit(64), 5);
+    await expect(scoreCodes(prior, new Map([[2, z2.map((r) => r.subarray(0, 20))], [1, z1]]), { metas })).rejects.toThrow(/level 2 holds 20 tokens, fewer than the 25/);
     await expect(scoreCodes(prior, new Map([[1, z1]]), { metas })).rejects.toThrow(/no level 2 codes/);
     await expect(scoreCodes(prior, new Map([[2, z2]]), { metas })).rejects.toThrow(/no level 1 codes to score/);
   });

@@ -4,5 +4,5 @@ export { VQVAE_PRESETS, vqvaePreset } from './presets';
 export { configFromHps, hpsFromConfig } from './hps';
 export { isTorchCheckpoint, readTorchCheckpoint, stateDictToFloat32, checkpointEntry } from './torch';
 export type { TorchCheckpoint, TorchDtype, TorchTensorRef } from './torch';
-export { isSafetensors, openSafetensors, readSafetensors, writeSafetensors } from './safetensors';
-export type { SafetensorsDtype, SafetensorsTensor } from './safetensors';
+export { isSafetensors, openSafetensors, readSafetensors, writeSafetensors, writeSafetensorsStreamed } from './safetensors';
+export type { SafetensorsDtype, SafetensorsTensor, StreamedSafetensorsTensor } from './safetensors';

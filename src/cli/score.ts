@@ -55,6 +55,8 @@ export const scoreCommand: Command = {
     const priorFile = required(args, 'prior', 'score', USAGE);
     const out = required(args, 'out', 'score', USAGE);
     if (path.resolve(out) === path.resolve(input)) throw new JukeboxError('score: --out must differ from the input', out);
+    const outParent = path.dirname(path.resolve(out));
+    if (!fs.existsSync(outParent)) throw new JukeboxError(`cannot write: the directory ${outParent} does not exist`, out);
     const labels = parseLabelOptions(args, 'score');
     const take = parseTake(args.values.take, 'score');
     const vqvaeFile = typeof args.values.vqvae === 'string' ? args.values.vqvae : undefined;

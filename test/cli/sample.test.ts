@@ -229,6 +229,7 @@ describe('sample, upsample and score errors', () => {
     ['a bad hop fraction', () => ['sample', '--top', F('top.safetensors'), '--tokens', '40', '--hop-fraction', '0.5,0', '--codes-only', '--out', F('x')], /--hop-fraction must be 3 fractions in \(0, 1\]/],
     ['both artist and artist id', () => ['sample', '--top', F('top.safetensors'), '--tokens', '40', '--artist', 'a', '--artist-id', '1', '--codes-only', '--out', F('x')], /give --artist or --artist-id, not both/],
     ['a missing input', () => ['score', F('nothing.safetensors'), '--prior', F('top.safetensors'), '--out', F('x.safetensors')], /nothing\.safetensors: no such file/],
+    ['an output folder that does not exist, found before scoring', () => ['score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), '--out', F('no/dir/x.safetensors')], /x\.safetensors: cannot write: the directory .*no\/dir does not exist/],
     ['a missing lyrics file', () => ['score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), '--lyrics', F('nope.txt'), '--out', F('x.safetensors')], /nope\.txt: no such file/],
     ['a song too short for the upsamplers, refused before the top level is sampled', () => ['sample', '--top', F('top.safetensors'), '--upsamplers', up(), '--tokens', '8', '--codes-only', '--out', F('x')],
       /upsampling level 1 needs at least one context of 32 tokens \(16 level 2 tokens\), got 16 \(8 level 2 tokens\)/],

@@ -195,7 +195,9 @@ export const sampleCommand: Command = {
       const top = loadPriorAt(topFile, { role: '--top', preset: typeof args.values.preset === 'string' ? args.values.preset : undefined, labelIds: labels.labelIds });
       run.priors = [{ file: topFile, prior: top }];
       if (top.condDownsample !== null) throw new JukeboxError(`models level ${top.level}, an upsampler; --top takes a top-level prior (level ${top.config.levels - 1})`, topFile);
-      const levels = parseLevelChain(args.values.levels, top.level, typeof args.values.upsamplers === 'string' ? 0 : top.level, 'sample');
+      // By default every level the given upsamplers reach.
+      const upsamplerCount = typeof args.values.upsamplers === 'string' ? args.values.upsamplers.split(',').filter((f) => f.trim() !== '').length : 0;
+      const levels = parseLevelChain(args.values.levels, top.level, Math.max(0, top.level - upsamplerCount), 'sample');
       run.priors.push(...loadUpsamplers(args, 'sample', SAMPLE_USAGE, levels, top.level, labels.labelIds));
       run.geometry = checkSameGeometry(run.priors);
       checkLyrics(labels, run.priors, 'sample');

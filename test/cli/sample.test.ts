@@ -104,7 +104,8 @@ describe('jukebox sample', () => {
 
   it('primes with audio encoded by the VQ-VAE at every level sampled', () => {
     expect(jukebox('encode', F('prompt.wav'), '--vqvae', VQVAE, '--out', F('prompt-codes.safetensors')).code).toBe(0);
-    const r = jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--vqvae', VQVAE, ...LABELS, '--tokens', '40', '--levels', '2,1',
+    // One upsampler given: levels 2 and 1 by default.
+    const r = jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--vqvae', VQVAE, ...LABELS, '--tokens', '40',
       '--prime', F('prompt.wav'), '--codes-only', '--quiet', '--out', F('primed'));
     expect(r.stderr).toBe('');
     const encoded = readSafetensors(F('prompt-codes.safetensors')).tensors;

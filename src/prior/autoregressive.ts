@@ -133,7 +133,9 @@ export class ConditionalAutoregressive2D {
 
   constructor(registry: ParameterRegistry, readonly prefix: string, readonly opts: AutoregressiveOptions) {
     const { width, bins, inputLength } = opts;
-    this.xEmb = registry.declare(`${prefix}.x_emb.weight`, [bins, width], EMBEDDING_INIT_STD);
+    // An untied input embedding (merged_decoder) starts at unit scale: at 0.1 the residual stream
+    // of a deep random model forgets the token, and greedy sampling repeats one token.
+    this.xEmb = registry.declare(`${prefix}.x_emb.weight`, [bins, width], opts.mergedDecoder ? 1 : EMBEDDING_INIT_STD);
     if (!opts.yCond) this.startToken = registry.declare(`${prefix}.start_token`, [1, width], EMBEDDING_INIT_STD);
     if (opts.posInit) {
       // input_shape is 1-D, so the per-axis sum is one embedding indexed by position.

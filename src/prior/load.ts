@@ -259,15 +259,33 @@ export async function savePrior(path: string, model: Prior, metadata: Record<str
 }
 
 /**
- * A freshly initialised prior whose random weights matter (FACTS): variance-preserving
- * projections, small random biases, LayerNorm gains at 1 ± 0.1 and embeddings at std 0.1, so
- * attention is not uniform and labels and lyrics change the output. Reproducible from `seed`.
- * The config is validated and its size checked against the backend first.
+ * A freshly initialised prior whose random weights matter, reproducible from `seed`. Plain
+ * variance-preserving weights leave a random prior nearly inert (attention close to uniform,
+ * relative entropy 0.9, and greedy sampling stuck on one token), so, as the parity fixtures do:
+ * attention query/key/value projections (`c_attn`, `c_enc_kv`) at 3x variance-preserving (sharp
+ * attention), the residual output projections (`c_proj`) scaled by 1/sqrt(depth), embeddings at
+ * std 0.1 (an untied input embedding at 1), LayerNorm gains at 1 ± 0.1, small random biases, and a
+ * single encoder-decoder's lyric rows of the tied joint embedding at 0.7x (so that greedy music
+ * sampling rarely picks a lyric token). The config is validated and its size checked against the
+ * backend first.
  */
 export function randomPrior(config: PriorConfig, seed = 0, opts: { labelTables?: LabelIdTables | null } = {}): Prior {
   const valid = validatePriorConfig(config);
   checkBackendCapacity(priorFloat32Bytes(valid), 'random prior');
   const registry = new ParameterRegistry();
   Prior.declare(valid, registry);
-  return new Prior(valid, randomWeights(registry, seed), { labelTables: opts.labelTables });
+  const depthOf: Record<string, number> = { prior: valid.prior_depth, prime_prior: valid.prime_depth };
+  for (const [name, std] of registry.initStd) {
+    const m = /^(prior|prime_prior)\.transformer\._attn_mods\.\d+\.(attn|mlp)\.(c_attn|c_enc_kv|c_proj)\.w$/.exec(name);
+    if (m === null) continue;
+    registry.initStd.set(name, m[3] === 'c_proj' ? std / Math.sqrt(depthOf[m[1]]) : 3 * std);
+  }
+  const weights = randomWeights(registry, seed);
+  if (valid.single_enc_dec) {
+    const name = 'prior.x_emb.weight';
+    const rows = tf.tidy(() => tf.concat([tf.fill([valid.n_vocab, 1], 0.7), tf.ones([valid.l_bins, 1])]));
+    weights.set(name, tf.mul(weights.get(name), rows));
+    rows.dispose();
+  }
+  return new Prior(valid, weights, { labelTables: opts.labelTables });
 }

@@ -51,7 +51,8 @@ describe.each(STRUCTURES)('%s prior', (name) => {
           expect(lowest).toBeGreaterThanOrEqual(prior.nVocab);
         }
         expect(s.preds.shape).toEqual(full.preds!.shape);
-        expect(maxRelativeError(s.preds.dataSync(), full.preds!.dataSync())).toBeLessThan(1e-5);
+        // Float32 rounding only: the reference's own cache and full pass differ by up to 3e-5 on its fixtures.
+        expect(maxRelativeError(s.preds.dataSync(), full.preds!.dataSync())).toBeLessThan(1e-4);
         // Greedy: every sampled token is the argmax of its logits; the context is kept.
         const start = prior.singleEncDec ? prior.nTokens + prime : prime;
         const [arg, drawn] = tf.tidy(() => [
@@ -140,6 +141,28 @@ describe.each(STRUCTURES)('%s prior', (name) => {
       if (v.zConds !== zConds) tf.dispose(v.zConds ?? []);
     }
     base.dispose();
+  });
+
+  it('a random prior responds: attention far from uniform, greedy samples not stuck on one token', async () => {
+    const { y, zConds, z } = inputs;
+    const r = prior.forward(z, { y, zConds, recordAttention: new Set([0]) });
+    const w = r.attention!.get(0)!;
+    const p = w.dataSync();
+    const keys = w.shape[w.shape.length - 1];
+    let entropy = 0;
+    let rows = 0;
+    for (let i = 0; i < p.length; i += keys) {
+      let h = 0;
+      let valid = 0;
+      for (let j = i; j < i + keys; j++) if (p[j] > 0) { valid++; h -= p[j] * Math.log(p[j]); }
+      if (valid > 1) { entropy += h / Math.log(valid); rows++; }
+    }
+    w.dispose();
+    // Relative entropy 1 is uniform attention; the reference's default init gives about 0.9.
+    expect(entropy / rows).toBeLessThan(0.6);
+    const s = await prior.sample({ nSamples: 2, y, zConds, topK: 1, rng: new Rng(0) });
+    for (const row of s.arraySync()) expect(new Set(row).size).toBeGreaterThanOrEqual(8);
+    s.dispose();
   });
 
   it('sampling with a temperature is reproducible from the seed, and varies with it', async () => {

@@ -56,6 +56,16 @@ export function checkCodesGeometry(file: string, codes: Geometry, priors: Geomet
   }
 }
 
+/** Checks every code of a file's levels is in the priors' codebook (0..bins-1). */
+export function checkCodesRange(file: string, levels: Map<number, Int32Array[]>, bins: number): void {
+  for (const [level, rows] of levels) {
+    for (const [i, row] of rows.entries()) {
+      const bad = row.findIndex((c) => !(c >= 0 && c < bins));
+      if (bad >= 0) throw new JukeboxError(`code ${row[bad]} at token ${bad} of item ${i} of level_${level} is outside the priors' codebook (0..${bins - 1})`, file);
+    }
+  }
+}
+
 /** Loads a prior, checking it models `level` when one is expected. */
 export function loadPriorAt(file: string, expected: { level?: number; role: string; preset?: string; labelIds?: string }): Prior {
   const { model } = loadPrior(file, { preset: expected.preset, labelIds: expected.labelIds, warn });

@@ -18,7 +18,7 @@ import { OptionSpec, ParsedArgs, parseCommandArgs, parseTake, required } from '.
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, LabelOptions, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
 import {
-  checkCodesGeometry, checkLabels, checkOutputDir, checkSameGeometry, decodeAll, Geometry, levelSettings, loadMatchingVQVAE, loadPriorAt,
+  checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, checkSameGeometry, decodeAll, Geometry, levelSettings, loadMatchingVQVAE, loadPriorAt,
   parseLevelChain, parseSamplingOptions, positiveInteger, SamplingOptions, writeOutputDir,
 } from './priors';
 import { sampleProgressLine } from './progress';
@@ -215,6 +215,7 @@ export const sampleCommand: Command = {
         if (isSafetensors(primeFile)) {
           const stored: BatchedCodesFile = readBatchedCodesFile(primeFile);
           checkCodesGeometry(primeFile, stored, run.geometry, topFile);
+          checkCodesRange(primeFile, stored.levels, top.lBins);
           if (!stored.levels.has(top.level)) throw new JukeboxError(`holds no level_${top.level} codes to continue (it holds ${[...stored.levels.keys()].map((l) => `level_${l}`).join(', ')})`, primeFile);
           samples ??= take === undefined ? stored.items : 1;
           const have = stored.levels.get(top.level)![0].length * top.rawToTokens;
@@ -274,6 +275,7 @@ export const upsampleCommand: Command = {
       run.priors.push(...loadUpsamplers({ ...args, values: { ...args.values, upsamplers: upFiles.slice(1).join(','), 'upsampler-presets': presets.slice(1).join(',') } }, 'upsample', UPSAMPLE_USAGE, levels, first.level, labels.labelIds));
       run.geometry = checkSameGeometry(run.priors);
       checkCodesGeometry(codesFile, stored, run.geometry, upFiles[0]);
+      checkCodesRange(codesFile, stored.levels, first.lBins);
       const top = stored.levels.get(above);
       if (top === undefined) {
         throw new JukeboxError(`holds no level_${above} codes, which the level ${first.level} upsampler ${upFiles[0]} is conditioned on (it holds ${[...stored.levels.keys()].map((l) => `level_${l}`).join(', ')})`, codesFile);

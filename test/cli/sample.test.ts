@@ -231,6 +231,7 @@ describe('sample, upsample and score errors', () => {
     ['both artist and artist id', () => ['sample', '--top', F('top.safetensors'), '--tokens', '40', '--artist', 'a', '--artist-id', '1', '--codes-only', '--out', F('x')], /give --artist or --artist-id, not both/],
     ['a missing input', () => ['score', F('nothing.safetensors'), '--prior', F('top.safetensors'), '--out', F('x.safetensors')], /nothing\.safetensors: no such file/],
     ['an output folder that does not exist, found before scoring', () => ['score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), '--out', F('no/dir/x.safetensors')], /x\.safetensors: cannot write: the directory .*no\/dir does not exist/],
+    ['codes outside the codebook', () => ['upsample', F('big-codes.safetensors'), '--upsamplers', up(), '--codes-only', '--out', F('x')], /big-codes\.safetensors: code 99 at token 3 of item 0 of level_2 is outside the priors' codebook \(0\.\.63\)/],
     ['a missing lyrics file', () => ['score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), '--lyrics', F('nope.txt'), '--out', F('x.safetensors')], /nope\.txt: no such file/],
     ['a song too short for the upsamplers, refused before the top level is sampled', () => ['sample', '--top', F('top.safetensors'), '--upsamplers', up(), '--tokens', '8', '--codes-only', '--out', F('x')],
       /upsampling level 1 needs at least one context of 32 tokens \(16 level 2 tokens\), got 16 \(8 level 2 tokens\)/],
@@ -240,6 +241,7 @@ describe('sample, upsample and score errors', () => {
   ];
   beforeAll(async () => {
     await writeBatchedCodesFile(F('other-hops.safetensors'), new Map([[2, [new Int32Array(40)]], [1, [new Int32Array(160)]]]), 22050, [8, 32, 128]);
+    await writeBatchedCodesFile(F('big-codes.safetensors'), new Map([[2, [Int32Array.from({ length: 40 }, (_, i) => (i === 3 ? 99 : 1))]]]), 22050, [4, 8, 16]);
     await writeBatchedCodesFile(F('short.safetensors'), new Map([[2, [new Int32Array(8)]]]), 22050, [4, 8, 16]);
   });
   it.each(cases)('%s: exit 1, one line, no output', (_label, args, pattern) => {

@@ -84,6 +84,33 @@ describe('sampling with real (tiny, random) priors', () => {
     }
   });
 
+  it('a 1b-style joint vocabulary: music token k scores at column k + n_vocab of the logits', async () => {
+    const joint = randomPrior({ ...TINY_TOP, labels_v3: true, max_bow_genre_size: 1, n_vocab: 79, single_enc_dec: true, attn_order: 12, prior_depth: 3, blocks: 5 }, 6);
+    try {
+      const zs: SongCodes = new Map([[2, metas.map((_, i) => Int32Array.from({ length: 40 }, (_, p) => (p * 3 + i) % 64))]]);
+      const before = tf.memory().numTensors;
+      const r = await scoreCodes(joint, zs, { metas, logits: true });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(r).toMatchObject({ vocab: 79 + 64, shift: 79, tokens: 40 });
+      for (const [i, t] of [[0, 0], [1, 17], [1, 39]]) {
+        const row = r.logits!.subarray((i * 40 + t) * 143, (i * 40 + t + 1) * 143);
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+        expect(r.logprob[i * 40 + t]).toBeCloseTo(row[79 + zs.get(2)![i][t]] - lse, 4);
+      }
+      // The first window's logits are the forward pass's outputs after the 8 lyric positions.
+      const z = tf.tensor2d(zs.get(2)!.flatMap((row) => Array.from(row.subarray(0, 32))), [2, 32], 'int32');
+      const label = joint.getY(joint.labeller!.getBatchLabels(metas), 0)!;
+      const { preds } = joint.forward(z, { y: label.y, getPreds: true });
+      expect(preds!.shape).toEqual([2, 8 + 32, 143]);
+      const want = preds!.slice([1, 8 + 5, 0], [1, 1, 143]).dataSync();
+      tf.dispose([z, label.y, preds!]);
+      expect(Array.from(r.logits!.subarray((40 + 5) * 143, (40 + 6) * 143))).toEqual(Array.from(want));
+    } finally {
+      joint.dispose();
+    }
+  });
+
   it('primed sampling keeps the encoded prompt; upsampling and co-composition run without leaks', async () => {
     const { model: vqvae } = loadVQVAE(ZIP);
     try {

@@ -66,7 +66,6 @@ interface Run {
   geometry: Geometry;
   vqvae: VQVAE | null;
   vqvaeFile?: string;
-  labels: LabelOptions;
   options: SamplingOptions;
   settings: Map<number, LevelSettings>;
   outDir: string;
@@ -189,7 +188,7 @@ export const sampleCommand: Command = {
     let samples = positiveInteger(args, 'samples', 'sample');
     if (!codesOnly && typeof args.values.vqvae !== 'string') throw new JukeboxError(`sample: --vqvae is required to decode the audio (or pass --codes-only; usage: ${SAMPLE_USAGE})`);
     await initBackend();
-    const run: Partial<Run> = { command: 'sample', labels, outDir, quiet: args.values.quiet === true, vqvaeFile: typeof args.values.vqvae === 'string' ? args.values.vqvae : undefined };
+    const run: Partial<Run> = { command: 'sample', outDir, quiet: args.values.quiet === true, vqvaeFile: typeof args.values.vqvae === 'string' ? args.values.vqvae : undefined };
     let primeSource: (SampleSource & { close?: () => void }) | undefined;
     try {
       const top = loadPriorAt(topFile, { role: '--top', preset: typeof args.values.preset === 'string' ? args.values.preset : undefined, labelIds: labels.labelIds });
@@ -262,7 +261,7 @@ export const upsampleCommand: Command = {
     if (!codesOnly && typeof args.values.vqvae !== 'string') throw new JukeboxError(`upsample: --vqvae is required to decode the audio (or pass --codes-only; usage: ${UPSAMPLE_USAGE})`);
     const stored = readBatchedCodesFile(codesFile);
     await initBackend();
-    const run: Partial<Run> = { command: 'upsample', labels, outDir, quiet: args.values.quiet === true, vqvaeFile: typeof args.values.vqvae === 'string' ? args.values.vqvae : undefined };
+    const run: Partial<Run> = { command: 'upsample', outDir, quiet: args.values.quiet === true, vqvaeFile: typeof args.values.vqvae === 'string' ? args.values.vqvae : undefined };
     try {
       // The levels below the coarsest level of the file, from the first upsampler's level down.
       const upFiles = String(args.values.upsamplers).split(',').map((s) => s.trim());

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { JukeboxError } from '../errors';
 import { Rng } from '../rng';
-import { AUDIO_EXTENSIONS, AudioFormat, decodeAudioFile, detectAudioFormat } from './decoders';
+import { AUDIO_EXTENSIONS, FORMAT_NAMES, decodeAudioFile, detectAudioFormat, isDecodedFormat } from './decoders';
 import { Resampler } from './resample';
 import { MultiChannelSource, openAudioChannels } from './source';
 import { openWav } from './wav';
@@ -21,11 +21,11 @@ import { writeWav } from './wav-write';
  * held open at once (least recently used are closed), so memory and file handles stay bounded
  * however large the folder.
  *
- * Formats: {@link AudioFolderDataset.open} is synchronous and reads WAV; FLAC and MP3 files in the
- * folder are skipped with a warning pointing to {@link AudioFolderDataset.openAsync}, which reads
- * all three: it decodes each compressed file once, at opening, into a WAV file in a private
- * temporary folder (16-bit when the FLAC source is 16-bit or less, so losslessly; 32-bit float
- * otherwise), and reads those lazily like any WAV; `close()` deletes them. Decoding holds one
+ * Formats: {@link AudioFolderDataset.open} is synchronous and reads WAV; FLAC, MP3, Ogg Vorbis and
+ * Ogg Opus files in the folder are skipped with a warning pointing to
+ * {@link AudioFolderDataset.openAsync}, which reads them all: it decodes each compressed file
+ * once, at opening, into a WAV file in a private temporary folder (16-bit when the FLAC source
+ * is 16-bit or less, so losslessly; 32-bit float otherwise), and reads those lazily like any WAV; `close()` deletes them. Decoding holds one
  * file at a time in memory. The temporary copies take 2 (16-bit) or 4 bytes per sample per
  * channel of disk, about 42 or 85 MB for four minutes of 44.1 kHz stereo. A process killed
  * before `close()` leaves them behind in the system's temporary folder (jukebox-dataset-*).
@@ -174,7 +174,7 @@ export class AudioFolderDataset {
 
   /**
    * Opens the WAV files under `dir` (recursively, in path order). Unreadable, corrupt and
-   * too-short files are skipped with a `warn` naming them, and so are FLAC and MP3 files (use
+   * too-short files are skipped with a `warn` naming them, and so are compressed files (use
    * {@link openAsync} for those). Throws a JukeboxError naming `dir` when no usable file remains.
    * `warn` gets one line per skipped file, "<file>: skipped: <why>"; default console.warn.
    */
@@ -187,8 +187,8 @@ export class AudioFolderDataset {
     for (const file of paths) {
       try {
         const format = detectAudioFormat(file);
-        if (format === 'flac' || format === 'mp3') {
-          warn(`${file}: skipped: ${format === 'flac' ? 'FLAC' : 'MP3'} files are decoded asynchronously: open the dataset with AudioFolderDataset.openAsync to use them`);
+        if (isDecodedFormat(format)) {
+          warn(`${file}: skipped: ${FORMAT_NAMES[format]} files are decoded asynchronously: open the dataset with AudioFolderDataset.openAsync to use them`);
           continue;
         }
         const entry = scanWav(file, file, opts, lengths, warn);
@@ -201,8 +201,8 @@ export class AudioFolderDataset {
   }
 
   /**
-   * {@link open} for WAV, FLAC and MP3 files alike. Compressed files are decoded once here into
-   * temporary WAV copies that `close()` deletes (see the note at the top of this module).
+   * {@link open} for WAV, FLAC, MP3, Ogg Vorbis and Ogg Opus files alike. Compressed files are
+   * decoded once here into temporary WAV copies that `close()` deletes (see the note at the top of this module).
    */
   static async openAsync(dir: string, options: AudioDatasetOptions, warn: (message: string) => void = defaultWarn): Promise<AudioFolderDataset> {
     const opts = checkOptions(options);
@@ -214,8 +214,7 @@ export class AudioFolderDataset {
     try {
       for (const file of paths) {
         try {
-          const format: AudioFormat | undefined = detectAudioFormat(file);
-          if (format !== 'flac' && format !== 'mp3') {
+          if (!isDecodedFormat(detectAudioFormat(file))) {
             const entry = scanWav(file, file, opts, lengths, warn);
             if (entry) entries.push(entry);
             continue;

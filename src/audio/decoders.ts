@@ -1,35 +1,65 @@
 import * as fs from 'fs';
 import { JukeboxError } from '../errors';
+import { oggCodecOf, readOggStream } from './ogg';
 
 /**
- * Audio container sniffing, and decoding of the compressed formats (FLAC, MP3) through the
- * WebAssembly decoders of `@wasm-audio-decoders/flac` (libFLAC) and `mpg123-decoder` (mpg123).
+ * Audio container sniffing, and decoding of the compressed formats (FLAC, MP3, Ogg Vorbis, Ogg
+ * Opus) through the WebAssembly decoders of `@wasm-audio-decoders/flac` (libFLAC),
+ * `mpg123-decoder` (mpg123), `@wasm-audio-decoders/ogg-vorbis` (libvorbis) and `ogg-opus-decoder`
+ * (libopus).
  *
  * WAV is not decoded here: it is read by {@link openWav}, streaming, with positional reads.
- * FLAC and MP3 are decoded whole, into one Float32Array per channel (4 bytes per sample per
- * channel: about 85 MB for four minutes of 44.1 kHz stereo). The decoders are ES modules that
+ * The compressed formats are decoded whole, into one Float32Array per channel (4 bytes per sample
+ * per channel: about 85 MB for four minutes of 44.1 kHz stereo). The decoders are ES modules that
  * compile WebAssembly on load, so decoding is asynchronous ({@link decodeAudioFile}); the
  * synchronous readers (`openAudio`, `AudioFolderDataset.open`) stay WAV-only, and
- * `openAudioAsync` / `AudioFolderDataset.openAsync` accept all three formats.
+ * `openAudioAsync` / `AudioFolderDataset.openAsync` accept every format.
  *
  * The format is told by content, not by file name: 'RIFF'/'RF64'/'BW64' + 'WAVE' is WAV, 'fLaC'
- * is FLAC (also after an ID3v2 tag, which some taggers put in front), and 'ID3' or an MPEG audio
- * frame header is MP3 (MPEG-1/2/2.5 layer III; layers I and II decode too).
+ * is FLAC (also after an ID3v2 tag, which some taggers put in front), 'ID3' or an MPEG audio
+ * frame header is MP3 (MPEG-1/2/2.5 layer III; layers I and II decode too), and 'OggS' is Ogg,
+ * Vorbis or Opus by the signature of its first packet (whatever the extension: `.ogg` files
+ * often hold Opus).
  */
 
-export type AudioFormat = 'wav' | 'flac' | 'mp3';
+/** A format the toolkit reads; 'vorbis' and 'opus' are those codecs in an Ogg container. */
+export type AudioFormat = 'wav' | 'flac' | 'mp3' | 'vorbis' | 'opus';
 
-/** File name extensions of the formats the toolkit reads (lower case, with the dot). */
+/** The formats decoded whole, asynchronously, by {@link decodeAudioFile} (all but WAV). */
+export type DecodedFormat = Exclude<AudioFormat, 'wav'>;
+
+/** Whether a format is one {@link decodeAudioFile} decodes (rather than the streaming WAV reader). */
+export function isDecodedFormat(format: AudioFormat | undefined): format is DecodedFormat {
+  return format !== undefined && format !== 'wav';
+}
+
+/** Names of the formats for messages. */
+export const FORMAT_NAMES: Readonly<Record<AudioFormat, string>> = Object.freeze({
+  wav: 'WAV',
+  flac: 'FLAC',
+  mp3: 'MP3',
+  vorbis: 'Ogg Vorbis',
+  opus: 'Ogg Opus',
+});
+
+/**
+ * File name extensions of the formats the toolkit reads (lower case, with the dot), each with
+ * the format it usually holds. Only the listing of folders goes by these; the format of a file
+ * is told by its content (a `.ogg` may hold Opus).
+ */
 export const AUDIO_EXTENSIONS: Readonly<Record<string, AudioFormat>> = Object.freeze({
   '.wav': 'wav',
   '.wave': 'wav',
   '.flac': 'flac',
   '.mp3': 'mp3',
+  '.ogg': 'vorbis',
+  '.oga': 'vorbis',
+  '.opus': 'opus',
 });
 
 /** Audio decoded whole: one array per channel, all the same length. */
 export interface DecodedAudio {
-  format: 'flac' | 'mp3';
+  format: DecodedFormat;
   sampleRate: number;
   /** One Float32Array per channel, samples in [-1, 1]. */
   channels: Float32Array[];
@@ -37,8 +67,12 @@ export interface DecodedAudio {
   bitDepth?: number;
 }
 
-/** Bytes from the start that {@link sniffAudioFormat} wants to see (more is fine, less may not tell). */
-export const SNIFF_BYTES = 16;
+/**
+ * Bytes from the start that {@link sniffAudioFormat} wants to see (more is fine, less may not
+ * tell): Ogg needs its first page header and the start of the first packet, 36 bytes as encoders
+ * write it; the margin allows a longer segment table.
+ */
+export const SNIFF_BYTES = 64;
 
 function ascii(bytes: Uint8Array, start: number, end: number): string {
   return Buffer.from(bytes.subarray(start, Math.min(end, bytes.length))).toString('latin1');
@@ -75,6 +109,10 @@ export function sniffAudioFormat(head: Uint8Array, afterId3?: Uint8Array): Audio
   const magic = ascii(head, 0, 4);
   if ((magic === 'RIFF' || magic === 'RF64' || magic === 'BW64') && ascii(head, 8, 12) === 'WAVE') return 'wav';
   if (magic === 'fLaC') return 'flac';
+  if (magic === 'OggS') {
+    const codec = oggCodecOf(head);
+    return codec === 'vorbis' || codec === 'opus' ? codec : undefined;
+  }
   if (ascii(head, 0, 3) === 'ID3') return afterId3 && ascii(afterId3, 0, 4) === 'fLaC' ? 'flac' : 'mp3';
   if (isMpegFrameHeader(head)) return 'mp3';
   return undefined;
@@ -123,8 +161,12 @@ export function detectAudioFormat(path: string): AudioFormat | undefined {
 // CommonJS on every Node 20), once per process.
 type FlacModule = typeof import('@wasm-audio-decoders/flac');
 type MpegModule = typeof import('mpg123-decoder');
+type VorbisModule = typeof import('@wasm-audio-decoders/ogg-vorbis');
+type OpusModule = typeof import('ogg-opus-decoder');
 let flacModule: Promise<FlacModule> | undefined;
 let mpegModule: Promise<MpegModule> | undefined;
+let vorbisModule: Promise<VorbisModule> | undefined;
+let opusModule: Promise<OpusModule> | undefined;
 
 /**
  * Runs `fn` with console.error silenced: both decoders print every decoding error to the console
@@ -305,23 +347,102 @@ async function decodeMp3(bytes: Uint8Array, file: string): Promise<DecodedAudio>
 }
 
 /**
- * Decodes a whole FLAC or MP3 file held in memory. `file` names it in errors. WAV bytes are
- * refused (read WAV with `openWav`, which streams).
+ * libopus failures are printed by `opus-decoder` (with console.error) as well as returned in
+ * `errors`; the toolkit reports them itself, once. Unlike {@link quietly}, this spans the awaits
+ * inside `OggOpusDecoder.decodeFile` (it instantiates libopus on the first audio page), so other
+ * code may run meanwhile: only messages that start as that package's do ('libopus <code> ...')
+ * are dropped, anything else passes through. Counted, so overlapping decodes restore the
+ * original console.error once, after the last.
  */
-export async function decodeAudioBytes(bytes: Uint8Array, file: string): Promise<DecodedAudio> {
-  const tag = id3v2Size(bytes);
-  const format = sniffAudioFormat(bytes.subarray(0, SNIFF_BYTES), tag > 0 ? bytes.subarray(tag, tag + 4) : undefined);
-  if (format === 'flac') return decodeFlac(bytes, file);
-  if (format === 'mp3') return decodeMp3(bytes, file);
-  if (format === 'wav') throw new JukeboxError('is a WAV file: read it with openWav or openAudio, not a decoder', file);
-  if (bytes.length === 0) throw new JukeboxError('not an audio file (the file is empty)', file);
-  throw new JukeboxError('not a FLAC or MP3 file (no fLaC, ID3 or MPEG frame signature)', file);
+let libopusFiltering = 0;
+let consoleErrorBeforeOpus: typeof console.error = console.error;
+async function withoutLibopusMessages<T>(fn: () => Promise<T>): Promise<T> {
+  if (libopusFiltering++ === 0) {
+    const saved = (consoleErrorBeforeOpus = console.error);
+    console.error = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && /^libopus -?\d+ /.test(args[0])) return;
+      saved(...args);
+    };
+  }
+  try {
+    return await fn();
+  } finally {
+    if (--libopusFiltering === 0) console.error = consoleErrorBeforeOpus;
+  }
 }
 
 /**
- * Decodes a whole FLAC or MP3 file into memory, one Float32Array per channel (see the note at the
- * top of this module on memory). Throws a one-line JukeboxError naming `path` when the file cannot
- * be read, is not FLAC or MP3, or is corrupt or truncated.
+ * Ogg Vorbis and Ogg Opus. The pages are checked first ({@link readOggStream}: CRC, sequence,
+ * end of stream), since both decoders skip what they cannot parse without saying so.
+ */
+async function decodeOgg(bytes: Uint8Array, file: string): Promise<DecodedAudio> {
+  const info = readOggStream(bytes, file);
+  const name = FORMAT_NAMES[info.codec];
+  let decoded;
+  if (info.codec === 'vorbis') {
+    const { OggVorbisDecoder } = await (vorbisModule ??= import('@wasm-audio-decoders/ogg-vorbis'));
+    const decoder = new OggVorbisDecoder();
+    await decoder.ready;
+    try {
+      decoded = await decoder.decodeFile(bytes);
+    } catch (err) {
+      throw new JukeboxError(`corrupt ${name} data: ${(err as Error).message}`, file);
+    } finally {
+      decoder.free();
+    }
+  } else {
+    const { OggOpusDecoder } = await (opusModule ??= import('ogg-opus-decoder'));
+    const decoder = new OggOpusDecoder();
+    await decoder.ready;
+    try {
+      decoded = await withoutLibopusMessages(() => decoder.decodeFile(bytes));
+    } catch (err) {
+      throw new JukeboxError(`corrupt ${name} data: ${(err as Error).message}`, file);
+    } finally {
+      decoder.free();
+    }
+  }
+  if (decoded.errors.length > 0) throw new JukeboxError(`corrupt ${name} data: ${describeErrors(decoded.errors, 'frame')}`, file);
+  if (decoded.samplesDecoded === 0) throw new JukeboxError(`not a decodable ${name} file: no audio packet could be decoded`, file);
+  let channels = decoded.channelData;
+  if (info.codec === 'opus') {
+    // The stream holds lastGranule − preSkip samples (RFC 7845 §4); ogg-opus-decoder trims the
+    // pre-skip at the start but, at the end, compares the granule with a count that excludes it,
+    // so up to a frame of the encoder's padding comes back too.
+    const length = info.lastGranule - info.preSkip;
+    if (length > 0 && length < channels[0].length) channels = channels.map((c) => c.subarray(0, length));
+  }
+  if (channels.length !== info.channels) {
+    throw new JukeboxError(`corrupt ${name} data: ${channels.length} channel(s) decoded, its header declares ${info.channels}`, file);
+  }
+  return { format: info.codec, sampleRate: decoded.sampleRate, channels };
+}
+
+/**
+ * Decodes a whole FLAC, MP3, Ogg Vorbis or Ogg Opus file held in memory. `file` names it in
+ * errors. WAV bytes are refused (read WAV with `openWav`, which streams).
+ */
+export async function decodeAudioBytes(bytes: Uint8Array, file: string): Promise<DecodedAudio> {
+  const tag = id3v2Size(bytes);
+  const head = bytes.subarray(0, SNIFF_BYTES);
+  const format = sniffAudioFormat(head, tag > 0 ? bytes.subarray(tag, tag + 4) : undefined);
+  if (format === 'flac') return decodeFlac(bytes, file);
+  if (format === 'mp3') return decodeMp3(bytes, file);
+  if (format === 'vorbis' || format === 'opus') return decodeOgg(bytes, file);
+  if (format === 'wav') throw new JukeboxError('is a WAV file: read it with openWav or openAudio, not a decoder', file);
+  if (bytes.length === 0) throw new JukeboxError('not an audio file (the file is empty)', file);
+  const ogg = oggCodecOf(head);
+  if (ogg !== undefined) throw new JukeboxError(`is an Ogg file of ${ogg}: only Ogg Vorbis and Ogg Opus are read`, file);
+  // Ogg whose first packet is not within the sniffed bytes (cut short, or a long segment
+  // table): the page walk finds where it ends or what it holds.
+  if (ascii(head, 0, 4) === 'OggS') return decodeOgg(bytes, file);
+  throw new JukeboxError('not a FLAC, MP3, Ogg Vorbis or Ogg Opus file (no fLaC, ID3, MPEG frame or OggS signature)', file);
+}
+
+/**
+ * Decodes a whole FLAC, MP3, Ogg Vorbis or Ogg Opus file into memory, one Float32Array per
+ * channel (see the note at the top of this module on memory). Throws a one-line JukeboxError
+ * naming `path` when the file cannot be read, is none of those, or is corrupt or truncated.
  */
 export async function decodeAudioFile(path: string): Promise<DecodedAudio> {
   const bytes = fsCall(path, () => {

@@ -9,6 +9,6 @@ export type { SynthOptions } from './synth';
 export { arraySource, openAudio, openAudioAsync, openAudioChannels, resampleSource, wavSource } from './source';
 export type { AudioSource, MultiChannelSource } from './source';
 export { AUDIO_EXTENSIONS, decodeAudioBytes, decodeAudioFile, detectAudioFormat, sniffAudioFormat } from './decoders';
-export type { AudioFormat, DecodedAudio } from './decoders';
+export type { AudioFormat, DecodedAudio, DecodedFormat } from './decoders';
 export { AudioFolderDataset, MAX_OPEN_FILES } from './dataset';
 export type { AudioDatasetFile, AudioDatasetOptions } from './dataset';

@@ -1,5 +1,5 @@
 import { JukeboxError } from '../errors';
-import { decodeAudioFile, detectAudioFormat } from './decoders';
+import { DecodedFormat, FORMAT_NAMES, decodeAudioFile, detectAudioFormat, isDecodedFormat } from './decoders';
 import { Resampler, ResamplerOptions } from './resample';
 import { WavReader, openWav } from './wav';
 
@@ -107,9 +107,9 @@ function averageChannels(channels: Float32Array[]): Float32Array {
 }
 
 /** The error for a compressed file handed to a synchronous (WAV-only) reader. */
-function compressedNeedsAsync(path: string, format: 'flac' | 'mp3', asyncName: string): JukeboxError {
+function compressedNeedsAsync(path: string, format: DecodedFormat, asyncName: string): JukeboxError {
   return new JukeboxError(
-    `is ${format === 'flac' ? 'FLAC' : 'MP3'} audio, which is decoded asynchronously: open it with ${asyncName} (the synchronous reader takes WAV only)`,
+    `is ${FORMAT_NAMES[format]} audio, which is decoded asynchronously: open it with ${asyncName} (the synchronous reader takes WAV only)`,
     path,
   );
 }
@@ -118,12 +118,13 @@ function compressedNeedsAsync(path: string, format: 'flac' | 'mp3', asyncName: s
  * Opens a WAV file as a mono source at `targetRate` (default: the file's own rate): downmixed by
  * averaging the channels and resampled lazily, per `read`. Close it when done.
  *
- * WAV only, streaming from disk. FLAC and MP3 (told by content) fail with a JukeboxError pointing
- * to {@link openAudioAsync}; anything else fails with the WAV reader's error.
+ * WAV only, streaming from disk. FLAC, MP3, Ogg Vorbis and Ogg Opus (told by content) fail with
+ * a JukeboxError pointing to {@link openAudioAsync}; anything else fails with the WAV reader's
+ * error.
  */
 export function openAudio(path: string, targetRate?: number, options?: ResamplerOptions): AudioSource {
   const format = detectAudioFormat(path);
-  if (format === 'flac' || format === 'mp3') throw compressedNeedsAsync(path, format, 'openAudioAsync');
+  if (isDecodedFormat(format)) throw compressedNeedsAsync(path, format, 'openAudioAsync');
   const source = wavSource(path);
   try {
     return resampleSource(source, targetRate ?? source.sampleRate, options);
@@ -135,13 +136,13 @@ export function openAudio(path: string, targetRate?: number, options?: Resampler
 
 /**
  * {@link openAudio} for every supported format: WAV streams from disk exactly as with
- * `openAudio`; FLAC and MP3 are decoded whole on opening (see `decodeAudioFile`), averaged to
- * mono, and only the mono signal is kept (4 bytes per sample at the file's rate), resampled
- * lazily per `read`.
+ * `openAudio`; FLAC, MP3, Ogg Vorbis and Ogg Opus are decoded whole on opening (see
+ * `decodeAudioFile`), averaged to mono, and only the mono signal is kept (4 bytes per sample at
+ * the file's rate), resampled lazily per `read`.
  */
 export async function openAudioAsync(path: string, targetRate?: number, options?: ResamplerOptions): Promise<AudioSource> {
   const format = detectAudioFormat(path);
-  if (format !== 'flac' && format !== 'mp3') return openAudio(path, targetRate, options);
+  if (!isDecodedFormat(format)) return openAudio(path, targetRate, options);
   const decoded = await decodeAudioFile(path);
   const source = arraySource(averageChannels(decoded.channels), decoded.sampleRate);
   return resampleSource(source, targetRate ?? decoded.sampleRate, options);
@@ -188,12 +189,12 @@ function wavChannelSources(reader: WavReader): AudioSource[] {
 /**
  * Opens a WAV file keeping its channels apart, resampled to `targetRate` (default: the file's
  * rate) lazily, per `read`; each channel is the one {@link resampleSource} would give for it alone.
- * Streams from disk, memory bounded by the request. WAV only (FLAC and MP3 fail with a
+ * Streams from disk, memory bounded by the request. WAV only (the compressed formats fail with a
  * JukeboxError, as in {@link openAudio}). Close it when done.
  */
 export function openAudioChannels(path: string, targetRate?: number, options?: ResamplerOptions): MultiChannelSource {
   const format = detectAudioFormat(path);
-  if (format === 'flac' || format === 'mp3') throw compressedNeedsAsync(path, format, 'decodeAudioFile');
+  if (isDecodedFormat(format)) throw compressedNeedsAsync(path, format, 'decodeAudioFile');
   const reader = openWav(path);
   try {
     const rate = targetRate ?? reader.info.sampleRate;

@@ -13,12 +13,15 @@ import {
   writeWav,
 } from '../../src/audio';
 import { JukeboxError } from '../../src/errors';
+import { oggPageCrc, readOggStream } from '../../src/audio/ogg';
 import { tempDir } from './wav-bytes';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'audio');
 const FLAC = path.join(FIXTURES, 'stereo-44100.flac');
 const MP3 = path.join(FIXTURES, 'stereo-44100.mp3');
 const MP3_MONO = path.join(FIXTURES, 'mono-22050-id3.mp3');
+const VORBIS = path.join(FIXTURES, 'stereo-44100.ogg');
+const OPUS = path.join(FIXTURES, 'stereo-48000.opus');
 
 const tmp = tempDir('decoders');
 afterAll(() => tmp.cleanup());
@@ -33,6 +36,8 @@ function tone(n: number, rate: number, f: number, a: number, ph = 0): Float32Arr
 const LEFT = tone(11025, 44100, 440, 0.5);
 const RIGHT = tone(11025, 44100, 1250, 0.25, 0.5);
 const MONO = tone(11025, 22050, 440, 0.5);
+const LEFT_48K = tone(12000, 48000, 440, 0.5);
+const RIGHT_48K = tone(12000, 48000, 1250, 0.25, 0.5);
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
@@ -80,7 +85,7 @@ describe('sniffAudioFormat', () => {
     expect(sniffAudioFormat(b(0xff, 0xfb, 0xf0, 0x44))).toBeUndefined(); // bitrate index 15
     expect(sniffAudioFormat(b(0xff, 0xfb, 0x9c, 0x44))).toBeUndefined(); // sample rate index 3
     expect(sniffAudioFormat(b('RIFF', 0, 0, 0, 0, 'AVI '))).toBeUndefined();
-    expect(sniffAudioFormat(b('OggS'))).toBeUndefined();
+    expect(sniffAudioFormat(b('OggS'))).toBeUndefined(); // too short to show its first packet
     expect(sniffAudioFormat(new Uint8Array(0))).toBeUndefined();
   });
 
@@ -94,6 +99,10 @@ describe('sniffAudioFormat', () => {
     await writeWav(wav, new Float32Array(10), 8000);
     expect(detectAudioFormat(wav)).toBe('wav');
     expect(detectAudioFormat(tmp.file('text.mp3', Buffer.from('hello')))).toBeUndefined();
+    expect(detectAudioFormat(VORBIS)).toBe('vorbis');
+    expect(detectAudioFormat(OPUS)).toBe('opus');
+    // By content: Opus in a .ogg file (common) is Opus.
+    expect(detectAudioFormat(tmp.file('opus-inside.ogg', fs.readFileSync(OPUS)))).toBe('opus');
     const missing = path.join(tmp.dir, 'missing.flac');
     expect(() => detectAudioFormat(missing)).toThrow(new JukeboxError('no such file', missing));
   });
@@ -209,7 +218,7 @@ describe('decodeAudioFile: MP3', () => {
     const empty = tmp.file('empty.mp3', new Uint8Array(0));
     expect(await errorOf(decodeAudioFile(empty))).toEqual(new JukeboxError('not an audio file (the file is empty)', empty));
     const text = tmp.file('text.flac', Buffer.from('just some text'));
-    expect((await errorOf(decodeAudioFile(text))).message).toBe(`${text}: not a FLAC or MP3 file (no fLaC, ID3 or MPEG frame signature)`);
+    expect((await errorOf(decodeAudioFile(text))).message).toBe(`${text}: not a FLAC, MP3, Ogg Vorbis or Ogg Opus file (no fLaC, ID3, MPEG frame or OggS signature)`);
     const wav = tmp.file('a.wav');
     await writeWav(wav, new Float32Array(10), 8000);
     expect((await errorOf(decodeAudioFile(wav))).message).toContain('is a WAV file');
@@ -257,5 +266,133 @@ describe('openAudioAsync', () => {
     );
     expect(() => openAudio(MP3, 22050)).toThrow(`${MP3}: is MP3 audio`);
     expect(() => openAudioChannels(MP3)).toThrow(JukeboxError);
+  });
+});
+
+/** The Ogg pages of a file: [start, end) byte offsets (27-byte header, segment table, body). */
+function oggPages(bytes: Uint8Array): [number, number][] {
+  const pages: [number, number][] = [];
+  for (let p = 0; p < bytes.length; ) {
+    const segments = bytes[p + 26];
+    let end = p + 27 + segments;
+    for (let s = 0; s < segments; s++) end += bytes[p + 27 + s];
+    pages.push([p, end]);
+    p = end;
+  }
+  return pages;
+}
+
+/** Rewrites the CRC of the page at `start` so the page passes the container's check again. */
+function resealPage(bytes: Buffer, start: number, end: number): void {
+  bytes.writeUInt32LE(oggPageCrc(bytes.subarray(start, end)), start + 22);
+}
+
+describe('decodeAudioFile: Ogg Vorbis and Ogg Opus', () => {
+  it('sniffs the codec from the first packet of the first page', () => {
+    const page = (packet: string) => {
+      const body = Buffer.from(packet, 'latin1');
+      return Buffer.concat([Buffer.from('OggS', 'latin1'), Buffer.alloc(22), Buffer.from([1, body.length]), body]);
+    };
+    expect(sniffAudioFormat(page('\u0001vorbis\u0000\u0000\u0000\u0000\u0002'))).toBe('vorbis');
+    expect(sniffAudioFormat(page('OpusHead\u0001\u0002'))).toBe('opus');
+    expect(sniffAudioFormat(page('Speex   1.2'))).toBeUndefined();
+    expect(sniffAudioFormat(page('\u007fFLAC\u0001\u0000\u0000\u0001'))).toBeUndefined();
+  });
+
+  it('Vorbis: the stereo 44.1 kHz fixture, full length, close to its source', async () => {
+    const d = await decodeAudioFile(VORBIS);
+    expect(d.format).toBe('vorbis');
+    expect(d.sampleRate).toBe(44100);
+    expect(d.channels.length).toBe(2);
+    expect(d.channels.map((c) => c.length)).toEqual([11025, 11025]); // the encoder's padding is trimmed by the granule position
+    // Lossy, but aligned with the source sample by sample (about 41 and 40 dB measured).
+    expect(snrDb(LEFT, d.channels[0], 1000, 10000)).toBeGreaterThan(30);
+    expect(snrDb(RIGHT, d.channels[1], 1000, 10000)).toBeGreaterThan(30);
+    expect(readOggStream(fs.readFileSync(VORBIS), VORBIS)).toEqual({ codec: 'vorbis', channels: 2, sampleRate: 44100, preSkip: 0, lastGranule: 11025, pages: 3 });
+  });
+
+  it('Opus: the stereo 48 kHz fixture, pre-skip and end padding trimmed, close to its source', async () => {
+    const d = await decodeAudioFile(OPUS);
+    expect(d.format).toBe('opus');
+    expect(d.sampleRate).toBe(48000);
+    expect(d.channels.length).toBe(2);
+    // 12000 samples: the last granule (12312) less the pre-skip (312); the decoder alone returns 12168.
+    expect(d.channels.map((c) => c.length)).toEqual([12000, 12000]);
+    expect(snrDb(LEFT_48K, d.channels[0], 1000, 11000)).toBeGreaterThan(30);
+    expect(snrDb(RIGHT_48K, d.channels[1], 1000, 11000)).toBeGreaterThan(30);
+    // The same bytes named .ogg decode the same: the content decides.
+    const renamed = await decodeAudioFile(tmp.file('opus.ogg', fs.readFileSync(OPUS)));
+    expect(renamed.format).toBe('opus');
+    expect(maxAbsDiff(renamed.channels[0], d.channels[0])).toBe(0);
+  });
+
+  it('cut, damaged, reordered and chained files fail with one line naming the file, and print nothing', async () => {
+    const spy = vi.spyOn(console, 'error');
+    const spied = console.error;
+    try {
+      const vorbis = fs.readFileSync(VORBIS);
+      const opus = fs.readFileSync(OPUS);
+      const pages = oggPages(opus); // identification, comments, audio
+      expect(pages.length).toBe(3);
+      const failure = async (name: string, bytes: Uint8Array) => {
+        const file = tmp.file(name, bytes);
+        const err = await errorOf(decodeAudioFile(file));
+        expect(err).toBeInstanceOf(JukeboxError);
+        expect(err.message.startsWith(`${file}: `)).toBe(true);
+        expect(err.message).not.toContain('\n');
+        return err.message.slice(file.length + 2);
+      };
+
+      expect(await failure('cut.ogg', vorbis.subarray(0, 5000))).toMatch(/^truncated Ogg file: it ends inside page 2 \(byte \d+\), \d+ of its \d+ bytes missing$/);
+      expect(await failure('cut.opus', opus.subarray(0, 3000))).toBe(`truncated Ogg file: it ends inside page 2 (byte ${pages[2][0]}), ${pages[2][1] - 3000} of its ${pages[2][1] - pages[2][0]} bytes missing`);
+      expect(await failure('header.opus', opus.subarray(0, 20))).toBe('truncated Ogg file: it ends inside the header of page 0 (byte 0)');
+      // Cut exactly between pages: only the missing end-of-stream page tells.
+      expect(await failure('at-page.opus', opus.subarray(0, pages[2][0]))).toBe('truncated Ogg file: it ends after page 1 without the end-of-stream page');
+
+      const flipped = Buffer.from(vorbis);
+      flipped[vorbis.length - 100] ^= 0x40;
+      expect(await failure('flipped.ogg', flipped)).toMatch(/^corrupt Ogg file: page 2 \(byte \d+\) fails its CRC check$/);
+
+      const dropped = Buffer.concat([opus.subarray(0, pages[1][0]), opus.subarray(pages[2][0])]);
+      expect(await failure('dropped.opus', dropped)).toBe(`corrupt Ogg file: page 1 (byte ${pages[1][0]}) has sequence number 2: pages are missing`);
+
+      const chained = Buffer.concat([opus, opus]);
+      expect(await failure('chained.opus', chained)).toBe('holds more than one Ogg stream (a chained or multiplexed file), which is not supported: split it first');
+
+      // An intact page holding a packet libopus rejects (code 3 with no frames): the decoder's
+      // own error, once, in the message; opus-decoder's console.error print is swallowed.
+      const invalid = Buffer.from(opus);
+      const [start, end] = pages[2];
+      const firstPacket = start + 27 + invalid[start + 26];
+      invalid[firstPacket] |= 3;
+      invalid[firstPacket + 1] = 0;
+      resealPage(invalid, start, end);
+      expect(await failure('invalid-packet.opus', invalid)).toMatch(/^corrupt Ogg Opus data: libopus -4 .* at frame 0$/);
+
+      const speex = Buffer.from(opus.subarray(0, pages[0][1]));
+      speex.write('Speex   ', pages[0][0] + 28, 'latin1');
+      resealPage(speex, pages[0][0], pages[0][1]);
+      expect(await failure('speex.ogg', speex)).toBe('is an Ogg file of Speex: only Ogg Vorbis and Ogg Opus are read');
+
+      expect(spy).not.toHaveBeenCalled();
+      expect(console.error).toBe(spied); // restored after decoding
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('openAudioAsync reads both, to mono at any rate; the synchronous readers point to it', async () => {
+    const native = await openAudioAsync(OPUS);
+    expect([native.sampleRate, native.length]).toEqual([48000, 12000]);
+    const mono = LEFT_48K.map((v, i) => (v + RIGHT_48K[i]) / 2);
+    expect(snrDb(mono, native.read(0, native.length), 1000, 11000)).toBeGreaterThan(30);
+    const down = await openAudioAsync(OPUS, 44100);
+    expect([down.sampleRate, down.length]).toEqual([44100, 11025]);
+    const vorbis = await openAudioAsync(VORBIS, 22050);
+    expect([vorbis.sampleRate, vorbis.length]).toEqual([22050, 5513]);
+    expect(() => openAudio(VORBIS)).toThrow(
+      new JukeboxError('is Ogg Vorbis audio, which is decoded asynchronously: open it with openAudioAsync (the synchronous reader takes WAV only)', VORBIS),
+    );
+    expect(() => openAudioChannels(OPUS)).toThrow(`${OPUS}: is Ogg Opus audio`);
   });
 });

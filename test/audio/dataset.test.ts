@@ -100,7 +100,7 @@ describe('AudioFolderDataset: files', () => {
   it('fails with a JukeboxError naming the folder when nothing is usable', async () => {
     const empty = await folder({ 'readme.txt': Buffer.from('x') });
     expect(() => open(empty)).toThrow(JukeboxError);
-    expect(() => open(empty)).toThrow(`${empty}: no audio files found (looked for .wav, .wave, .flac, .mp3, in subfolders too)`);
+    expect(() => open(empty)).toThrow(`${empty}: no audio files found (looked for .wav, .wave, .flac, .mp3, .ogg, .oga, .opus, in subfolders too)`);
     const bad = await folder({ 'short.wav': wave(50), 'bad.wav': Buffer.from('nope') });
     const { warn, messages } = collect();
     expect(() => open(bad, {}, warn)).toThrow(`${bad}: no usable audio files: all 2 found were skipped`);
@@ -349,6 +349,46 @@ describe('AudioFolderDataset with FLAC and MP3', () => {
       `${dir}: no usable audio files: all 1 found were skipped`,
     );
     expect(messages).toEqual([`${path.join(dir, 'x.mp3')}: skipped: too short: 11025 samples at 44100 Hz, shorter than one window of 20000`]);
+  });
+});
+
+describe('AudioFolderDataset with Ogg Vorbis and Ogg Opus', () => {
+  it('openAsync picks up .ogg, .oga and .opus by their content; open skips them pointing to openAsync', async () => {
+    const dir = await folder({ 'c.wav': wave(30000) }, 22050);
+    fs.copyFileSync(path.join(FIXTURES, 'stereo-44100.ogg'), path.join(dir, 'a.ogg'));
+    fs.mkdirSync(path.join(dir, 'sub'));
+    fs.copyFileSync(path.join(FIXTURES, 'stereo-48000.opus'), path.join(dir, 'sub', 'b.opus'));
+    fs.copyFileSync(path.join(FIXTURES, 'stereo-48000.opus'), path.join(dir, 'sub', 'c.oga')); // Opus under a Vorbis name
+    fs.writeFileSync(path.join(dir, 'cut.ogg'), fs.readFileSync(path.join(FIXTURES, 'stereo-44100.ogg')).subarray(0, 3000));
+
+    const sync = collect();
+    const plain = AudioFolderDataset.open(dir, { sampleRate: 22050, windowLength: 1024 }, sync.warn);
+    expect(plain.files.map((f) => path.basename(f.path))).toEqual(['c.wav']);
+    expect(sync.messages).toContain(
+      `${path.join(dir, 'sub', 'b.opus')}: skipped: Ogg Opus files are decoded asynchronously: open the dataset with AudioFolderDataset.openAsync to use them`,
+    );
+    plain.close();
+
+    const { warn, messages } = collect();
+    const ds = await AudioFolderDataset.openAsync(dir, { sampleRate: 22050, windowLength: 1024 }, warn);
+    // 0.25 s each: 11025 samples at 44.1 kHz, 12000 at 48 kHz, both 5513 at 22050 Hz.
+    expect(ds.files).toEqual([
+      { path: path.join(dir, 'a.ogg'), length: 5513, channels: 2 },
+      { path: path.join(dir, 'c.wav'), length: 30000, channels: 1 },
+      { path: path.join(dir, 'sub', 'b.opus'), length: 5513, channels: 2 },
+      { path: path.join(dir, 'sub', 'c.oga'), length: 5513, channels: 2 },
+    ]);
+    expect(messages).toEqual([expect.stringMatching(new RegExp(`^${escape(path.join(dir, 'cut.ogg'))}: skipped: truncated Ogg file: `))]);
+
+    // The Vorbis file's windows are openAudioAsync's mono of it (to the rounding of the float copy).
+    const windows = [...ds.windows(5)].slice(0, 5);
+    const ref = await openAudioAsync(path.join(dir, 'a.ogg'), 22050);
+    for (let k = 0; k < 5; k++) {
+      const expected = ref.read(k * 1024, (k + 1) * 1024);
+      for (let i = 0; i < 1024; i++) expect(windows[k][i]).toBeCloseTo(expected[i], 6);
+    }
+    ref.close();
+    ds.close();
   });
 });
 

@@ -318,6 +318,7 @@ describe('decodeAudioFile: Ogg Vorbis and Ogg Opus', () => {
     expect(d.channels.length).toBe(2);
     // 12000 samples: the last granule (12312) less the pre-skip (312); the decoder alone returns 12168.
     expect(d.channels.map((c) => c.length)).toEqual([12000, 12000]);
+    expect(readOggStream(fs.readFileSync(OPUS), OPUS)).toEqual({ codec: 'opus', channels: 2, sampleRate: 48000, preSkip: 312, lastGranule: 12312, pages: 3 });
     expect(snrDb(LEFT_48K, d.channels[0], 1000, 11000)).toBeGreaterThan(30);
     expect(snrDb(RIGHT_48K, d.channels[1], 1000, 11000)).toBeGreaterThan(30);
     // The same bytes named .ogg decode the same: the content decides.

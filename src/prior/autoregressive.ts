@@ -3,6 +3,7 @@ import { JukeboxError } from '../errors';
 import { Rng } from '../rng';
 import { ParameterRegistry, WeightMap } from '../vqvae/weights';
 import { EMBEDDING_INIT_STD } from './conditioners';
+import { FastSampler, fastSamplingWanted } from './fast/sampler';
 import { filterLogitsRows } from './ops';
 import { Transformer } from './transformer';
 
@@ -74,6 +75,11 @@ export interface AutoregressiveSampleOptions extends SamplingSettings {
   getPreds?: boolean;
   /** Called after each sampled token with (tokens done, tokens to do). */
   onToken?: (done: number, total: number) => void;
+  /**
+   * The fast sampling path (fast/sampler.ts) where it covers the model: true or false forces the
+   * choice; by default it is taken on the CPU backends unless `JUKEBOX_FAST_SAMPLING=0`.
+   */
+  fastSampling?: boolean;
 }
 
 /**
@@ -105,14 +111,16 @@ export function drawToken(logits: Float32Array, s: SamplingSettings): number {
   return last;
 }
 
-/** Mean cross entropy in bits of `logits` `[M, V]` against `targets` int32 `[M]`. */
-export function crossEntropyBits(logits: tf.Tensor2D, targets: tf.Tensor1D): number {
+/**
+ * Mean cross entropy in bits of `logits` `[M, V]` against `targets` int32 `[M]`, as a scalar
+ * tensor so that training can differentiate it.
+ */
+export function crossEntropyBits(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => {
     const [m, v] = logits.shape;
     const flatIndex = tf.add(tf.mul(tf.range(0, m, 1, 'int32'), tf.scalar(v, 'int32')), targets.toInt());
     const picked = tf.gather(logits.reshape([-1]), flatIndex);
-    const nats = tf.sub(tf.logSumExp(logits, 1), picked).mean();
-    return nats.dataSync()[0] / Math.LN2;
+    return tf.div(tf.sub(tf.logSumExp(logits, 1), picked).mean(), Math.LN2) as tf.Scalar;
   });
 }
 
@@ -127,6 +135,8 @@ export class ConditionalAutoregressive2D {
   private readonly startToken?: string;
   private readonly posEmb: string;
   private readonly xOut?: string;
+  /** The fast path's packed copy of the weights, made at the first fast sample. */
+  private fast: FastSampler | null = null;
   /** The reference adds `x_cond` after the transformer too, except with `merged_decoder`. */
   readonly addCondAfterTransformer: boolean;
   private headCache: { source: tf.Tensor; transposed: tf.Tensor2D } | null = null;
@@ -193,6 +203,18 @@ export class ConditionalAutoregressive2D {
     }
   }
 
+  /** Parameter names of the embeddings and the output head, for the fast path's packing. */
+  get weightNames(): { xEmb: string; startToken?: string; posEmb: string; xOut?: string } {
+    return { xEmb: this.xEmb, startToken: this.startToken, posEmb: this.posEmb, xOut: this.xOut };
+  }
+
+  /** The fast sampler for `w` when it is wanted and covers this model, else null (the tfjs loop). */
+  private fastSampler(w: WeightMap, option?: boolean): FastSampler | null {
+    if (!fastSamplingWanted(option) || FastSampler.unsupported(this) !== null) return null;
+    if (this.fast === null || !this.fast.packedFrom(w)) this.fast = new FastSampler(this, w);
+    return this.fast;
+  }
+
   /** The embedding of position 0: the label embedding or the start token, `[N, 1, width]`. */
   private startEmbedding(w: WeightMap, n: number, yCond: tf.Tensor3D | null): tf.Tensor3D {
     return yCond !== null ? yCond : (tf.tile(w.get(this.startToken!).expandDims(0), [n, 1, 1]) as tf.Tensor3D);
@@ -247,12 +269,17 @@ export class ConditionalAutoregressive2D {
     if (!this.opts.onlyEncode) this.headWeight(w);
   }
 
-  /** Output head: `[N, T, width]` → `[N, T, bins]`. */
-  private head(w: WeightMap, h: tf.Tensor3D): tf.Tensor3D {
-    const weight = this.headWeight(w);
+  /**
+   * Output head: `[N, T, width]` → `[N, T, bins]`. `differentiable` multiplies by the weight itself:
+   * the kept transpose was made outside any gradient tape, so no gradient would reach the weight.
+   */
+  private head(w: WeightMap, h: tf.Tensor3D, differentiable = false): tf.Tensor3D {
+    const weight = differentiable ? null : this.headWeight(w);
     return tf.tidy(() => {
       const [n, t, width] = h.shape;
-      return tf.matMul(h.reshape([n * t, width]), weight).reshape([n, t, this.opts.bins]) as tf.Tensor3D;
+      const flat = h.reshape([n * t, width]);
+      const logits = weight === null ? tf.matMul(flat, w.get(this.xOut!), false, true) : tf.matMul(flat, weight);
+      return logits.reshape([n, t, this.opts.bins]) as tf.Tensor3D;
     });
   }
 
@@ -261,15 +288,16 @@ export class ConditionalAutoregressive2D {
     this.transformer.dispose();
     this.headCache?.transposed.dispose();
     this.headCache = null;
+    this.fast = null;
   }
 
   /**
    * Teacher-forced pass (reference `forward`): tokens int32 `[N, D]` → logits `[N, D, bins]`, or
    * the activations `[N, D, width]` for an encoder. The transformer records attention as asked;
-   * read it with `transformer.takeAttention()`.
+   * read it with `transformer.takeAttention()`. `differentiable`: called on a gradient tape.
    */
   forward(w: WeightMap, x: tf.Tensor2D, opts: { xCond: tf.Tensor3D | null; yCond: tf.Tensor3D | null;
-    encoderKv: tf.Tensor3D | null; recordAttention?: Set<number> | boolean }): tf.Tensor3D {
+    encoderKv: tf.Tensor3D | null; recordAttention?: Set<number> | boolean; differentiable?: boolean }): tf.Tensor3D {
     const [n, d] = x.shape;
     if (d !== this.opts.inputLength) throw new JukeboxError(`${this.prefix} models ${this.opts.inputLength} tokens, got ${d}`);
     this.checkTokens(x.dataSync() as Int32Array);
@@ -285,7 +313,7 @@ export class ConditionalAutoregressive2D {
       h = sum;
     }
     if (this.opts.onlyEncode) return h;
-    const logits = this.head(w, h);
+    const logits = this.head(w, h, opts.differentiable);
     h.dispose();
     return logits;
   }
@@ -314,13 +342,32 @@ export class ConditionalAutoregressive2D {
       this.checkTokens(known);
       for (let i = 0; i < n; i++) tokens.set(known.subarray(i * primed, (i + 1) * primed), i * total);
     }
+    const chunk = opts.chunkSize ?? Math.max(primed, 1);
+    if (!Number.isInteger(chunk) || chunk < 1) throw new JukeboxError(`chunk size must be a positive integer, got ${chunk}`);
+    const fast = this.fastSampler(w, opts.fastSampling);
+    if (fast !== null) {
+      const predsData = fast.sample({
+        ...opts,
+        n,
+        tokens,
+        primed,
+        total,
+        chunk,
+        xCond: opts.xCond?.dataSync() as Float32Array ?? null,
+        xCondRows: opts.xCond?.shape[1] ?? 0,
+        yCond: opts.yCond?.dataSync() as Float32Array ?? null,
+        encoderKv: opts.encoderKv?.dataSync() as Float32Array ?? null,
+        getPreds: opts.getPreds ?? false,
+      });
+      const result: { tokens: tf.Tensor2D; preds?: tf.Tensor3D } = { tokens: tf.tensor2d(tokens, [n, total], 'int32') };
+      if (predsData !== null) result.preds = tf.tensor3d(predsData, [n, total, this.opts.bins]);
+      return result;
+    }
     const preds: tf.Tensor3D[] = [];
     const kv = opts.encoderKv ?? undefined;
     this.transformer.resetCache();
     try {
       // Priming: positions [0, primed) in chunks; the cache ends holding all of them.
-      const chunk = opts.chunkSize ?? Math.max(primed, 1);
-      if (!Number.isInteger(chunk) || chunk < 1) throw new JukeboxError(`chunk size must be a positive integer, got ${chunk}`);
       for (let start = 0; start < primed; start += chunk) {
         const len = Math.min(chunk, primed - start);
         const out = tf.tidy(() => {

@@ -65,6 +65,37 @@ const SMALL_LABELS: Partial<PriorConfig> = {
   t_bins: 64,
 };
 
+/**
+ * The `tiny` VQ-VAE's geometry (hops 4/8/16 at 22.05 kHz, 64 codes) and v2 labels for a handful of
+ * artists and genres: what the tiny test priors train on in seconds.
+ */
+const TINY_GEOMETRY = { sr: 22050, levels: 3, downs_t: [2, 1, 1], strides_t: [2, 2, 2], l_bins: 64 };
+const TINY_LABELS: Partial<PriorConfig> = { labels: true, labels_v3: false, y_bins: [10, 10], t_bins: 16, max_bow_genre_size: 2, n_vocab: 80 };
+
+/** Test-sized top prior with the 5b_lyrics design: a lyrics encoder read by every fourth layer (attn_order 6). */
+const TINY_TOP: Partial<PriorConfig> = {
+  ...TINY_GEOMETRY,
+  ...TINY_LABELS,
+  level: 2,
+  n_ctx: 64,
+  prior_width: 32,
+  prior_depth: 4,
+  heads: 2,
+  attn_order: 6,
+  blocks: 8,
+  min_duration: 1,
+  max_duration: 600,
+  use_tokens: true,
+  n_tokens: 32,
+  prime_loss_fraction: 0.4,
+  merged_decoder: true,
+  prime_width: 32,
+  prime_depth: 2,
+  prime_heads: 2,
+  prime_attn_order: 2,
+  prime_blocks: 4,
+};
+
 const PRESETS: Record<string, Partial<PriorConfig>> = {
   /** hparams `prior_5b`: the top-level prior without lyrics. */
   '5b': {
@@ -198,6 +229,28 @@ const PRESETS: Record<string, Partial<PriorConfig>> = {
     cond_dilation_growth_rate: 3,
     cond_dilation_cycle: 8,
     cond_c_res: 1,
+  },
+  /** `tiny_top` for tests and quick experiments (the tiny VQ-VAE's top level, lyrics through a separate encoder). */
+  tiny_top: TINY_TOP,
+  /** `tiny_top` without lyrics (artist, genre and timing only). */
+  tiny_top_no_lyrics: { ...TINY_TOP, use_tokens: false, n_tokens: 0, prime_loss_fraction: 0, attn_order: 2, merged_decoder: false },
+  /** Test-sized upsampler for level 1 of the tiny VQ-VAE, conditioned on level 2 (artist and genre, no timing). */
+  tiny_upsampler: {
+    ...TINY_GEOMETRY,
+    ...TINY_LABELS,
+    level: 1,
+    n_ctx: 64,
+    prior_width: 32,
+    prior_depth: 3,
+    heads: 1,
+    attn_order: 2,
+    blocks: 8,
+    cond_width: 16,
+    cond_depth: 2,
+    cond_dilation_growth_rate: 3,
+    cond_dilation_cycle: 8,
+    use_tokens: false,
+    prime_loss_fraction: 0,
   },
 };
 

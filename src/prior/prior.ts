@@ -17,7 +17,7 @@ import { Conv1D, LayerNorm } from './ops';
  *   prior.getZConds(zs: Tensor2D[] by level, start, end): [Tensor2D] | null
  *   prior.forward(z [N, n_ctx] int32, { zConds?, y?, getPreds?, recordAttention? }):
  *     { loss, genLoss, primeLoss (bits per token); preds? [N, T, V]; attention? Map<layer, [N, heads, q, k]> }
- *   prior.sample({ nSamples, z?, zConds?, y?, temperature?, topK?, topP?, chunkSize?, sampleTokens?, rng, onToken? }):
+ *   prior.sample({ nSamples, z?, zConds?, y?, temperature?, topK?, topP?, chunkSize?, sampleTokens?, rng, onToken?, fastSampling? }):
  *     Promise<Tensor2D int32 [N, sampleTokens ?? n_ctx]>
  *   prior.sampleWithPreds(same options): Promise<{ tokens; sequence [N, L] (model vocabulary); preds [N, L, V] }>
  *   Prior.stateDictExtras(config): { aliases (tied head), buffers (pos_init index) } of the reference state_dict
@@ -84,6 +84,11 @@ export interface PriorSampleOptions {
   sampleTokens?: number;
   rng: Rng;
   onToken?: (done: number, total: number) => void;
+  /**
+   * Force (true) or refuse (false) the fast sampling path; by default it is taken on the CPU
+   * backends where it covers the model, unless `JUKEBOX_FAST_SAMPLING=0`.
+   */
+  fastSampling?: boolean;
 }
 
 /** The modules of a config, declared in a registry (one parameter tree per model). */
@@ -421,6 +426,21 @@ export class Prior {
    * before it, the losses in bits per token, and optionally attention probabilities.
    */
   forward(z: tf.Tensor2D, opts: PriorForwardOptions = {}): PriorForwardResult {
+    const terms = this.lossTerms(z, opts);
+    const result: PriorForwardResult = { loss: terms.loss.dataSync()[0], genLoss: terms.genLoss.dataSync()[0], primeLoss: terms.primeLoss.dataSync()[0] };
+    tf.dispose([terms.loss, terms.genLoss, terms.primeLoss]);
+    if (terms.attention) result.attention = terms.attention;
+    if (terms.preds) result.preds = terms.preds;
+    return result;
+  }
+
+  /**
+   * `forward` with the losses as scalar tensors, for a gradient tape (`differentiable`): the
+   * reference's training loss (prime_loss_fraction × prime loss and gen loss, weighted by their
+   * lengths), the gen loss and the prime loss, all in bits per token. The caller disposes them.
+   */
+  lossTerms(z: tf.Tensor2D, opts: PriorForwardOptions & { differentiable?: boolean } = {}):
+    { loss: tf.Scalar; genLoss: tf.Scalar; primeLoss: tf.Scalar; preds?: tf.Tensor3D; attention?: Map<number, tf.Tensor> } {
     this.checkAlive();
     const c = this.config;
     if (z.rank !== 2 || z.shape[1] !== this.nCtx) {
@@ -430,24 +450,25 @@ export class Prior {
     const n = z.shape[0];
     const { xCond, yCond, prime } = this.getCond(opts.zConds, opts.y, n);
     const owned = [xCond, yCond, prime].filter((t) => t !== null) as tf.Tensor[];
+    const passOpts = { recordAttention: opts.recordAttention, differentiable: opts.differentiable };
     try {
-      let primeLoss = 0;
-      let genLoss: number;
+      let primeLoss: tf.Scalar;
+      let genLoss: tf.Scalar;
       let preds: tf.Tensor3D;
       const primeDims = this.hasLyrics ? this.nTokens : 0;
       if (this.singleEncDec) {
         this.checkLyrics(prime!);
         const { tokens, cond } = this.joinSequence(prime!, z, xCond!);
         owned.push(tokens, cond);
-        preds = this.prior.forward(this.weights, tokens, { xCond: cond, yCond, encoderKv: null, recordAttention: opts.recordAttention });
+        preds = this.prior.forward(this.weights, tokens, { xCond: cond, yCond, encoderKv: null, ...passOpts });
         const v = preds.shape[2];
-        tf.tidy(() => {
-          const d = this.nTokens + this.nCtx;
-          const flatLogits = (from: number, len: number) => preds.slice([0, from, 0], [-1, len, -1]).reshape([n * len, v]) as tf.Tensor2D;
-          const flatTargets = (from: number, len: number) => tokens.slice([0, from], [-1, len]).reshape([n * len]) as tf.Tensor1D;
-          primeLoss = crossEntropyBits(flatLogits(0, this.nTokens), flatTargets(0, this.nTokens));
-          genLoss = crossEntropyBits(flatLogits(this.nTokens, d - this.nTokens), flatTargets(this.nTokens, d - this.nTokens));
-        });
+        const d = this.nTokens + this.nCtx;
+        const part = (from: number, len: number) => tf.tidy(() => crossEntropyBits(
+          preds.slice([0, from, 0], [-1, len, -1]).reshape([n * len, v]) as tf.Tensor2D,
+          tokens.slice([0, from], [-1, len]).reshape([n * len]) as tf.Tensor1D,
+        ));
+        primeLoss = part(0, this.nTokens);
+        genLoss = part(this.nTokens, d - this.nTokens);
       } else {
         const kv = this.encoderKv(prime);
         if (kv !== null) {
@@ -456,14 +477,19 @@ export class Prior {
             const logits = tf.matMul(kv.reshape([n * this.nTokens, c.prior_width]), this.weights.get(this.modules.primeXOut!), false, true) as tf.Tensor2D;
             return crossEntropyBits(logits, prime!.reshape([-1]) as tf.Tensor1D);
           });
+        } else {
+          primeLoss = tf.scalar(0);
         }
-        preds = this.prior.forward(this.weights, z, { xCond, yCond, encoderKv: kv, recordAttention: opts.recordAttention });
+        preds = this.prior.forward(this.weights, z, { xCond, yCond, encoderKv: kv, ...passOpts });
         genLoss = tf.tidy(() => crossEntropyBits(preds.reshape([n * this.nCtx, this.lBins]) as tf.Tensor2D, z.reshape([-1]) as tf.Tensor1D));
       }
       const genDims = this.nCtx;
       const totalDims = primeDims + genDims;
-      const loss = (c.prime_loss_fraction * primeLoss * primeDims) / totalDims + (genLoss! * genDims) / totalDims;
-      const result: PriorForwardResult = { loss, genLoss: genLoss!, primeLoss };
+      const loss = tf.tidy(() => tf.add(
+        tf.mul(primeLoss, (c.prime_loss_fraction * primeDims) / totalDims),
+        tf.mul(genLoss, genDims / totalDims),
+      ) as tf.Scalar);
+      const result: ReturnType<Prior['lossTerms']> = { loss, genLoss, primeLoss };
       if (opts.recordAttention) result.attention = this.prior.transformer.takeAttention();
       if (opts.getPreds) result.preds = preds;
       else preds.dispose();
@@ -513,6 +539,7 @@ export class Prior {
       rng: opts.rng,
       chunkSize: opts.chunkSize,
       onToken: opts.onToken,
+      fastSampling: opts.fastSampling,
       getPreds,
     };
     const sampleTokens = opts.sampleTokens ?? this.nCtx;

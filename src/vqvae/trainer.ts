@@ -4,7 +4,7 @@ import { DEFAULT_STFT, MULTISPECTRAL_STFTS, stftMagnitude } from '../metrics/stf
 import { Rng } from '../rng';
 import { CodebookEMA, CodebookMetrics } from './codebook-ema';
 import { Bandwidth, JUKEBOX_LMIX, l1Loss, l2Loss, linfLoss, lmixLoss, LmixWeights } from './losses';
-import { DEFAULT_OPTIMIZER, FusedAdam, learningRate, OptimizerConfig } from './optimizer';
+import { DEFAULT_OPTIMIZER, FusedAdam, learningRate, OptimizerConfig } from '../train/optimizer';
 import { VQVAE } from './vqvae';
 import type { VQVAEWorkerPool } from './worker-pool';
 

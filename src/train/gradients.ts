@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * What tfjs lacks to differentiate the priors, installed once before the first gradient tape:
+ *
+ * - The wasm backend has no UnsortedSegmentSum, the gradient of gather (every embedding lookup,
+ *   the cross entropy's pick of the target logit, summary attention's key gather), so nothing
+ *   with an embedding could be trained on wasm.
+ * - BatchMatMul's gradient does not undo broadcasting: `[N, T, in] @ [in, out]` (the
+ *   transformer's Conv1D, kept 3-D because a token step pays for every extra op) runs as
+ *   a batch of N against one matrix, and the weight's gradient comes back `[N, in, out]`.
+ */
+export function installTrainingGradients(): void {
+  if (installed) return;
+  installed = true;
+  registerSegmentSum('wasm');
+  const matMul = tf.getGradient('BatchMatMul')!;
+  tf.registerGradient({
+    ...matMul,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = matMul.gradFunc(dy, saved, attrs);
+      const [a, b] = saved;
+      return { a: () => unbroadcast(grads.a(), a.shape), b: () => unbroadcast(grads.b(), b.shape) };
+    },
+  });
+}
+
+let installed = false;
+
+/** A batch matmul operand's gradient summed over the batch axes it was broadcast along. */
+function unbroadcast(grad: tf.Tensor, shape: number[]): tf.Tensor {
+  if (grad.shape.length === shape.length && grad.shape.every((d, i) => d === shape[i])) return grad;
+  const lead = grad.shape.length - shape.length;
+  const axes = grad.shape.map((_d, i) => i).filter((i) => i < lead || (i < grad.shape.length - 2 && shape[i - lead] === 1 && grad.shape[i] !== 1));
+  return tf.reshape(tf.sum(grad, axes), shape);
+}
+
+/**
+ * UnsortedSegmentSum on the host: out[ids[i]] += x[i], accumulated in float64 in input order.
+ * Out-of-range ids are dropped, as TensorFlow drops them.
+ */
+function registerSegmentSum(backendName: string): void {
+  if (tf.getKernel('UnsortedSegmentSum', backendName) !== undefined) return;
+  tf.registerKernel({
+    kernelName: 'UnsortedSegmentSum',
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const host = backend as unknown as {
+        readSync(dataId: object): ArrayLike<number>;
+        makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+        typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array;
+      };
+      const x = inputs.x as tf.TensorInfo;
+      const ids = host.readSync((inputs.segmentIds as tf.TensorInfo).dataId);
+      const segments = (attrs as unknown as { numSegments: number }).numSegments;
+      const values = host.readSync(x.dataId);
+      const row = x.shape.slice(1).reduce((p, d) => p * d, 1);
+      const acc = new Float64Array(segments * row);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (id < 0 || id >= segments) continue;
+        for (let k = 0, o = id * row, s = i * row; k < row; k++) acc[o + k] += values[s + k];
+      }
+      const out = host.makeOutput([segments, ...x.shape.slice(1)], x.dtype);
+      host.typedArrayFromHeap(out).set(acc);
+      return out;
+    },
+  });
+}

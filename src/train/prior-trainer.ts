@@ -1,0 +1,164 @@
+import * as tf from '@tensorflow/tfjs';
+import { Prior } from '../prior/prior';
+import { installTrainingGradients } from './gradients';
+import { DEFAULT_OPTIMIZER, FusedAdam, learningRate, OptimizerConfig } from './optimizer';
+
+/**
+ * Training a prior as the reference's `train.py` does with `SimplePrior.z_forward`: the loss is
+ * bits per music token plus prime_loss_fraction × bits per lyric token, weighted by their
+ * lengths; gradients clipped by their global norm; apex-style Adam with linear warm-up.
+ */
+
+/** One training batch as host arrays (row-major), ready to split into micro-batches. */
+export interface PriorBatch {
+  /** Rows. */
+  items: number;
+  /** Music tokens of each window, `[items × n_ctx]`. */
+  z: Int32Array;
+  /** The level above's tokens for each window, `[items × n_ctx / cond_downsample]` (upsamplers). */
+  zCond: Int32Array | null;
+  /** Label rows (`Prior.getY`), `[items × label columns]`, or null for a prior without labels. */
+  y: Int32Array | null;
+}
+
+/** One step's numbers. `bpd` is the reference's name for bits per music token. */
+export type PriorStepMetrics = { step: number; loss: number; bpd: number; prime_loss: number; gn: number; lr: number };
+
+/** A micro-batch's loss terms and gradients as host arrays (what a worker thread sends back). */
+export interface PriorMicroBatchResult {
+  loss: number;
+  genLoss: number;
+  primeLoss: number;
+  grads: Record<string, Float32Array>;
+}
+
+/**
+ * The reference's training loss of `prior` on `z` and its gradient with respect to every
+ * parameter (keyed by state-dict name). The caller disposes the gradients.
+ */
+export function priorLossAndGrads(
+  prior: Prior,
+  z: tf.Tensor2D,
+  cond: { y?: tf.Tensor2D | null; zConds?: tf.Tensor2D[] | null },
+): { loss: number; genLoss: number; primeLoss: number; grads: Map<string, tf.Tensor> } {
+  installTrainingGradients();
+  const names = [...prior.spec.keys()];
+  let terms: { genLoss: tf.Scalar; primeLoss: tf.Scalar } | undefined;
+  const { value, grads } = tf.valueAndGrads(() => {
+    const t = prior.lossTerms(z, { y: cond.y, zConds: cond.zConds, differentiable: true });
+    terms = { genLoss: tf.keep(t.genLoss), primeLoss: tf.keep(t.primeLoss) };
+    return t.loss;
+  })(names.map((name) => prior.weights.get(name)));
+  const out = {
+    loss: value.dataSync()[0],
+    genLoss: terms!.genLoss.dataSync()[0],
+    primeLoss: terms!.primeLoss.dataSync()[0],
+    grads: new Map(names.map((name, i) => [name, grads[i]])),
+  };
+  tf.dispose([value, terms!.genLoss, terms!.primeLoss]);
+  return out;
+}
+
+/** Rows [from, from + items) of a batch. */
+function rows(batch: PriorBatch, from: number, items: number): PriorBatch {
+  const part = (a: Int32Array | null) => (a === null ? null : a.slice((from * a.length) / batch.items, ((from + items) * a.length) / batch.items));
+  return { items, z: part(batch.z)!, zCond: part(batch.zCond), y: part(batch.y) };
+}
+
+/**
+ * One micro-batch's loss and gradients, as host arrays. Every loss term is a mean over the
+ * micro-batch's rows, so micro-batches combine exactly when weighted by their share of the batch.
+ */
+export function priorMicroBatch(prior: Prior, batch: PriorBatch): PriorMicroBatchResult {
+  const n = batch.items;
+  const z = tf.tensor2d(batch.z, [n, batch.z.length / n], 'int32');
+  const zConds = batch.zCond === null ? null : [tf.tensor2d(batch.zCond, [n, batch.zCond.length / n], 'int32')];
+  const y = batch.y === null ? null : tf.tensor2d(batch.y, [n, batch.y.length / n], 'int32');
+  try {
+    const r = priorLossAndGrads(prior, z, { y, zConds });
+    const grads: Record<string, Float32Array> = {};
+    for (const [name, g] of r.grads) grads[name] = g.dataSync() as Float32Array;
+    tf.dispose([...r.grads.values()]);
+    return { loss: r.loss, genLoss: r.genLoss, primeLoss: r.primeLoss, grads };
+  } finally {
+    tf.dispose([z, y, ...(zConds ?? [])].filter((t) => t !== null) as tf.Tensor[]);
+  }
+}
+
+/** Computes micro-batches somewhere else (worker threads); results must be `priorMicroBatch`'s. */
+export interface PriorMicroBatchRunner {
+  readonly size: number;
+  setWeights(prior: Prior): Promise<void>;
+  microBatch(slot: number, batch: PriorBatch): Promise<PriorMicroBatchResult>;
+}
+
+/**
+ * Trains one prior in place: its WeightMap holds the current weights after every step, so
+ * `prior.forward` and sampling always see them.
+ */
+export class PriorTrainer {
+  readonly config: OptimizerConfig;
+  readonly optimizer: FusedAdam;
+  /** Steps taken (the next step's 0-based index). */
+  step = 0;
+  /** Batch rows per gradient tape (memory grows with it; results do not depend on it). Default 1. */
+  microBatch = 1;
+  /** Where micro-batches run when set (see `PriorWorkerPool`). */
+  runner?: PriorMicroBatchRunner;
+
+  constructor(readonly prior: Prior, config: Partial<OptimizerConfig> = {}) {
+    this.config = { ...DEFAULT_OPTIMIZER, ...config };
+    this.optimizer = new FusedAdam(this.config);
+  }
+
+  /**
+   * Loss terms and gradients of a batch, summed over micro-batches in order in float64, so they
+   * do not depend on the micro-batch size or on the runner. The caller disposes `grads`.
+   */
+  async lossAndGrads(batch: PriorBatch): Promise<{ loss: number; genLoss: number; primeLoss: number; grads: Map<string, tf.Tensor> }> {
+    const jobs: PriorBatch[] = [];
+    for (let from = 0; from < batch.items; from += this.microBatch) jobs.push(rows(batch, from, Math.min(this.microBatch, batch.items - from)));
+    const { runner } = this;
+    let results: PriorMicroBatchResult[];
+    if (runner) {
+      await runner.setWeights(this.prior);
+      results = await Promise.all(jobs.map((job, i) => runner.microBatch(i % runner.size, job)));
+    } else {
+      results = jobs.map((job) => priorMicroBatch(this.prior, job));
+    }
+    const sums = new Map<string, Float64Array>();
+    const total = { loss: 0, genLoss: 0, primeLoss: 0 };
+    results.forEach((r, i) => {
+      const share = jobs[i].items / batch.items;
+      total.loss += share * r.loss;
+      total.genLoss += share * r.genLoss;
+      total.primeLoss += share * r.primeLoss;
+      for (const [name, g] of Object.entries(r.grads)) {
+        let acc = sums.get(name);
+        if (acc === undefined) sums.set(name, (acc = new Float64Array(g.length)));
+        for (let k = 0; k < g.length; k++) acc[k] += share * g[k];
+      }
+    });
+    const grads = new Map([...this.prior.spec.keys()].map((name) => [name, tf.tensor(Float32Array.from(sums.get(name)!), this.prior.weights.get(name).shape)]));
+    return { ...total, grads };
+  }
+
+  /** One step: loss and gradients, the reference's clipping scale, and the Adam update. */
+  async trainStep(batch: PriorBatch): Promise<PriorStepMetrics> {
+    const { loss, genLoss, primeLoss, grads } = await this.lossAndGrads(batch);
+    const gradNorm = Math.sqrt([...grads.values()].reduce((acc, g) => acc + tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]), 0));
+    const scale = Math.max(1, gradNorm / this.config.clip);
+    const lr = learningRate(this.config, this.step);
+    const params = new Map([...this.prior.spec.keys()].map((name) => [name, this.prior.weights.get(name)]));
+    const updated = this.optimizer.update(params, grads, lr, scale);
+    for (const [name, t] of updated) this.prior.weights.set(name, t);
+    tf.dispose([...grads.values()]);
+    const metrics: PriorStepMetrics = { step: this.step, loss, bpd: genLoss, prime_loss: primeLoss, gn: gradNorm, lr };
+    this.step += 1;
+    return metrics;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Compiles the hand-written WebAssembly text files (`src/**\/*.wat`) to the `.wasm` binaries
+ * committed beside them:
+ *
+ *   npm run build:wasm
+ *
+ * The binaries are committed so that the toolkit runs after a plain `npm ci` with no build step
+ * and no compiler at run time (wabt is a dev dependency only); test/prior/fast-sampling.test.ts
+ * checks that each committed binary is its source compiled, so the two cannot drift apart.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import wabt from 'wabt';
+
+/** The `.wat` sources under `dir`, recursively. */
+export function watSources(dir = path.join(__dirname, '..', 'src')): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) return watSources(full);
+    return e.name.endsWith('.wat') ? [full] : [];
+  });
+}
+
+/** The binary of one `.wat` file (SIMD128 only: relaxed SIMD needs a Node flag). */
+export async function compileWat(file: string): Promise<Uint8Array> {
+  const w = await wabt();
+  const module = w.parseWat(path.basename(file), fs.readFileSync(file, 'utf8'), { simd: true });
+  try {
+    module.validate();
+    return module.toBinary({}).buffer;
+  } finally {
+    module.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  for (const file of watSources()) {
+    const out = file.replace(/\.wat$/, '.wasm');
+    fs.writeFileSync(out, await compileWat(file));
+    console.log(`${path.relative(process.cwd(), file)} -> ${path.relative(process.cwd(), out)}`);
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,89 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** The exports of kernels.wasm (see kernels.wat for what each computes). Pointers are byte offsets. */
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  matmul(w: number, b: number, x: number, xs: number, y: number, ys: number, nIn: number, panels: number, m: number): void;
+  scores(q: number, k: number, stride: number, count: number, out: number, d: number, scale: number): void;
+  weighted(p: number, v: number, stride: number, count: number, out: number, d: number): void;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+/**
+ * The compiled kernels, or null where this WebAssembly engine lacks SIMD128 (then sampling keeps
+ * the tfjs path). Compiled once, synchronously: the module is small.
+ */
+export function kernelModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(fs.readFileSync(path.join(__dirname, 'kernels.wasm')));
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+const PAGE = 65536;
+/** Allocations are 64-byte aligned: one cache line, and whole f32x4 panels rows. */
+const ALIGN = 64;
+/**
+ * Bytes of one arena: a wasm32 memory addresses 4 GiB at most, and the kernels compare pointers
+ * unsigned, so any size below that works; a model larger than this is spread over several arenas.
+ */
+export const ARENA_MAX_BYTES = 4 * 1024 ** 3 - PAGE;
+
+/**
+ * One instance of the kernels with its own linear memory, and a bump allocator over it. A model's
+ * packed weights are allocated first and stay; what one sampling call needs (KV caches, scratch
+ * rows) is allocated above a mark and released after it, so memory is reused from call to call.
+ */
+export class Arena {
+  readonly k: KernelExports;
+  private top = ALIGN;
+  private view: Float32Array;
+
+  constructor(module: WebAssembly.Module) {
+    this.k = new WebAssembly.Instance(module).exports as unknown as KernelExports;
+    this.view = new Float32Array(this.k.memory.buffer);
+  }
+
+  /** The whole memory as floats (index = byte offset / 4); valid until the next `alloc`. */
+  get f32(): Float32Array {
+    if (this.view.buffer !== this.k.memory.buffer) this.view = new Float32Array(this.k.memory.buffer);
+    return this.view;
+  }
+
+  /** Bytes in use. */
+  get used(): number {
+    return this.top;
+  }
+
+  /** Whether `bytes` more would still fit in this arena. */
+  fits(bytes: number): boolean {
+    return this.top + roundUp(bytes, ALIGN) <= ARENA_MAX_BYTES;
+  }
+
+  /** Byte offset of `floats` zeroed floats. */
+  alloc(floats: number): number {
+    const bytes = roundUp(floats * 4, ALIGN);
+    if (!this.fits(bytes)) throw new Error(`fast sampling: an arena cannot hold ${bytes} more bytes`);
+    const at = this.top;
+    this.top += bytes;
+    const need = Math.ceil(this.top / PAGE) - this.k.memory.buffer.byteLength / PAGE;
+    if (need > 0) this.k.memory.grow(need);
+    this.f32.fill(0, at / 4, this.top / 4);
+    return at;
+  }
+
+  /** Frees everything allocated after `mark` (a value of `used`). */
+  release(mark: number): void {
+    this.top = mark;
+  }
+}
+
+export function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}

@@ -62,9 +62,9 @@ function songSeed(seed: number, index: number): number {
  * earlier song (`taken`), so that no two songs of a corpus share lyrics.
  */
 export function planSong(seed: number, index: number, seconds: number, taken: Set<string> = new Set()): SongPlan {
-  const rng = new Rng(songSeed(seed, index));
   // Artists take turns, from a seed-chosen start, so every corpus is balanced over them.
-  const artist = ARTISTS[(rng.int(ARTISTS.length) + index) % ARTISTS.length];
+  const artist = ARTISTS[(new Rng(seed >>> 0).int(ARTISTS.length) + index) % ARTISTS.length];
+  const rng = new Rng(songSeed(seed, index));
   // The first genre of an artist is twice as likely as each of the others.
   const weighted = [artist.genres[0], ...artist.genres];
   const genre = weighted[rng.int(weighted.length)];

@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeCorpus } from '../../data/corpus/corpus';
+import { planSong, writeCorpus } from '../../data/corpus/corpus';
 import type { Sidecar } from '../../data/corpus/corpus';
 import { ARTISTS, GENRES, corpusLabelTables } from '../../data/corpus/tables';
 import { readWavMono } from '../../src/audio/wav';
-import { ArtistGenreProcessor, TextProcessor, readLabelIdTables } from '../../src/labels';
+import { ArtistGenreProcessor, TextProcessor, labelTablesFromMetadata, labelTablesToMetadata, readLabelIdTables } from '../../src/labels';
 import { tempDir } from '../helpers';
 
 const SECONDS = 12;
@@ -154,6 +154,20 @@ describe('generated corpus', () => {
       }
       expect(warnings).toEqual([]);
     }
+  });
+
+  it('gives every artist a turn in any eight consecutive songs', () => {
+    for (const seed of [0, 7, 123456]) {
+      const artists = Array.from({ length: ARTISTS.length }, (_, i) => planSong(seed, i + 3, 30).artist.name);
+      expect(new Set(artists).size).toBe(ARTISTS.length);
+    }
+  });
+
+  it('carries its tables through a checkpoint\'s metadata', () => {
+    const tables = corpusLabelTables();
+    const back = labelTablesFromMetadata(labelTablesToMetadata(tables, 'v3'), 'prior.safetensors', 'v3');
+    expect(back!.tables.artists).toEqual(tables.artists);
+    expect(back!.tables.genres).toEqual(tables.genres);
   });
 
   it('sings each word where the sidecar says: stem onsets within 30 ms of the stated starts', () => {

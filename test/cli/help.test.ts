@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
@@ -6,30 +6,38 @@ import { describe, expect, it } from 'vitest';
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
 
-function jukebox(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/** Runs the CLI without blocking this worker's event loop (vitest's messages need it). */
+function jukebox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 const COMMANDS = ['encode', 'decode', 'convert', 'info', 'reconstruct', 'train-vqvae', 'sample', 'upsample', 'score'];
 
 describe('jukebox --help and --version', () => {
-  it('--version prints package.json\'s version', () => {
+  it('--version prints package.json\'s version', async () => {
     const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    const r = jukebox('--version');
+    const r = await jukebox('--version');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${version}\n`);
   });
 
-  it('the overview lists every command', () => {
-    const r = jukebox('--help');
+  it('the overview lists every command', async () => {
+    const r = await jukebox('--help');
     expect(r.code).toBe(0);
     for (const c of COMMANDS) expect(r.stdout).toContain(`jukebox ${c}`);
   });
 
-  it.each(COMMANDS)('%s --help prints its usage and exits 0, even without its required options', (command) => {
+  it.each(COMMANDS)('%s --help prints its usage and exits 0, even without its required options', async (command) => {
     for (const flag of ['--help', '-h']) {
-      const r = jukebox(command, flag);
+      const r = await jukebox(command, flag);
       expect(r.stderr.replace(/npm warn.*\n/g, '')).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: jukebox ${command} `));

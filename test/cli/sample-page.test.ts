@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomPrior, savePrior } from '../../src/prior/load';
@@ -12,8 +12,15 @@ const VQVAE = path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.p
 const { dir, cleanup } = tempDir();
 const F = (name: string) => path.join(dir, name);
 
-function jukebox(...args: string[]): { status: number | null; stderr: string } {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, JUKEBOX_BACKEND: '' } });
+/** Runs the CLI without blocking this worker's event loop (vitest's messages need it). */
+function jukebox(...args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, JUKEBOX_BACKEND: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
 }
 
 beforeAll(async () => {
@@ -24,10 +31,10 @@ beforeAll(async () => {
     p.dispose();
   }
   // About 0.1 s of audio: 140 top tokens, so the top level takes several windows.
-  const s = jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--levels', '2,1', '--vqvae', VQVAE, '--artist-id', '1', '--genre-id', '1',
+  const s = await jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--levels', '2,1', '--vqvae', VQVAE, '--artist-id', '1', '--genre-id', '1',
     '--seconds', '0.1', '--samples', '2', '--quiet', '--out', F('out'));
   expect(s.stderr).toBe('');
-  const r = jukebox('score', F('out/codes.safetensors'), '--prior', F('top.safetensors'), '--artist-id', '1', '--genre-id', '1', '--quiet', '--out', F('out/scores.safetensors'));
+  const r = await jukebox('score', F('out/codes.safetensors'), '--prior', F('top.safetensors'), '--artist-id', '1', '--genre-id', '1', '--quiet', '--out', F('out/scores.safetensors'));
   expect(r.stderr).toBe('');
 }, 120_000);
 afterAll(cleanup);

@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,9 +13,20 @@ const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
 const VQVAE = path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth');
 
-function jukebox(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, JUKEBOX_BACKEND: '' } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Runs the CLI without blocking this worker's event loop (a long spawnSync starves vitest's
+ * own messages on a loaded machine).
+ */
+function jukebox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, JUKEBOX_BACKEND: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 const { dir, cleanup } = tempDir();
@@ -46,9 +57,9 @@ beforeAll(async () => {
 afterAll(cleanup);
 
 describe('jukebox sample', () => {
-  it('samples all three levels: codes, float WAVs per level and item, index.html', () => {
+  it('samples all three levels: codes, float WAVs per level and item, index.html', async () => {
     const out = F('s1');
-    const r = jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', `${F('up1.safetensors')},${F('up0.safetensors')}`, '--vqvae', VQVAE, ...LABELS,
+    const r = await jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', `${F('up1.safetensors')},${F('up0.safetensors')}`, '--vqvae', VQVAE, ...LABELS,
       '--tokens', '40', '--samples', '2', '--seed', '3', '--quiet', '--out', out);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -74,11 +85,11 @@ describe('jukebox sample', () => {
     expect(fs.readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
   });
 
-  it('--codes-only needs no VQ-VAE; the seed makes runs reproducible', () => {
+  it('--codes-only needs no VQ-VAE; the seed makes runs reproducible', async () => {
     const run = (out: string, seed: string) => jukebox('sample', '--top', F('top.safetensors'), ...LABELS, '--seconds', '0.03', '--samples', '3', '--seed', seed, '--codes-only', '--quiet', '--out', F(out));
-    expect(run('c1', '7').code).toBe(0);
-    expect(run('c2', '7').code).toBe(0);
-    expect(run('c3', '8').code).toBe(0);
+    expect((await run('c1', '7')).code).toBe(0);
+    expect((await run('c2', '7')).code).toBe(0);
+    expect((await run('c3', '8')).code).toBe(0);
     expect(fs.readdirSync(F('c1'))).toEqual(['codes.safetensors']);
     // 0.03 s at 22050 Hz is 661 samples: 41 top tokens.
     const a = rows(F('c1/codes.safetensors'), 'level_2');
@@ -88,8 +99,8 @@ describe('jukebox sample', () => {
     expect(rows(F('c3/codes.safetensors'), 'level_2')).not.toEqual(a);
   });
 
-  it('continues item K of a codes file from its first --prime-seconds', () => {
-    const r = jukebox('sample', '--top', F('top.safetensors'), ...LABELS, '--tokens', '48', '--prime', F('c1/codes.safetensors'), '--take', '2', '--prime-seconds', '0.015',
+  it('continues item K of a codes file from its first --prime-seconds', async () => {
+    const r = await jukebox('sample', '--top', F('top.safetensors'), ...LABELS, '--tokens', '48', '--prime', F('c1/codes.safetensors'), '--take', '2', '--prime-seconds', '0.015',
       '--samples', '2', '--codes-only', '--quiet', '--out', F('cont'));
     expect(r.stderr).toBe('');
     const got = rows(F('cont/codes.safetensors'), 'level_2');
@@ -102,10 +113,10 @@ describe('jukebox sample', () => {
     expect(readSafetensors(F('cont/codes.safetensors')).metadata).toMatchObject({ mode: 'continue', take: '2', prompt_seconds: String(320 / 22050) });
   });
 
-  it('primes with audio encoded by the VQ-VAE at every level sampled', () => {
-    expect(jukebox('encode', F('prompt.wav'), '--vqvae', VQVAE, '--out', F('prompt-codes.safetensors')).code).toBe(0);
+  it('primes with audio encoded by the VQ-VAE at every level sampled', async () => {
+    expect((await jukebox('encode', F('prompt.wav'), '--vqvae', VQVAE, '--out', F('prompt-codes.safetensors'))).code).toBe(0);
     // One upsampler given: levels 2 and 1 by default.
-    const r = jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--vqvae', VQVAE, ...LABELS, '--tokens', '40',
+    const r = await jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--vqvae', VQVAE, ...LABELS, '--tokens', '40',
       '--prime', F('prompt.wav'), '--codes-only', '--quiet', '--out', F('primed'));
     expect(r.stderr).toBe('');
     const encoded = readSafetensors(F('prompt-codes.safetensors')).tensors;
@@ -118,24 +129,24 @@ describe('jukebox sample', () => {
 });
 
 describe('batched codes and the other commands', () => {
-  it('decode --take K decodes item K of a sample, as the sample wrote it', () => {
+  it('decode --take K decodes item K of a sample, as the sample wrote it', async () => {
     const out = F('item1.wav');
-    const r = jukebox('decode', F('s1/codes.safetensors'), '--vqvae', VQVAE, '--level', '1', '--take', '1', '--out', out);
+    const r = await jukebox('decode', F('s1/codes.safetensors'), '--vqvae', VQVAE, '--level', '1', '--take', '1', '--out', out);
     expect(r.stderr).toBe('');
     expect(Array.from(readWavMono(out).samples)).toEqual(Array.from(readWavMono(F('s1/level_1/item_1.wav')).samples));
-    const ambiguous = jukebox('decode', F('s1/codes.safetensors'), '--vqvae', VQVAE, '--level', '1', '--out', out + '2');
+    const ambiguous = await jukebox('decode', F('s1/codes.safetensors'), '--vqvae', VQVAE, '--level', '1', '--out', out + '2');
     expect(ambiguous.code).toBe(1);
     expect(ambiguous.stderr).toMatch(/codes\.safetensors: holds 2 items; choose one with --take K \(0\.\.1\)\n$/);
   });
 
-  it('a model too big for the wasm heap is refused in one line naming the file, advising tfjs-node', () => {
+  it('a model too big for the wasm heap is refused in one line naming the file, advising tfjs-node', async () => {
     expect(() => checkBackendCapacity(5e9, 'prior_level_2.pth.tar', 'wasm')).toThrow(/^prior_level_2\.pth\.tar: the model needs 5\.0 GB [^\n]*install @tensorflow\/tfjs-node[^\n]*$/);
   });
 });
 
 describe('jukebox upsample', () => {
-  it('upsamples item K of sampled codes to levels 1 and 0 with WAVs and a page', () => {
-    const r = jukebox('upsample', F('c1/codes.safetensors'), '--upsamplers', `${F('up1.safetensors')},${F('up0.safetensors')}`, '--take', '1', '--samples', '2',
+  it('upsamples item K of sampled codes to levels 1 and 0 with WAVs and a page', async () => {
+    const r = await jukebox('upsample', F('c1/codes.safetensors'), '--upsamplers', `${F('up1.safetensors')},${F('up0.safetensors')}`, '--take', '1', '--samples', '2',
       '--vqvae', VQVAE, '--artist-id', '1', '--quiet', '--out', F('up'));
     // One warning, though two items and two upsamplers' labellers each lack a genre.
     expect(r.stderr).toBe('jukebox: warning: no genre given: using genre id 0 (unknown)\n');
@@ -151,10 +162,10 @@ describe('jukebox upsample', () => {
 });
 
 describe('jukebox score', () => {
-  it('scores sampled codes: logprob, logits, label rows, lyric indices, bits per token, scores.html', () => {
+  it('scores sampled codes: logprob, logits, label rows, lyric indices, bits per token, scores.html', async () => {
     fs.mkdirSync(F('scores'));
     const out = F('scores/top.safetensors');
-    const r = jukebox('score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), ...LABELS, '--logits', '--quiet', '--out', out);
+    const r = await jukebox('score', F('s1/codes.safetensors'), '--prior', F('top.safetensors'), ...LABELS, '--logits', '--quiet', '--out', out);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const s = readSafetensors(out);
@@ -187,18 +198,18 @@ describe('jukebox score', () => {
   });
 
   it('scores an upsampler on the level above from the same file, and audio through the VQ-VAE', async () => {
-    const u = jukebox('score', F('s1/codes.safetensors'), '--prior', F('up1.safetensors'), '--quiet', '--out', F('scores/up1.safetensors'));
+    const u = await jukebox('score', F('s1/codes.safetensors'), '--prior', F('up1.safetensors'), '--quiet', '--out', F('scores/up1.safetensors'));
     expect(u.stderr).toMatch(/^(jukebox: warning: no (artist|genre) given.*\n){2}$/);
     const s = readSafetensors(F('scores/up1.safetensors'));
     expect(s.tensors.get('logprob')!.shape).toEqual([2, 80]);
     expect(JSON.parse(s.metadata.windows).length).toBeGreaterThanOrEqual(3);
     expect(s.metadata).toMatchObject({ level: '1', format: 'jukebox-ts/scores' });
-    const a = jukebox('score', F('prompt.wav'), '--prior', F('top.safetensors'), '--vqvae', VQVAE, '--artist-id', '2', '--genre-id', '1', '--quiet', '--out', F('scores/audio.safetensors'));
+    const a = await jukebox('score', F('prompt.wav'), '--prior', F('top.safetensors'), '--vqvae', VQVAE, '--artist-id', '2', '--genre-id', '1', '--quiet', '--out', F('scores/audio.safetensors'));
     expect(a.stderr).toBe('');
     expect(readSafetensors(F('scores/audio.safetensors')).tensors.get('logprob')!.shape).toEqual([1, 24]);
     // 392 samples: 49 level-1 tokens over 24 level-2 tokens (the last one half covered).
     await writeWav(F('odd.wav'), musicLike(392, 22050, 6), 22050, { format: 'float32' });
-    const b = jukebox('score', F('odd.wav'), '--prior', F('up1.safetensors'), '--vqvae', VQVAE, '--artist-id', '2', '--genre-id', '1', '--quiet', '--out', F('scores/odd.safetensors'));
+    const b = await jukebox('score', F('odd.wav'), '--prior', F('up1.safetensors'), '--vqvae', VQVAE, '--artist-id', '2', '--genre-id', '1', '--quiet', '--out', F('scores/odd.safetensors'));
     expect(b.stderr).toBe('');
     expect(readSafetensors(F('scores/odd.safetensors')).tensors.get('logprob')!.shape).toEqual([1, 49]);
   });
@@ -246,9 +257,9 @@ describe('sample, upsample and score errors', () => {
     await writeBatchedCodesFile(F('big-codes.safetensors'), new Map([[2, [Int32Array.from({ length: 40 }, (_, i) => (i === 3 ? 99 : 1))]]]), 22050, [4, 8, 16]);
     await writeBatchedCodesFile(F('short.safetensors'), new Map([[2, [new Int32Array(8)]]]), 22050, [4, 8, 16]);
   });
-  it.each(cases)('%s: exit 1, one line, no output', (_label, args, pattern) => {
+  it.each(cases)('%s: exit 1, one line, no output', async (_label, args, pattern) => {
     const before = fs.readdirSync(dir).sort();
-    const r = jukebox(...args());
+    const r = await jukebox(...args());
     const lines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('npm warn'));
     expect(lines, r.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(/^jukebox: /);

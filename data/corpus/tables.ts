@@ -47,7 +47,7 @@ export const ARTISTS: Artist[] = [
   { name: 'midnight_brass', genres: ['jazz'], espeakVoice: 'gmw/en-GB-x-rp', espeakVariant: 'm2', register: [45, 57], bpm: [72, 92], band: { chords: 4, bass: 32, lead: 65 } },
   { name: 'willow_and_stone', genres: ['folk', 'country'], espeakVoice: 'gmw/en-GB-scotland', espeakVariant: 'f1', register: [60, 72], bpm: [70, 88], band: { chords: 24, bass: 32, lead: 73 } },
   { name: 'river_kings', genres: ['country', 'rock'], espeakVoice: 'gmw/en-029', espeakVariant: 'm4', register: [47, 59], bpm: [100, 120], band: { chords: 25, bass: 33, lead: 27 } },
-  { name: 'silver_static', genres: ['electronic', 'rock'], espeakVoice: 'gmw/en', espeakVariant: 'f5', register: [65, 77], bpm: [104, 122], band: { chords: 88, bass: 38, lead: 80 } },
+  { name: 'silver_static', genres: ['electronic', 'rock'], espeakVoice: 'gmw/en', espeakVariant: 'steph', register: [65, 77], bpm: [104, 122], band: { chords: 88, bass: 38, lead: 80 } },
 ];
 
 /** The name → id tables of the corpus: id 0 `unknown`, then the artists and genres in order. */

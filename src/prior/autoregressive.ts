@@ -211,7 +211,10 @@ export class ConditionalAutoregressive2D {
   /** The fast sampler for `w` when it is wanted and covers this model, else null (the tfjs loop). */
   private fastSampler(w: WeightMap, option?: boolean): FastSampler | null {
     if (!fastSamplingWanted(option) || FastSampler.unsupported(this) !== null) return null;
-    if (this.fast === null || !this.fast.packedFrom(w)) this.fast = new FastSampler(this, w);
+    if (this.fast === null || !this.fast.packedFrom(w)) {
+      this.fast?.close();
+      this.fast = new FastSampler(this, w);
+    }
     return this.fast;
   }
 
@@ -288,6 +291,7 @@ export class ConditionalAutoregressive2D {
     this.transformer.dispose();
     this.headCache?.transposed.dispose();
     this.headCache = null;
+    this.fast?.close();
     this.fast = null;
   }
 

@@ -6,6 +6,7 @@ import { compileWat, watSources } from '../../scripts/build-wasm';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
 import { validatePriorConfig } from '../../src/prior/config';
 import { FastSampler } from '../../src/prior/fast/sampler';
+import { MatmulPool } from '../../src/prior/fast/threads';
 import { loadPrior, randomPrior } from '../../src/prior/load';
 import { Prior, PriorSampleOptions } from '../../src/prior/prior';
 import { Rng } from '../../src/rng';
@@ -147,6 +148,39 @@ describe('fast sampling: selection', () => {
   });
 });
 
+describe('fast sampling: worker threads', () => {
+  it('give bit-identical logits and tokens with one thread and with two', async () => {
+    // Wide enough (a 256 × 2048 head over 3 samples, 48-row priming chunks) for products to be split.
+    const config = validatePriorConfig({
+      sr: 44100, levels: 3, downs_t: [3, 2, 2], strides_t: [2, 2, 2], l_bins: 2048, level: 2, n_ctx: 64,
+      prior_width: 256, prior_depth: 2, heads: 2, attn_order: 2, blocks: 8, labels: false,
+    });
+    const run = async (threads: string) => {
+      vi.stubEnv('JUKEBOX_SAMPLING_THREADS', threads);
+      const prior = randomPrior(config, 4);
+      const z = tf.tensor2d(Int32Array.from({ length: 3 * 20 }, (_, i) => (i * 37) % 2048), [3, 20], 'int32');
+      try {
+        const out = await prior.sampleWithPreds({ nSamples: 3, z, chunkSize: 16, temperature: 0.95, sampleTokens: 40, rng: new Rng(1), fastSampling: true });
+        const r = { tokens: Array.from(out.tokens.dataSync()), preds: out.preds.dataSync() as Float32Array };
+        tf.dispose([out.tokens, out.preds]);
+        return r;
+      } finally {
+        vi.unstubAllEnvs();
+        z.dispose();
+        prior.dispose();
+      }
+    };
+    const post = vi.spyOn(MatmulPool.prototype, 'post');
+    const one = await run('1');
+    expect(post).not.toHaveBeenCalled();
+    const two = await run('2');
+    expect(post).toHaveBeenCalled();
+    post.mockRestore();
+    expect(two.tokens).toEqual(one.tokens);
+    expect(Buffer.from(two.preds.buffer).equals(Buffer.from(one.preds.buffer))).toBe(true);
+  });
+});
+
 /**
  * The same floors on the reference's fixture checkpoints, whose lyric models amplify rounding
  * too (parity.test.ts allows 3e-4 against the reference on the 1b-like one); measured up to
@@ -179,6 +213,8 @@ describe.each(['top_1b_like', 'top_5b_like', 'upsampler_l1'] as const)('fast sam
     for (const m of modes) {
       const { tfjs, fast, error } = await bothPaths(prior, { nSamples: 2, z: m.z, zConds, y, topK: 1, chunkSize: m.chunkSize, sampleTokens: m.sampleTokens });
       console.log(`${name}: ${m.mode}: max step logit error against the tfjs path ${error.toExponential(2)}`);
+      expect(error).toBeLessThan(MAX_FIXTURE_STEP_ERROR[name]);
+      expect(Array.from(fast.sequence)).toEqual(Array.from(tfjs.sequence));
       if (m.skip > 0) {
         // The primed positions' logits are the reference's teacher-forced ones (causal), which
         // the fixture holds: the fast path is as close to them as the tfjs path.

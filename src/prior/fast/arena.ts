@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import type { MatmulPool } from './threads';
 
 /** The exports of kernels.wasm (see kernels.wat for what each computes). Pointers are byte offsets. */
 interface KernelExports {
-  memory: WebAssembly.Memory;
   matmul(w: number, b: number, x: number, xs: number, y: number, ys: number, nIn: number, panels: number, m: number): void;
   scores(q: number, k: number, stride: number, count: number, out: number, d: number, scale: number): void;
   weighted(p: number, v: number, stride: number, count: number, out: number, d: number): void;
@@ -27,33 +27,58 @@ export function kernelModule(): WebAssembly.Module | null {
 }
 
 const PAGE = 65536;
+/** The memory's declared maximum in kernels.wat (4 GiB). */
+const MAX_PAGES = 65536;
 /** Allocations are 64-byte aligned: one cache line, and whole f32x4 panels rows. */
 const ALIGN = 64;
 /**
  * Bytes of one arena: a wasm32 memory addresses 4 GiB at most, and the kernels compare pointers
  * unsigned, so any size below that works; a model larger than this is spread over several arenas.
  */
-export const ARENA_MAX_BYTES = 4 * 1024 ** 3 - PAGE;
+export const ARENA_MAX_BYTES = (MAX_PAGES - 1) * PAGE;
+
+/**
+ * Products smaller than this many multiply-adds stay on one thread. A 1024 × 4096 product (4M)
+ * took 421 µs on one thread and 222 µs on two here, but on a busy machine handing a job to a
+ * worker can cost a whole scheduler slice (~0.2 ms), more than a 256-wide product takes (18 µs).
+ */
+const MIN_SPLIT_MACS = 1 << 20;
 
 /**
  * One instance of the kernels with its own linear memory, and a bump allocator over it. A model's
  * packed weights are allocated first and stay; what one sampling call needs (KV caches, scratch
  * rows) is allocated above a mark and released after it, so memory is reused from call to call.
+ * The memory is shared (see threads.ts), so workers can run their share of a product in it.
  */
 export class Arena {
   readonly k: KernelExports;
+  readonly memory: WebAssembly.Memory;
+  /** Workers that share the big products, and this arena's index among their memories. */
+  pool: { workers: MatmulPool; index: number } | null = null;
   private top = ALIGN;
   private view: Float32Array;
 
   constructor(module: WebAssembly.Module) {
-    this.k = new WebAssembly.Instance(module).exports as unknown as KernelExports;
-    this.view = new Float32Array(this.k.memory.buffer);
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    this.k = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.view = new Float32Array(this.memory.buffer);
   }
 
   /** The whole memory as floats (index = byte offset / 4); valid until the next `alloc`. */
   get f32(): Float32Array {
-    if (this.view.buffer !== this.k.memory.buffer) this.view = new Float32Array(this.k.memory.buffer);
     return this.view;
+  }
+
+  /** `matmul` (kernels.wat), shared with the workers when it is large enough to pay for them. */
+  matmul(w: number, b: number, x: number, xs: number, y: number, ys: number, nIn: number, panels: number, m: number): void {
+    const pool = this.pool;
+    if (pool === null || panels < 2 || nIn * panels * 16 * m < MIN_SPLIT_MACS) {
+      this.k.matmul(w, b, x, xs, y, ys, nIn, panels, m);
+      return;
+    }
+    const own = pool.workers.post(pool.index, w, b, x, xs, y, ys, nIn, panels, m);
+    this.k.matmul(w, b, x, xs, y, ys, nIn, own, m);
+    pool.workers.wait();
   }
 
   /** Bytes in use. */
@@ -72,9 +97,12 @@ export class Arena {
     if (!this.fits(bytes)) throw new Error(`fast sampling: an arena cannot hold ${bytes} more bytes`);
     const at = this.top;
     this.top += bytes;
-    const need = Math.ceil(this.top / PAGE) - this.k.memory.buffer.byteLength / PAGE;
-    if (need > 0) this.k.memory.grow(need);
-    this.f32.fill(0, at / 4, this.top / 4);
+    const need = Math.ceil(this.top / PAGE) - this.view.length / (PAGE / 4);
+    if (need > 0) {
+      this.memory.grow(need);
+      this.view = new Float32Array(this.memory.buffer);
+    }
+    this.view.fill(0, at / 4, this.top / 4);
     return at;
   }
 

@@ -1,9 +1,10 @@
 ;; The fast sampling path's arithmetic kernels (plain WebAssembly SIMD128, no relaxed-SIMD: that
 ;; needs a Node flag). Compiled to kernels.wasm by `npm run build:wasm`; a test checks that the
 ;; committed binary is this source compiled. All pointers and strides are byte offsets into the
-;; module's own memory; every vector is float32.
+;; memory the module imports; every vector is float32. The memory is shared, so that worker
+;; threads running their own instances of these kernels over it can split one product by panels.
 (module
-  (memory (export "memory") 1)
+  (import "env" "memory" (memory 1 65536 shared))
 
   ;; y[i] = x[i] · W + b for the m rows x[i] (row stride xs), written at y + i·ys.
   ;;

@@ -63,6 +63,6 @@ export class PackedLinear {
    * `y` with row stride `yStride` floats (at least `outWidth`).
    */
   apply(x: number, xStride: number, y: number, yStride: number, m: number): void {
-    this.arena.k.matmul(this.w, this.b, x, xStride * 4, y, yStride * 4, this.nIn, this.panels, m);
+    this.arena.matmul(this.w, this.b, x, xStride * 4, y, yStride * 4, this.nIn, this.panels, m);
   }
 }

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ConditionalAutoregressive2D, drawToken, SamplingSettings } from '../autoregressive';
 import { Arena, kernelModule, roundUp } from './arena';
 import { PackedLinear, PANEL } from './packed';
+import { MatmulPool, samplingThreads } from './threads';
 
 /**
  * The fast sampling path: `ConditionalAutoregressive2D.sample`'s token loop as one fused step per
@@ -128,6 +129,8 @@ export class FastSampler {
   private readonly addCondAfter: boolean;
   /** The tensors packed, by name. */
   private readonly sources: [string, tf.Tensor][] = [];
+  /** Worker threads sharing the products, started at the first call (undefined: not yet tried). */
+  private pool: MatmulPool | null | undefined;
 
   /**
    * Why `ar` cannot sample on the fast path, or null when it can. Checked before packing
@@ -213,6 +216,7 @@ export class FastSampler {
    * `input.tokens` and returns the logits `[n, total, bins]` of every position when asked.
    */
   sample(input: FastSampleInput): Float32Array | null {
+    this.startThreads();
     const { n, total, primed, tokens } = input;
     const chunk = Math.max(1, Math.min(input.chunk, primed));
     const marks = this.arenas.map((a) => a.used);
@@ -262,7 +266,7 @@ export class FastSampler {
         const f = mem();
         for (let s = 0; s < n; s++) {
           const from = logits / 4 + s * logitsStride;
-          tokens[s * total + t] = drawToken(f.subarray(from, from + this.bins), input);
+          tokens[s * total + t] = draw(f.subarray(from, from + this.bins), input);
         }
         input.onToken?.(t - primed + 1, total - primed);
       }
@@ -270,6 +274,30 @@ export class FastSampler {
     } finally {
       this.arenas.forEach((a, i) => a.release(marks[i]));
     }
+  }
+
+  /**
+   * Starts the worker threads once (samplingThreads() − 1 of them). Without them, as when a worker
+   * cannot start, every product runs on the calling thread with the same results.
+   */
+  private startThreads(): void {
+    if (this.pool !== undefined) return;
+    this.pool = null;
+    const workers = samplingThreads() - 1;
+    if (workers < 1) return;
+    try {
+      this.pool = new MatmulPool(kernelModule()!, this.arenas.map((a) => a.memory), workers);
+    } catch {
+      return;
+    }
+    this.arenas.forEach((a, index) => (a.pool = { workers: this.pool!, index }));
+  }
+
+  /** Stops the worker threads (the packed weights go with this object). */
+  close(): void {
+    this.pool?.close();
+    this.pool = null;
+    for (const a of this.arenas) a.pool = null;
   }
 
   private allocScratch(arena: Arena, rows: number): Scratch {
@@ -473,6 +501,32 @@ export class FastSampler {
         return [{ from: 0, step: 1, count: Math.min(pos + 1, l.primeKeys) }];
     }
   }
+}
+
+/**
+ * `drawToken`, with greedy settings (top-k 1, no top-p) done in one pass: the largest of
+ * logits / temperature when it is unique, after taking the one uniform draw `drawToken` would
+ * take, so the caller's random stream advances exactly as on the tfjs path. Ties, and every
+ * other setting, go through `drawToken` itself.
+ */
+function draw(logits: Float32Array, s: SamplingSettings): number {
+  if (s.topK !== 1 || s.topP !== 0) return drawToken(logits, s);
+  let best = 0;
+  let max = -Infinity;
+  let ties = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const v = Math.fround(logits[i] / s.temperature);
+    if (v > max) {
+      max = v;
+      best = i;
+      ties = 1;
+    } else if (v === max) {
+      ties++;
+    }
+  }
+  if (ties !== 1) return drawToken(logits, s);
+  s.rng.uniform();
+  return best;
 }
 
 /** LayerNorm of `rows` rows of `width` floats (row stride `stride`) from `x` into `y` (float indices). */

@@ -1,0 +1,135 @@
+import * as os from 'os';
+import { Worker } from 'worker_threads';
+
+/**
+ * Worker threads that take a share of each large matrix product of the fast sampling path. tfjs's
+ * threaded wasm build cannot start its workers in Node (FACTS.md), so the second core is used
+ * here directly: every arena's memory is a shared WebAssembly memory, each worker instantiates the
+ * same kernels over the same memories, and a product is split by output panels: the main thread
+ * computes the first panels, each worker the next ones. A panel's outputs are computed the same
+ * way whoever computes them, so results do not depend on the number of threads.
+ *
+ * A product is a few to a few hundred microseconds, far too short for messages: jobs are posted
+ * through a small shared Int32Array and `Atomics`. Waiting threads spin a little before sleeping
+ * in `Atomics.wait`, because a token step posts its products back to back and waking a sleeping
+ * thread costs tens of microseconds.
+ */
+
+/** Int32 slots per worker in the control array. */
+const SLOTS = 16;
+/** Slot indices: job sequence number (posted), done sequence number, then the matmul arguments. */
+const SEQ = 0;
+const DONE = 1;
+const ARENA = 2;
+const ARGS = 3;
+const READY = 15;
+/** Polls of a shared word before sleeping on it (about 0.1 ms). */
+const SPINS = 20000;
+
+/** How long a worker may take to start before sampling goes on without workers. */
+const START_TIMEOUT_MS = 10000;
+
+/** The worker: instantiates the kernels over every arena's memory, then runs matmul jobs forever. */
+const WORKER_SOURCE = `
+const { workerData } = require('worker_threads');
+const { module, memories, control, slot } = workerData;
+const c = new Int32Array(control, slot * ${SLOTS} * 4, ${SLOTS});
+const kernels = memories.map((memory) => new WebAssembly.Instance(module, { env: { memory } }).exports);
+Atomics.store(c, ${READY}, 1);
+Atomics.notify(c, ${READY});
+let seen = 0;
+for (;;) {
+  let spins = 0;
+  while (Atomics.load(c, ${SEQ}) === seen) {
+    if (++spins > ${SPINS}) {
+      Atomics.wait(c, ${SEQ}, seen);
+      spins = 0;
+    }
+  }
+  seen = Atomics.load(c, ${SEQ});
+  const a = ${ARGS};
+  kernels[c[${ARENA}]].matmul(c[a], c[a + 1], c[a + 2], c[a + 3], c[a + 4], c[a + 5], c[a + 6], c[a + 7], c[a + 8]);
+  Atomics.store(c, ${DONE}, seen);
+  Atomics.notify(c, ${DONE});
+}
+`;
+
+/**
+ * Worker threads for the fast path: by default one fewer than the cores (the main thread is
+ * one), `JUKEBOX_SAMPLING_THREADS` to choose the total (1: no workers).
+ */
+export function samplingThreads(): number {
+  const env = process.env.JUKEBOX_SAMPLING_THREADS;
+  const n = env !== undefined && env !== '' ? Number(env) : os.availableParallelism();
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+export class MatmulPool {
+  private readonly workers: Worker[] = [];
+  private readonly control: Int32Array;
+  private seq = 0;
+  /** Workers given a share by the last `post`. */
+  private posted = 0;
+
+  /** Starts `count` workers over `memories` (arena i is memory i) and waits until they are ready. */
+  constructor(module: WebAssembly.Module, memories: WebAssembly.Memory[], readonly count: number) {
+    this.control = new Int32Array(new SharedArrayBuffer(count * SLOTS * 4));
+    for (let slot = 0; slot < count; slot++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memories, control: this.control.buffer, slot } });
+      // Sampling never waits on the event loop for them, and they must not keep a process alive.
+      worker.unref();
+      this.workers.push(worker);
+    }
+    for (let slot = 0; slot < count; slot++) {
+      if (Atomics.wait(this.control, slot * SLOTS + READY, 0, START_TIMEOUT_MS) === 'timed-out') {
+        this.close();
+        throw new Error('fast sampling: a worker thread did not start');
+      }
+    }
+  }
+
+  /**
+   * Posts to the workers their shares of a product over `panels` panels of arena `arena`
+   * (arguments as the `matmul` kernel's) and returns the panels left to the caller: the first
+   * ones, which it computes before calling `wait`.
+   */
+  post(arena: number, w: number, b: number, x: number, xs: number, y: number, ys: number, nIn: number, panels: number, m: number): number {
+    const share = Math.ceil(panels / (this.count + 1));
+    const c = this.control;
+    this.seq = (this.seq + 1) | 0;
+    this.posted = 0;
+    for (let i = 0; i < this.count; i++) {
+      const from = share * (i + 1);
+      const count = Math.min(share, panels - from);
+      if (count <= 0) break;
+      const at = i * SLOTS;
+      c[at + ARENA] = arena;
+      c.set([w + from * nIn * 64, b + from * 64, x, xs, y + from * 64, ys, nIn, count, m], at + ARGS);
+      Atomics.store(c, at + SEQ, this.seq);
+      Atomics.notify(c, at + SEQ);
+      this.posted++;
+    }
+    return Math.min(share, panels);
+  }
+
+  /** Waits until the workers have finished what `post` gave them. */
+  wait(): void {
+    const c = this.control;
+    for (let i = 0; i < this.posted; i++) {
+      const at = i * SLOTS + DONE;
+      let spins = 0;
+      for (let done = Atomics.load(c, at); done !== this.seq; done = Atomics.load(c, at)) {
+        // Sleeping on the value seen cannot miss the store: a changed value returns at once.
+        if (++spins > SPINS) {
+          Atomics.wait(c, at, done);
+          spins = 0;
+        }
+      }
+    }
+  }
+
+  /** Stops the workers. */
+  close(): void {
+    for (const w of this.workers) void w.terminate();
+  }
+}

@@ -4,8 +4,9 @@
  * format of `jukebox train-prior`. Deterministic: the same seed gives byte-identical files.
  */
 import { mkdirSync, writeFileSync } from 'fs';
-import { join } from 'path';
+import { join, resolve, sep } from 'path';
 import { writeWav } from '../../src/audio/wav-write';
+import { JukeboxError } from '../../src/errors';
 import { Rng } from '../../src/rng';
 import { renderBacking } from './backing';
 import { composeSong } from './compose';
@@ -136,8 +137,11 @@ export interface CorpusOptions {
   seconds: number;
   sampleRate: number;
   out: string;
-  /** Also write each song's vocals alone to `<out>/stems/<name>.wav`. */
-  stems?: boolean;
+  /**
+   * Also write each song's vocals alone to `<stems>/<name>.wav`. A folder apart from `out`:
+   * data folders are read recursively, and the stems are not songs.
+   */
+  stems?: string;
   onSong?: (song: Song, done: number) => void;
 }
 
@@ -146,16 +150,22 @@ export interface CorpusOptions {
  * label id tables under `<out>/label_ids/` (v2 and v3 file names, as `readLabelIdTables` reads).
  */
 export async function writeCorpus(opts: CorpusOptions): Promise<void> {
+  if (opts.stems !== undefined) {
+    const [stems, out] = [resolve(opts.stems), resolve(opts.out)];
+    if (stems === out || stems.startsWith(out + sep)) {
+      throw new JukeboxError('the stems folder must be outside the corpus folder (data folders are read recursively, and stems are not songs)', opts.stems);
+    }
+  }
   mkdirSync(opts.out, { recursive: true });
   const ids = join(opts.out, 'label_ids');
   mkdirSync(ids, { recursive: true });
   for (const [file, text] of Object.entries(labelIdFiles())) writeFileSync(join(ids, file), text);
-  if (opts.stems) mkdirSync(join(opts.out, 'stems'), { recursive: true });
+  if (opts.stems) mkdirSync(opts.stems, { recursive: true });
   const taken = new Set<string>();
   for (let i = 0; i < opts.songs; i++) {
     const song = await renderSong(planSong(opts.seed, i, opts.seconds, taken), opts.seed, i, opts.sampleRate);
     await writeWav(join(opts.out, `${song.name}.wav`), song.mix, opts.sampleRate, { format: 'pcm16' });
-    if (opts.stems) await writeWav(join(opts.out, 'stems', `${song.name}.wav`), song.vocals, opts.sampleRate, { format: 'pcm16' });
+    if (opts.stems) await writeWav(join(opts.stems, `${song.name}.wav`), song.vocals, opts.sampleRate, { format: 'pcm16' });
     writeFileSync(join(opts.out, `${song.name}.json`), `${JSON.stringify(song.sidecar, null, 1)}\n`);
     opts.onSong?.(song, i + 1);
   }

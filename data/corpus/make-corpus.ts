@@ -1,13 +1,13 @@
 /**
  * Generates the corpus of songs with sung lyrics (see corpus.ts).
  *
- *   npm run make-corpus -- --songs N --seed S [--seconds 30] [--sr 22050] [--stems] --out DIR
+ *   npm run make-corpus -- --songs N --seed S [--seconds 30] [--sr 22050] [--stems STEMS_DIR] --out DIR
  */
 import { parseArgs } from 'util';
 import { writeCorpus } from './corpus';
 
 function usage(problem: string): never {
-  console.error(`make-corpus: ${problem}\nusage: npm run make-corpus -- --songs N --seed S [--seconds 30] [--sr 22050] [--stems] --out DIR`);
+  console.error(`make-corpus: ${problem}\nusage: npm run make-corpus -- --songs N --seed S [--seconds 30] [--sr 22050] [--stems STEMS_DIR] --out DIR`);
   process.exit(2);
 }
 
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
         seed: { type: 'string' },
         seconds: { type: 'string', default: '30' },
         sr: { type: 'string', default: '22050' },
-        stems: { type: 'boolean', default: false },
+        stems: { type: 'string' },
         out: { type: 'string' },
       },
     }));

@@ -14,6 +14,8 @@ const work = tempDir('jukebox-corpus-');
 const dirA = path.join(work.dir, 'a');
 const dirB = path.join(work.dir, 'b');
 const dirOther = path.join(work.dir, 'other');
+const stemsA = path.join(work.dir, 'a-stems');
+const stemsB = path.join(work.dir, 'b-stems');
 
 function files(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
@@ -76,8 +78,8 @@ function pitchHz(x: Float32Array, sr: number, a: number, n: number): number {
 }
 
 beforeAll(async () => {
-  await writeCorpus({ songs: SONGS, seed: 7, seconds: SECONDS, sampleRate: 22050, out: dirA, stems: true });
-  await writeCorpus({ songs: SONGS, seed: 7, seconds: SECONDS, sampleRate: 22050, out: dirB, stems: true });
+  await writeCorpus({ songs: SONGS, seed: 7, seconds: SECONDS, sampleRate: 22050, out: dirA, stems: stemsA });
+  await writeCorpus({ songs: SONGS, seed: 7, seconds: SECONDS, sampleRate: 22050, out: dirB, stems: stemsB });
   await writeCorpus({ songs: SONGS, seed: 8, seconds: SECONDS, sampleRate: 16000, out: dirOther });
 });
 
@@ -87,17 +89,27 @@ describe('generated corpus', () => {
   it('is byte-identical for the same seed', () => {
     const names = files(dirA);
     expect(names).toEqual(files(dirB));
-    expect(names.filter((f) => f.endsWith('.wav') && !f.startsWith('stems'))).toHaveLength(SONGS);
-    expect(names.filter((f) => f.startsWith(`stems${path.sep}`))).toHaveLength(SONGS);
+    expect(names.filter((f) => f.endsWith('.wav'))).toHaveLength(SONGS);
     for (const f of names) expect(fs.readFileSync(path.join(dirA, f)).equals(fs.readFileSync(path.join(dirB, f))), f).toBe(true);
+    const stems = files(stemsA);
+    expect(stems).toEqual(names.filter((f) => f.endsWith('.wav')));
+    for (const f of stems) expect(fs.readFileSync(path.join(stemsA, f)).equals(fs.readFileSync(path.join(stemsB, f))), f).toBe(true);
   });
 
   it('gives other songs and lyrics for another seed, and no two songs share lyrics', () => {
     const all = [...sidecars(dirA), ...sidecars(dirOther)];
     expect(new Set(all.map((s) => s.side.lyrics)).size).toBe(all.length);
-    const wavA = files(dirA).filter((f) => f.endsWith('.wav') && !f.startsWith('stems'));
+    const wavA = files(dirA).filter((f) => f.endsWith('.wav'));
     const wavOther = files(dirOther).filter((f) => f.endsWith('.wav'));
     for (const a of wavA) for (const b of wavOther) expect(fs.readFileSync(path.join(dirA, a)).equals(fs.readFileSync(path.join(dirOther, b)))).toBe(false);
+  });
+
+  it('refuses a stems folder inside the corpus folder, which would be read as songs', async () => {
+    const out = path.join(work.dir, 'refused');
+    await expect(writeCorpus({ songs: 1, seed: 1, seconds: SECONDS, sampleRate: 22050, out, stems: path.join(out, 'stems') })).rejects.toThrow(
+      /stems folder must be outside the corpus folder/,
+    );
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('writes the sample rate asked for', () => {
@@ -172,7 +184,7 @@ describe('generated corpus', () => {
 
   it('sings each word where the sidecar says: stem onsets within 30 ms of the stated starts', () => {
     for (const { name, side } of sidecars(dirA)) {
-      const stem = readWavMono(path.join(dirA, 'stems', `${name}.wav`));
+      const stem = readWavMono(path.join(stemsA, `${name}.wav`));
       const onsets = energyOnsets(stem.samples, stem.sampleRate);
       for (const w of side.words) {
         const nearest = Math.min(...onsets.map((o) => Math.abs(o - w.start)));
@@ -187,7 +199,7 @@ describe('generated corpus', () => {
     let inTune = 0;
     let total = 0;
     for (const { name, side } of sidecars(dirA)) {
-      const stem = readWavMono(path.join(dirA, 'stems', `${name}.wav`));
+      const stem = readWavMono(path.join(stemsA, `${name}.wav`));
       const sr = stem.sampleRate;
       for (const w of side.words) {
         // The vowel: 40% into the word, 30 ms.
@@ -217,7 +229,7 @@ describe('generated corpus', () => {
   it('mixes the vocals clearly above the backing', () => {
     for (const { name, side } of sidecars(dirA)) {
       const mix = readWavMono(path.join(dirA, `${name}.wav`)).samples;
-      const vocals = readWavMono(path.join(dirA, 'stems', `${name}.wav`)).samples;
+      const vocals = readWavMono(path.join(stemsA, `${name}.wav`)).samples;
       let sungVocal = 0;
       let sungBacking = 0;
       for (let i = 0; i < mix.length; i++) {

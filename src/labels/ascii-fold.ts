@@ -1,4 +1,6 @@
-import unidecode = require('unidecode');
+// The `unidecode` npm package ships no types: one function, string in, ASCII string out. A plain
+// require (not an ambient .d.ts) keeps the tslab kernel, which compiles only imported files, happy.
+const unidecode = require('unidecode') as (text: string) => string;
 
 /**
  * ASCII folding as Python's `unidecode` (1.3) does it, which is what the reference's lyrics

@@ -84,7 +84,7 @@ class LengthAtRate {
 }
 
 /** All files under `dir` with a known audio extension, recursively, sorted by path (byte order). */
-function listAudioFiles(dir: string): string[] {
+export function listAudioFiles(dir: string): string[] {
   const found: string[] = [];
   const walk = (d: string): void => {
     for (const entry of fs.readdirSync(d, { withFileTypes: true })) {

@@ -9,6 +9,7 @@ import { infoCommand } from './info';
 import { reconstructCommand } from './reconstruct';
 import { sampleCommand, upsampleCommand } from './sample';
 import { scoreCommand } from './score';
+import { trainPriorCommand } from './train-prior';
 import { trainVQVAECommand } from './train-vqvae';
 
 export interface Command {
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   info: infoCommand,
   reconstruct: reconstructCommand,
   'train-vqvae': trainVQVAECommand,
+  'train-prior': trainPriorCommand,
   sample: sampleCommand,
   upsample: upsampleCommand,
   score: scoreCommand,

@@ -47,29 +47,34 @@ export const trainVQVAECommand: Command = {
     if (Number.isNaN(steps)) throw new JukeboxError(`train-vqvae: --steps is required (usage: ${USAGE})`);
     const resume = args.values.resume === true;
     const quiet = args.values.quiet === true;
+    const seed = args.values.seed === undefined ? undefined : Number(args.values.seed);
+    if (seed !== undefined && (!Number.isInteger(seed) || seed < 0)) throw new JukeboxError(`train-vqvae: --seed must be a non-negative integer, got '${args.values.seed}'`);
+    const lr = args.values.lr === undefined ? undefined : Number(args.values.lr);
+    if (lr !== undefined && !(lr > 0)) throw new JukeboxError(`train-vqvae: --lr must be positive, got '${args.values.lr}'`);
+    const given = {
+      preset: typeof args.values.preset === 'string' ? args.values.preset : undefined,
+      data: typeof args.values.data === 'string' ? args.values.data : undefined,
+      seed,
+      batchSize: args.values['batch-size'] === undefined ? undefined : positiveInt(args.values['batch-size'], 'batch-size', 0),
+      windowLength: args.values.window === undefined ? undefined : positiveInt(args.values.window, 'window', 0),
+      lr,
+      restarts: args.values['no-restarts'] === true ? false : undefined,
+    };
     let fresh = {};
     if (!resume) {
       const config = vqvaePreset(required(args, 'preset', 'train-vqvae', USAGE));
-      const seed = args.values.seed === undefined ? 0 : Number(args.values.seed);
-      if (!Number.isInteger(seed) || seed < 0) throw new JukeboxError(`train-vqvae: --seed must be a non-negative integer, got '${args.values.seed}'`);
-      const lr = args.values.lr === undefined ? undefined : Number(args.values.lr);
-      if (lr !== undefined && !(lr > 0)) throw new JukeboxError(`train-vqvae: --lr must be positive, got '${args.values.lr}'`);
       fresh = {
-        seed,
+        seed: seed ?? 0,
         config,
         data: {
           dir: required(args, 'data', 'train-vqvae', USAGE),
-          windowLength: positiveInt(args.values.window, 'window', config.sample_length),
-          batchSize: positiveInt(args.values['batch-size'], 'batch-size', 4),
+          windowLength: given.windowLength ?? config.sample_length,
+          batchSize: given.batchSize ?? 4,
           blend: true,
           gainDb: [-6, 0] as [number, number],
         },
         train: { ...(lr === undefined ? {} : { lr }), restarts: args.values['no-restarts'] !== true },
       };
-    } else {
-      for (const flag of ['preset', 'data', 'seed', 'batch-size', 'window', 'lr', 'no-restarts']) {
-        if (args.values[flag] !== undefined) throw new JukeboxError(`train-vqvae: --${flag} cannot change when resuming (the run keeps its own settings)`);
-      }
     }
     await initBackend();
     const tty = process.stderr.isTTY === true && !quiet;
@@ -81,6 +86,7 @@ export const trainVQVAECommand: Command = {
       outDir,
       steps,
       resume,
+      resumeCheck: given,
       saveEvery: positiveInt(args.values['save-every'], 'save-every', 100),
       workers: parseWorkers(args.values.workers, 'train-vqvae'),
       ...fresh,

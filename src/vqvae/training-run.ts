@@ -4,8 +4,8 @@ import * as path from 'path';
 import { AudioFolderDataset } from '../audio/dataset';
 import { saveVQVAE } from '../checkpoint/load';
 import { configFromHps, hpsFromConfig } from '../checkpoint/hps';
-import { openSafetensors, SafetensorsTensor, writeSafetensors } from '../checkpoint/safetensors';
-import { JukeboxError } from '../errors';
+import { VQVAE_PRESETS } from '../checkpoint/presets';
+import { SafetensorsTensor, writeSafetensors } from '../checkpoint/safetensors';
 import { itemNorm } from '../metrics/spectral';
 import { DEFAULT_STFT, stftMagnitude } from '../metrics/stft';
 import { Rng } from '../rng';
@@ -16,15 +16,19 @@ import { StepMetrics, TrainConfig, VQVAETrainer } from './trainer';
 import { VQVAE } from './vqvae';
 import { WeightMap } from './weights';
 import { VQVAEWorkerPool } from './worker-pool';
+import {
+  checkUnchanged, counterMetadata, METRICS_FILE, putTrainingTensors, readModelWeights, readOptimizer, refuseExistingRun,
+  restoreOptimizer, STATE_FILE, truncateMetrics, withRunState,
+} from '../train/run-state';
 
 /** Where a run keeps its files inside `--out`. */
 export const RUN_FILES = {
   /** The current model, readable by every other command. */
   model: 'vqvae.safetensors',
   /** Everything `--resume` needs: weights, Adam moments, codebook EMAs, step, RNG state. */
-  state: 'train_state.safetensors',
+  state: STATE_FILE,
   /** One JSON object of metrics per step. */
-  metrics: 'metrics.jsonl',
+  metrics: METRICS_FILE,
 } as const;
 
 const STATE_FORMAT = 'jukebox-ts/vqvae-train-state';
@@ -48,6 +52,8 @@ export interface TrainRunOptions {
   steps: number;
   /** Continue the run in `outDir` from its last saved state. */
   resume?: boolean;
+  /** Settings a resumed command gave again: each must equal the run's. */
+  resumeCheck?: ResumeCheck;
   /** Seed of the initial weights, data order and restarts (fresh runs). Default 0. */
   seed?: number;
   /** Model config of a fresh run. */
@@ -108,10 +114,7 @@ interface SavedState {
 /** Writes the full training state atomically, then the model checkpoint. */
 async function saveRun(outDir: string, trainer: VQVAETrainer, saved: SavedState): Promise<void> {
   const tensors = new Map<string, SafetensorsTensor>();
-  const put = (name: string, t: tf.Tensor) => tensors.set(name, { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array });
-  for (const name of trainer.model.spec.keys()) put(`model/${name}`, trainer.model.weights.get(name));
-  for (const [name, t] of trainer.optimizer.m) put(`adam_m/${name}`, t);
-  for (const [name, t] of trainer.optimizer.v) put(`adam_v/${name}`, t);
+  putTrainingTensors(tensors, [...trainer.model.spec.keys()].map((name) => [name, trainer.model.weights.get(name)]), trainer.optimizer);
   trainer.codebooks.forEach((cb, level) => {
     if (cb.state === null) return;
     tensors.set(`ema_k_sum/${level}`, { dtype: 'F32', shape: [cb.bins, cb.width], data: cb.state.kSum });
@@ -124,67 +127,61 @@ async function saveRun(outDir: string, trainer: VQVAETrainer, saved: SavedState)
     data: JSON.stringify(saved.data),
     bandwidth: JSON.stringify(saved.bandwidth),
     seed: String(saved.seed),
-    step: String(trainer.step),
-    adam_t: String(trainer.optimizer.t),
-    rng_state: JSON.stringify([...trainer.rng.state]),
+    ...counterMetadata(trainer.step, trainer.optimizer, trainer.rng.state),
   });
   await saveVQVAE(path.join(outDir, RUN_FILES.model), trainer.model, { step: String(trainer.step) });
 }
 
 /** Rebuilds a trainer exactly as `saveRun` left it. */
 function loadRun(outDir: string): { trainer: VQVAETrainer; saved: SavedState } {
-  const file = path.join(outDir, RUN_FILES.state);
-  if (!fs.existsSync(file)) throw new JukeboxError(`--resume: no training state here (expected ${RUN_FILES.state})`, outDir);
-  const st = openSafetensors(file);
-  try {
-    if (st.metadata.format !== STATE_FORMAT) throw new JukeboxError('not a jukebox-ts training state', file);
-    const json = (key: string) => {
-      try {
-        return JSON.parse(st.metadata[key]);
-      } catch {
-        throw new JukeboxError(`training state metadata '${key}' is missing or not JSON`, file);
-      }
-    };
-    const config = configFromHps(json('hps'), file);
-    const saved: SavedState = { config, train: json('train_config'), data: json('data'), bandwidth: json('bandwidth'), seed: Number(st.metadata.seed) };
+  return withRunState(outDir, STATE_FORMAT, (state) => {
+    const config = configFromHps(state.json('hps'), state.file);
+    const saved: SavedState = { config, train: state.json('train_config'), data: state.json('data'), bandwidth: state.json('bandwidth'), seed: Number(state.st.metadata.seed) };
     const weights = new WeightMap();
-    for (const name of VQVAE.parameterSpec(config).keys()) {
-      if (!st.entries.has(`model/${name}`)) throw new JukeboxError(`training state lacks model/${name}`, file);
-      weights.set(name, tf.tensor(st.readFloat32(`model/${name}`), st.entries.get(`model/${name}`)!.shape));
-    }
-    const model = new VQVAE(config, weights);
-    const trainer = new VQVAETrainer(model, saved.bandwidth, new Rng(Uint32Array.from(json('rng_state'))), saved.train);
-    trainer.step = Number(st.metadata.step);
-    trainer.optimizer.t = Number(st.metadata.adam_t);
-    for (const [key, entry] of st.entries) {
-      const [kind, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
-      if (kind === 'adam_m' || kind === 'adam_v') {
-        (kind === 'adam_m' ? trainer.optimizer.m : trainer.optimizer.v).set(name, tf.tensor(st.readFloat32(key), entry.shape));
-      }
-    }
+    for (const [name, t] of readModelWeights(state, VQVAE.parameterSpec(config).keys())) weights.set(name, t);
+    const trainer = new VQVAETrainer(new VQVAE(config, weights), saved.bandwidth, new Rng(state.rngState), saved.train);
+    trainer.step = state.step;
+    restoreOptimizer(trainer.optimizer, readOptimizer(state));
     trainer.codebooks.forEach((cb, level) => {
-      if (st.entries.has(`ema_k_sum/${level}`)) {
-        cb.state = { kSum: st.readFloat32(`ema_k_sum/${level}`), kElem: st.readFloat32(`ema_k_elem/${level}`) };
+      if (state.st.entries.has(`ema_k_sum/${level}`)) {
+        cb.state = { kSum: state.st.readFloat32(`ema_k_sum/${level}`), kElem: state.st.readFloat32(`ema_k_elem/${level}`) };
       }
     });
     return { trainer, saved };
-  } finally {
-    st.close();
-  }
+  });
 }
 
-/** Keeps only the metrics lines of steps before `step` (a resume replays the steps after it). */
-function truncateMetrics(file: string, step: number): void {
-  if (!fs.existsSync(file)) return;
-  const kept = fs.readFileSync(file, 'utf8').split('\n').filter((line) => {
-    if (line.trim() === '') return false;
-    try {
-      return (JSON.parse(line) as { step: number }).step < step;
-    } catch {
-      return false; // a line cut by the kill
-    }
-  });
-  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+/**
+ * What a resumed command gave again (all optional): a setting equal to the run's is accepted, so
+ * the original command with `--resume` added works; a changed one is refused.
+ */
+export interface ResumeCheck {
+  preset?: string;
+  data?: string;
+  seed?: number;
+  batchSize?: number;
+  windowLength?: number;
+  lr?: number;
+  restarts?: boolean;
+}
+
+/** The preset a config is, if any (a run stores its config, not the preset's name). */
+function presetNameOf(config: VQVAEConfig): string {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const found = Object.entries(VQVAE_PRESETS).find(([, preset]) => (Object.keys(preset) as (keyof VQVAEConfig)[]).every((k) => same(preset[k], config[k])));
+  return found?.[0] ?? 'a custom config';
+}
+
+function checkResume(saved: SavedState, given: ResumeCheck): void {
+  checkUnchanged('train-vqvae', [
+    { flag: 'preset', saved: presetNameOf(saved.config), given: given.preset },
+    { flag: 'data', saved: path.resolve(saved.data.dir), given: given.data === undefined ? undefined : path.resolve(given.data) },
+    { flag: 'seed', saved: saved.seed, given: given.seed },
+    { flag: 'batch-size', saved: saved.data.batchSize, given: given.batchSize },
+    { flag: 'window', saved: saved.data.windowLength, given: given.windowLength },
+    { flag: 'lr', saved: saved.train.lr, given: given.lr },
+    { flag: 'no-restarts', saved: !saved.train.restarts, given: given.restarts === undefined ? undefined : !given.restarts },
+  ]);
 }
 
 /**
@@ -201,10 +198,15 @@ export async function trainVQVAE(options: TrainRunOptions): Promise<{ model: VQV
   fs.mkdirSync(outDir, { recursive: true });
   if (options.resume) {
     ({ trainer, saved } = loadRun(outDir));
-  } else {
-    if (fs.existsSync(path.join(outDir, RUN_FILES.state))) {
-      throw new JukeboxError('already holds a training run; pass --resume to continue it, or choose another --out', outDir);
+    try {
+      checkResume(saved, options.resumeCheck ?? {});
+    } catch (err) {
+      trainer.model.dispose();
+      trainer.dispose();
+      throw err;
     }
+  } else {
+    refuseExistingRun(outDir);
     if (options.config === undefined || options.data === undefined) throw new Error('a fresh run needs config and data');
     const seed = options.seed ?? 0;
     const probe = await AudioFolderDataset.openAsync(options.data.dir, { sampleRate: options.config.sr, windowLength: options.data.windowLength }, options.warn);

@@ -13,12 +13,12 @@ import { WeightMap } from './weights';
  * on its own tfjs backend, then encodes audio windows and decodes code windows on request.
  */
 export type WorkerRequest =
-  | { type: 'init'; id: number; config: VQVAEConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
-  | { type: 'train-init'; id: number; bandwidth: Bandwidth; train: TrainConfig }
-  | { type: 'set-weights'; id: number; weights: Record<string, Float32Array> }
-  | { type: 'micro-batch'; id: number; x: Float32Array; items: number; length: number }
-  | { type: 'encode'; id: number; audio: Float32Array; levels: number[] }
-  | { type: 'decode'; id: number; codes: Int32Array; level: number };
+  | { type: 'init'; config: VQVAEConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
+  | { type: 'train-init'; bandwidth: Bandwidth; train: TrainConfig }
+  | { type: 'set-weights'; weights: Record<string, Float32Array> }
+  | { type: 'micro-batch'; x: Float32Array; items: number; length: number }
+  | { type: 'encode'; audio: Float32Array; levels: number[] }
+  | { type: 'decode'; codes: Int32Array; level: number };
 
 export type WorkerReply =
   | { type: 'encoded'; id: number; codes: Int32Array[] }
@@ -30,7 +30,7 @@ export type WorkerReply =
 let model: VQVAE | undefined;
 let trainer: VQVAETrainer | undefined;
 
-async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+async function handle(request: WorkerRequest & { id: number }): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
   switch (request.type) {
     case 'init': {
       await initBackend();
@@ -73,7 +73,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
   }
 }
 
-parentPort!.on('message', (request: WorkerRequest) => {
+parentPort!.on('message', (request: WorkerRequest & { id: number }) => {
   handle(request).then(
     ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
     (err: Error) => parentPort!.postMessage({ type: 'error', id: request.id, message: err.message } satisfies WorkerReply),

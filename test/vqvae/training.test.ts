@@ -120,8 +120,9 @@ describe('a killed run resumes exactly', () => {
     expect(stoppedAt).toBeGreaterThanOrEqual(10);
     expect(stoppedAt).toBeLessThan(STEPS);
 
-    // Resumed on two worker threads: the numbers do not depend on the thread count.
-    const resumed = spawnSync(process.execPath, [BIN, 'train-vqvae', '--out', killed, '--steps', String(STEPS), '--resume', '--workers', '2'], { encoding: 'utf8' });
+    // The original command with --resume added, on two worker threads: the numbers do not depend
+    // on the thread count.
+    const resumed = spawnSync(process.execPath, [BIN, ...args(killed), '--resume', '--workers', '2'], { encoding: 'utf8' });
     expect(resumed.status, resumed.stderr).toBe(0);
     const [a, b] = [lastMetrics(straight), lastMetrics(killed)];
     expect(b.step).toBe(STEPS - 1);
@@ -141,7 +142,10 @@ describe('a killed run resumes exactly', () => {
     expect(again.stderr).toMatch(/already holds a training run; pass --resume/);
     const changed = spawnSync(process.execPath, [BIN, 'train-vqvae', '--out', out, '--steps', '40', '--resume', '--preset', 'small'], { encoding: 'utf8' });
     expect(changed.status).toBe(1);
-    expect(changed.stderr).toMatch(/--preset cannot change when resuming/);
+    expect(changed.stderr.trim()).toBe("jukebox: train-vqvae: --preset cannot change when resuming: the run has 'tiny', this command gives 'small'");
+    const lr = spawnSync(process.execPath, [BIN, ...args(out), '--resume', '--lr', '0.01'], { encoding: 'utf8' });
+    expect(lr.status).toBe(1);
+    expect(lr.stderr.trim()).toBe('jukebox: train-vqvae: --lr cannot change when resuming: the run has 0.0003, this command gives 0.01');
   });
 
   it('reports a data folder with no usable audio in one line', () => {

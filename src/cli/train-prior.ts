@@ -1,0 +1,102 @@
+import * as path from 'path';
+import { initBackend } from '../backend';
+import { JukeboxError } from '../errors';
+import { PRIOR_RUN_FILES, trainPrior } from '../train/prior-run';
+import { PriorStepMetrics } from '../train/prior-trainer';
+import { parseCommandArgs, parseWorkers } from './args';
+import { progressLine } from './progress';
+import type { Command } from './main';
+
+const USAGE =
+  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--quiet]';
+
+const DETAILS = [
+  'The data folder holds audio files (wav, flac, mp3, ogg) with JSON sidecars: song.wav + song.json',
+  '{"artist": ..., "genre": ..., "lyrics": ..., "words": [{"word", "start", "end"}] (optional, seconds)}.',
+  'Codes are encoded once with the VQ-VAE and cached in <out>/codes/. The label tables are built from the',
+  "data's artists and genres and stored in the model. Every tenth song (at least one) is held out.",
+  'Writes <out>/prior.safetensors (for sample, score, info), train_state.safetensors and metrics.jsonl',
+  '(loss, bpd = bits per music token, prime_loss, gn, lr per step; heldout_bpd at each save).',
+  '--resume continues the run; the original command with --resume added works, and a changed setting is refused.',
+].join('\n');
+
+function positive(value: string | boolean | undefined, flag: string, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !(n > 0) || (integer && !Number.isInteger(n))) {
+    throw new JukeboxError(`train-prior: --${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${value}'`);
+  }
+  return n;
+}
+
+function describe(m: PriorStepMetrics): string {
+  return `loss ${m.loss.toFixed(3)} | bpd ${m.bpd.toFixed(3)}${m.prime_loss ? ` | lyrics ${m.prime_loss.toFixed(3)}` : ''}`;
+}
+
+export const trainPriorCommand: Command = {
+  summary: 'Train a prior (top level with lyrics, or an upsampler) on audio files with JSON sidecars; resumable after a crash.',
+  usage: USAGE,
+  details: DETAILS,
+  async run(argv) {
+    const args = parseCommandArgs('train-prior', USAGE, argv, {
+      data: { type: 'string' },
+      vqvae: { type: 'string' },
+      preset: { type: 'string' },
+      steps: { type: 'string' },
+      out: { type: 'string' },
+      resume: { type: 'boolean' },
+      seed: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'save-every': { type: 'string' },
+      lr: { type: 'string' },
+      workers: { type: 'string' },
+      quiet: { type: 'boolean' },
+    }, 0);
+    const outDir = args.values.out;
+    if (typeof outDir !== 'string' || outDir === '') throw new JukeboxError(`train-prior: --out is required (usage: ${USAGE})`);
+    const steps = positive(args.values.steps, 'steps', true);
+    if (steps === undefined) throw new JukeboxError(`train-prior: --steps is required (usage: ${USAGE})`);
+    const seedText = args.values.seed;
+    const seed = seedText === undefined ? undefined : Number(seedText);
+    if (seed !== undefined && (typeof seedText !== 'string' || !Number.isInteger(seed) || seed < 0)) {
+      throw new JukeboxError(`train-prior: --seed must be a non-negative integer, got '${seedText}'`);
+    }
+    const str = (flag: string) => (typeof args.values[flag] === 'string' ? (args.values[flag] as string) : undefined);
+    const quiet = args.values.quiet === true;
+    const tty = process.stderr.isTTY === true && !quiet;
+    await initBackend();
+    const encoding = progressLine('encoding the data', (n) => `${n} songs`, quiet);
+    let last: PriorStepMetrics | undefined;
+    const { model } = await trainPrior({
+      outDir,
+      steps,
+      resume: args.values.resume === true,
+      data: str('data'),
+      vqvae: str('vqvae'),
+      preset: str('preset'),
+      seed,
+      batchSize: positive(args.values['batch-size'], 'batch-size', true),
+      lr: positive(args.values.lr, 'lr', false),
+      saveEvery: positive(args.values['save-every'], 'save-every', true),
+      workers: parseWorkers(args.values.workers, 'train-prior'),
+      warn: (message) => process.stderr.write(`jukebox: warning: ${message}\n`),
+      onEncode: (done, total) => {
+        encoding.update(done, total);
+        if (done === total) encoding.finish();
+      },
+      onStep: (m, run) => {
+        last = m;
+        if (!tty) return;
+        const width = 24;
+        const bar = '='.repeat(Math.floor((run.step / run.steps) * width)).padEnd(width, ' ');
+        process.stderr.write(`\rstep ${run.step}/${run.steps} [${bar}] ${describe(m)} | ${run.tokensPerSecond.toFixed(0)} tokens/s `);
+      },
+      onSave: (step, heldOut) => {
+        if (quiet) return;
+        const numbers = [tty || last === undefined ? '' : describe(last), heldOut === null ? '' : `held-out bpd ${heldOut.toFixed(3)}`].filter((s) => s !== '').join(' | ');
+        process.stderr.write(`${tty ? '\n' : ''}step ${step}: ${numbers ? numbers + '; ' : ''}saved ${path.join(outDir, PRIOR_RUN_FILES.model)}\n`);
+      },
+    });
+    model.dispose();
+  },
+};

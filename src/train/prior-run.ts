@@ -1,0 +1,299 @@
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadVQVAE } from '../checkpoint/load';
+import { SafetensorsTensor, writeSafetensors } from '../checkpoint/safetensors';
+import { JukeboxError } from '../errors';
+import { LabelIdTables, labelTablesFromMetadata, labelTablesToMetadata } from '../labels';
+import { PriorConfig } from '../prior/config';
+import { hpsFromPriorConfig, priorConfigFromHps } from '../prior/hps';
+import { randomPrior, savePrior } from '../prior/load';
+import { priorPreset } from '../prior/presets';
+import { Prior } from '../prior/prior';
+import { Rng } from '../rng';
+import { WeightMap } from '../vqvae/weights';
+import { VQVAE } from '../vqvae/vqvae';
+import { OptimizerConfig } from './optimizer';
+import { encodeSongs, fileHash, labelTablesFromSongs, listSongs, PriorSong, PriorWindows } from './prior-data';
+import { PriorStepMetrics, PriorTrainer } from './prior-trainer';
+import { PriorWorkerPool } from './prior-worker-pool';
+import {
+  checkUnchanged, counterMetadata, METRICS_FILE, putTrainingTensors, readModelWeights, readOptimizer, refuseExistingRun,
+  restoreOptimizer, SavedOptimizer, STATE_FILE, truncateMetrics, withRunState,
+} from './run-state';
+
+/** Where a prior training run keeps its files inside `--out`. */
+export const PRIOR_RUN_FILES = {
+  /** The current model, readable by `sample`, `score` and `info`. */
+  model: 'prior.safetensors',
+  /** Everything `--resume` needs: weights, Adam moments, step, RNG state, settings, label tables. */
+  state: STATE_FILE,
+  /** One JSON object per step: loss, bits per token, and at each save the held-out bits per token. */
+  metrics: METRICS_FILE,
+  /** The songs' codes, `codes/<VQ-VAE hash>/<file hash>.safetensors`. */
+  codes: 'codes',
+} as const;
+
+const STATE_FORMAT = 'jukebox-ts/prior-train-state';
+
+/** What a run was started with; a resume takes these from the state and refuses changed ones. */
+interface RunSettings {
+  /** The data folder, absolute. */
+  data: string;
+  vqvae: string;
+  /** sha256 of the VQ-VAE file (first 16 hex digits): the codes cache's key. */
+  vqvae_hash: string;
+  preset: string;
+  seed: number;
+  batch_size: number;
+  /** The songs' file hashes in listing order: a resume must see the same songs. */
+  songs: string[];
+}
+
+export interface TrainPriorOptions {
+  outDir: string;
+  /** Train until this many steps have been taken in total (a resume continues towards it). */
+  steps: number;
+  /** Continue the run in `outDir`; settings given again must equal the run's. */
+  resume?: boolean;
+  /** Folder of audio files with JSON sidecars (fresh runs). */
+  data?: string;
+  /** VQ-VAE checkpoint the codes are made with (fresh runs; on resume, default the run's). */
+  vqvae?: string;
+  /** Prior preset (fresh runs). */
+  preset?: string;
+  /** Seed of the initial weights and the window draws. Default 0. */
+  seed?: number;
+  /** Windows per step. Default 4. */
+  batchSize?: number;
+  /** Peak learning rate. Default the reference's 3e-4. */
+  lr?: number;
+  /** Other optimiser settings of a fresh run (warm-up, clipping, ...), the reference's by default. */
+  train?: Partial<OptimizerConfig>;
+  /** Save (and score the held-out windows) every this many steps, and at the end. Default 100. */
+  saveEvery?: number;
+  /** Worker threads computing the batch's micro-batches (1: none); results do not depend on it. */
+  workers?: number;
+  /** Windows scored per held-out song. Default 4. */
+  heldOutWindows?: number;
+  onEncode?: (done: number, total: number, cached: boolean) => void;
+  onStep?: (metrics: PriorStepMetrics, run: { step: number; steps: number; tokensPerSecond: number }) => void;
+  onSave?: (step: number, heldOutBpd: number | null) => void;
+  warn?: (message: string) => void;
+}
+
+/** The metrics log's line of a step: the step's numbers, and held-out ones at saves. */
+export type PriorRunMetrics = PriorStepMetrics & { heldout_bpd?: number; heldout_prime_loss?: number };
+
+/** Songs held out from training: every tenth in hash order (at least one when there are two or more). */
+function heldOutSongs(songs: PriorSong[]): Set<string> {
+  if (songs.length < 2) return new Set();
+  const byHash = songs.map((s) => s.hash).sort();
+  const count = Math.max(1, Math.round(songs.length / 10));
+  return new Set(byHash.filter((_h, i) => i % Math.ceil(songs.length / count) === 0).slice(0, count));
+}
+
+/** Mean bits per token of `prior` over `windows`, in batches of `batchSize`. */
+function score(prior: Prior, windows: PriorWindows, batchSize: number, perSong: number): { bpd: number; primeLoss: number } | null {
+  const all = windows.spread(perSong);
+  if (all.length === 0) return null;
+  let bpd = 0;
+  let primeLoss = 0;
+  for (let i = 0; i < all.length; i += batchSize) {
+    const b = windows.batch(all.slice(i, i + batchSize));
+    const z = tf.tensor2d(b.z, [b.items, prior.nCtx], 'int32');
+    const zConds = b.zCond === null ? null : [tf.tensor2d(b.zCond, [b.items, b.zCond.length / b.items], 'int32')];
+    const y = b.y === null ? null : tf.tensor2d(b.y, [b.items, b.y.length / b.items], 'int32');
+    const r = prior.forward(z, { y, zConds });
+    tf.dispose([z, y, ...(zConds ?? [])].filter((t) => t !== null) as tf.Tensor[]);
+    bpd += (r.genLoss * b.items) / all.length;
+    primeLoss += (r.primeLoss * b.items) / all.length;
+  }
+  return { bpd, primeLoss };
+}
+
+async function saveRun(outDir: string, trainer: PriorTrainer, rng: Rng, settings: RunSettings): Promise<void> {
+  const { prior } = trainer;
+  const tensors = new Map<string, SafetensorsTensor>();
+  putTrainingTensors(tensors, [...prior.spec.keys()].map((name) => [name, prior.weights.get(name)]), trainer.optimizer);
+  const tables = prior.labeller?.tables ?? null;
+  await writeSafetensors(path.join(outDir, PRIOR_RUN_FILES.state), tensors, {
+    format: STATE_FORMAT,
+    hps: JSON.stringify(hpsFromPriorConfig(prior.config)),
+    settings: JSON.stringify(settings),
+    train_config: JSON.stringify(trainer.config),
+    ...(tables === null ? {} : labelTablesToMetadata(tables, prior.config.labels_v3 ? 'v3' : 'v2')),
+    ...counterMetadata(trainer.step, trainer.optimizer, rng.state),
+  });
+  await savePrior(path.join(outDir, PRIOR_RUN_FILES.model), prior, { step: String(trainer.step), preset: settings.preset });
+}
+
+/** The VQ-VAE, checked against the prior's token geometry. */
+function openVQVAE(file: string, config: PriorConfig, preset: string): VQVAE {
+  if (!fs.existsSync(file)) throw new JukeboxError('--vqvae: no such file', file);
+  const { model } = loadVQVAE(file);
+  const c = model.config;
+  const same = c.levels === config.levels && c.l_bins === config.l_bins && c.sr === config.sr &&
+    c.downs_t.every((d, i) => d === config.downs_t[i]) && c.strides_t.every((s, i) => s === config.strides_t[i]);
+  if (!same) {
+    model.dispose();
+    const geometry = (g: { levels: number; l_bins: number; sr: number; downs_t: number[]; strides_t: number[] }) =>
+      `${g.levels} levels, ${g.l_bins} codes, ${g.sr} Hz, downs_t [${g.downs_t}], strides_t [${g.strides_t}]`;
+    throw new JukeboxError(`--vqvae does not match preset '${preset}': the VQ-VAE has ${geometry(c)}, the prior expects ${geometry(config)}`, file);
+  }
+  return model;
+}
+
+/**
+ * Runs (or resumes) prior training: the data encoded once (codes cached beside the run), random
+ * windows with labels for their offsets, the reference's loss, clipping and Adam, the state saved
+ * atomically every `saveEvery` steps, so that a killed run resumed with `--resume` reaches the
+ * losses of a run never stopped. Songs are held out for the held-out bits per token.
+ */
+export async function trainPrior(options: TrainPriorOptions): Promise<{ model: Prior; metrics: PriorRunMetrics[] }> {
+  const { outDir, steps } = options;
+  const saveEvery = options.saveEvery ?? 100;
+  const warn = options.warn ?? ((m: string) => console.warn(m));
+  fs.mkdirSync(outDir, { recursive: true });
+  let config: PriorConfig;
+  let settings: RunSettings;
+  let tables: LabelIdTables | null;
+  let resumed: { weights: Map<string, tf.Tensor>; optimizer: SavedOptimizer; step: number } | null = null;
+  let rng: Rng;
+  let train: Partial<OptimizerConfig>;
+  let vqvaeFile: string;
+  if (options.resume) {
+    ({ config, settings, tables, resumed, rng, train } = withRunState(outDir, STATE_FORMAT, (state) => {
+      const config = priorConfigFromHps(state.json('hps'), state.file);
+      return {
+        config,
+        settings: state.json<RunSettings>('settings'),
+        tables: labelTablesFromMetadata(state.st.metadata, state.file)?.tables ?? null,
+        resumed: { weights: readModelWeights(state, Prior.parameterSpec(config).keys()), optimizer: readOptimizer(state), step: state.step },
+        rng: new Rng(state.rngState),
+        train: state.json<OptimizerConfig>('train_config'),
+      };
+    }));
+    const dataDir = options.data === undefined ? undefined : path.resolve(options.data);
+    const givenHash = options.vqvae === undefined ? undefined : fs.existsSync(options.vqvae) ? fileHash(options.vqvae) : undefined;
+    if (options.vqvae !== undefined && givenHash === undefined) throw new JukeboxError('--vqvae: no such file', options.vqvae);
+    if (givenHash !== undefined && givenHash !== settings.vqvae_hash) {
+      throw new JukeboxError(
+        `train-prior: --vqvae does not match the run's cached codes: they were made with ${settings.vqvae} (hash ${settings.vqvae_hash}), ` +
+          `${options.vqvae} has hash ${givenHash}; resume with that VQ-VAE, or start a new run in another --out`,
+      );
+    }
+    checkUnchanged('train-prior', [
+      { flag: 'data', saved: settings.data, given: dataDir },
+      { flag: 'preset', saved: settings.preset, given: options.preset },
+      { flag: 'seed', saved: settings.seed, given: options.seed },
+      { flag: 'batch-size', saved: settings.batch_size, given: options.batchSize },
+      { flag: 'lr', saved: train.lr!, given: options.lr },
+    ]);
+    vqvaeFile = options.vqvae ?? settings.vqvae;
+    if (!fs.existsSync(vqvaeFile)) throw new JukeboxError(`--resume: the run's VQ-VAE is gone; pass --vqvae with the same checkpoint (hash ${settings.vqvae_hash})`, vqvaeFile);
+  } else {
+    refuseExistingRun(outDir);
+    for (const [key, flag] of [['data', 'data'], ['vqvae', 'vqvae'], ['preset', 'preset']] as const) {
+      if (options[key] === undefined) throw new JukeboxError(`train-prior: --${flag} is required for a new run`);
+    }
+    config = priorPreset(options.preset!);
+    vqvaeFile = options.vqvae!;
+    rng = new Rng(options.seed ?? 0);
+    train = { ...options.train, ...(options.lr === undefined ? {} : { lr: options.lr }) };
+    tables = null;
+    settings = {
+      data: path.resolve(options.data!),
+      vqvae: path.resolve(vqvaeFile),
+      vqvae_hash: '',
+      preset: options.preset!,
+      seed: options.seed ?? 0,
+      batch_size: options.batchSize ?? 4,
+      songs: [],
+    };
+  }
+  const vqvae = openVQVAE(vqvaeFile, config, settings.preset);
+  let prior: Prior | undefined;
+  let trainer: PriorTrainer | undefined;
+  let pool: PriorWorkerPool | undefined;
+  try {
+    // A probe model reads the sidecars as the trained one will (lyrics or not, labels or not).
+    const probe = new Prior(config, zeroWeights(config));
+    let listed: ReturnType<typeof listSongs>;
+    try {
+      listed = listSongs(settings.data, probe, settings.preset);
+      if (tables === null && config.labels) tables = labelTablesFromSongs(listed.map((s) => s.meta), probe, settings.preset);
+    } finally {
+      probe.dispose();
+    }
+    const vqvaeHash = fileHash(vqvaeFile);
+    const levels = config.level === config.levels - 1 ? [config.level] : [config.level, config.level + 1];
+    const songs = await encodeSongs(listed, vqvae, vqvaeHash, levels, path.join(outDir, PRIOR_RUN_FILES.codes), options.onEncode);
+    if (options.resume) {
+      const now = songs.map((s) => s.hash);
+      if (now.length !== settings.songs.length || now.some((h, i) => h !== settings.songs[i])) {
+        throw new JukeboxError(`--resume: the data folder changed since the run started (${settings.songs.length} songs then, ${now.length} now, or other files); an exact resume needs the same songs`, settings.data);
+      }
+    } else {
+      settings = { ...settings, vqvae_hash: vqvaeHash, songs: songs.map((s) => s.hash) };
+    }
+    const held = heldOutSongs(songs);
+    prior = resumed === null ? randomPrior(config, settings.seed, { labelTables: tables }) : new Prior(config, weightMap(resumed.weights), { labelTables: tables, warn });
+    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), tables);
+    const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), tables);
+    for (const s of [...trainWindows.tooShort, ...heldWindows.tooShort]) warn(`${s.file}: skipped: shorter than one window of ${prior.nCtx} tokens (${(prior.sampleLength / config.sr).toFixed(2)} s)`);
+    if (trainWindows.total === 0) throw new JukeboxError(`--data: no training song is as long as one window (${(prior.sampleLength / config.sr).toFixed(2)} s)`, settings.data);
+    trainer = new PriorTrainer(prior, train);
+    if (resumed !== null) {
+      restoreOptimizer(trainer.optimizer, resumed.optimizer);
+      trainer.step = resumed.step;
+      resumed = null;
+    }
+    const metricsFile = path.join(outDir, PRIOR_RUN_FILES.metrics);
+    truncateMetrics(metricsFile, trainer.step);
+    if ((options.workers ?? 1) > 1) {
+      pool = await PriorWorkerPool.start(prior, options.workers!);
+      trainer.runner = pool;
+    }
+    const history: PriorRunMetrics[] = [];
+    const started = Date.now();
+    const firstStep = trainer.step;
+    while (trainer.step < steps) {
+      const windows = Array.from({ length: settings.batch_size }, () => trainWindows.draw(rng));
+      const metrics: PriorRunMetrics = await trainer.trainStep(trainWindows.batch(windows));
+      const save = trainer.step % saveEvery === 0 || trainer.step === steps;
+      const heldOut = save ? score(prior, heldWindows, settings.batch_size, options.heldOutWindows ?? 4) : null;
+      if (heldOut !== null) Object.assign(metrics, { heldout_bpd: heldOut.bpd, heldout_prime_loss: heldOut.primeLoss });
+      history.push(metrics);
+      fs.appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
+      const seconds = (Date.now() - started) / 1000;
+      options.onStep?.(metrics, { step: trainer.step, steps, tokensPerSecond: ((trainer.step - firstStep) * settings.batch_size * prior.nCtx) / seconds });
+      // Let timers, signals and I/O run between steps.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (save) {
+        await saveRun(outDir, trainer, rng, settings);
+        options.onSave?.(trainer.step, heldOut?.bpd ?? null);
+      }
+    }
+    return { model: prior, metrics: history };
+  } catch (err) {
+    prior?.dispose();
+    if (resumed !== null) tf.dispose([...resumed.weights.values(), ...resumed.optimizer.m.values(), ...resumed.optimizer.v.values()]);
+    throw err;
+  } finally {
+    vqvae.dispose();
+    await pool?.close();
+    trainer?.dispose();
+  }
+}
+
+/** Zero weights of a config's shapes: a model that only reads sidecars. */
+function zeroWeights(config: PriorConfig): WeightMap {
+  return weightMap(new Map([...Prior.parameterSpec(config)].map(([name, shape]) => [name, tf.zeros(shape)])));
+}
+
+function weightMap(tensors: Map<string, tf.Tensor>): WeightMap {
+  const weights = new WeightMap();
+  for (const [name, t] of tensors) weights.set(name, t);
+  return weights;
+}

@@ -1,0 +1,50 @@
+import * as tf from '@tensorflow/tfjs';
+import { parentPort } from 'worker_threads';
+import { initBackend } from '../backend';
+import { PriorConfig } from '../prior/config';
+import { Prior } from '../prior/prior';
+import { WeightMap } from '../vqvae/weights';
+import { PriorBatch, priorMicroBatch, PriorMicroBatchResult } from './prior-trainer';
+
+/**
+ * The body of a prior training worker (see `PriorWorkerPool`): its own copy of the prior on its
+ * own tfjs backend, computing micro-batches' losses and gradients. The optimiser and the data
+ * stay on the main thread.
+ */
+export type PriorWorkerRequest =
+  | { type: 'init'; config: PriorConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
+  | { type: 'set-weights'; weights: Record<string, Float32Array> }
+  | { type: 'micro-batch'; batch: PriorBatch };
+
+export type PriorWorkerReply =
+  | { type: 'done'; id: number }
+  | { type: 'trained'; id: number; result: PriorMicroBatchResult };
+
+let prior: Prior | undefined;
+
+async function handle(request: PriorWorkerRequest & { id: number }): Promise<{ reply: PriorWorkerReply; transfer: ArrayBuffer[] }> {
+  switch (request.type) {
+    case 'init': {
+      await initBackend();
+      const weights = new WeightMap();
+      for (const [name, t] of Object.entries(request.weights)) weights.set(name, tf.tensor(t.data, t.shape, 'float32'));
+      prior = new Prior(request.config, weights);
+      return { reply: { type: 'done', id: request.id }, transfer: [] };
+    }
+    case 'set-weights': {
+      for (const [name, data] of Object.entries(request.weights)) prior!.weights.set(name, tf.tensor(data, prior!.weights.get(name).shape, 'float32'));
+      return { reply: { type: 'done', id: request.id }, transfer: [] };
+    }
+    case 'micro-batch': {
+      const result = priorMicroBatch(prior!, request.batch);
+      return { reply: { type: 'trained', id: request.id, result }, transfer: Object.values(result.grads).map((g) => g.buffer as ArrayBuffer) };
+    }
+  }
+}
+
+parentPort!.on('message', (request: PriorWorkerRequest & { id: number }) => {
+  handle(request).then(
+    ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
+    (err: Error) => parentPort!.postMessage({ type: 'error', id: request.id, message: err.message }),
+  );
+});

@@ -1,0 +1,59 @@
+import { Worker } from 'worker_threads';
+import { JukeboxError } from '../errors';
+
+/**
+ * Worker threads for using more than one core: tfjs's wasm backend runs one thread per isolate
+ * (its threaded build cannot start workers in Node), so parallel work needs parallel isolates.
+ * Each worker runs `script` and answers every request `{ id, ... }` with one reply carrying the
+ * same id, or `{ type: 'error', id, message }`. The VQ-VAE's and the priors' pools are built on it.
+ */
+export class WorkerPool<Request extends { type: string }, Reply extends { type: string; id: number }> {
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  /** Starts `size` workers running `script` (the caller then initialises them with requests). */
+  constructor(script: string, readonly size: number) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(script, { env: process.env });
+      worker.on('message', (reply: Reply | { type: 'error'; id: number; message: string }) => this.settle(reply));
+      worker.on('error', (err) => this.fail(err));
+      this.workers.push(worker);
+    }
+  }
+
+  private settle(reply: Reply | { type: 'error'; id: number; message: string }): void {
+    const job = this.pending.get(reply.id);
+    if (job === undefined) return;
+    this.pending.delete(reply.id);
+    if (reply.type === 'error') job.reject(new JukeboxError(`worker: ${(reply as { message: string }).message}`));
+    else job.resolve(reply as Reply);
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    for (const job of this.pending.values()) job.reject(err);
+    this.pending.clear();
+  }
+
+  /** Sends `message` to worker `worker` (modulo the pool size); `transfer` moves those buffers. */
+  request(worker: number, message: Request, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.workers[worker % this.size].postMessage({ ...message, id }, transfer);
+    });
+  }
+
+  /** The same request to every worker, answered when all have replied. */
+  all(message: Request): Promise<Reply[]> {
+    return Promise.all(this.workers.map((_w, i) => this.request(i, message)));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers.length = 0;
+  }
+}

@@ -46,10 +46,12 @@ def main():
     parser.add_argument('--tokens', type=int, default=1024, help='tokens sampled per row (<= n_ctx)')
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--attn-order', type=int, default=MEDIUM['attn_order'])
+    parser.add_argument('--width', type=int, default=MEDIUM['prior_width'])
+    parser.add_argument('--depth', type=int, default=MEDIUM['prior_depth'])
     parser.add_argument('--save', default='', help="also save the model as a reference checkpoint "
                         "({'hps', 'model', 'step'}) here, for bench/sample.ts to load the same weights")
     args = parser.parse_args()
-    config = dict(MEDIUM, attn_order=args.attn_order)
+    config = dict(MEDIUM, attn_order=args.attn_order, prior_width=args.width, prior_depth=args.depth)
     torch.set_num_threads(args.threads)
     R = import_reference_priors(os.path.join(HERE, '..', 'test', 'fixtures', 'prior', 'label_ids'))
     hps = R.setup_hparams((), dict(config, sample_length=config['n_ctx'] * HOPS[2]))

@@ -23,7 +23,7 @@ export interface NoteEvent {
 /** A sung word: its melody note, its onset, and how long it may last before the next sound. */
 export interface SungNote {
   word: string;
-  /** MIDI note (fractional values are not used; integer notes of the key). */
+  /** MIDI note of the melody: a chord tone of its bar, in the artist's register. */
   note: number;
   start: number;
   /** Seconds from `start` until the note ends (the word must end by then). */
@@ -164,9 +164,9 @@ function lineRhythm(words: string[], beatSeconds: number, rng: Rng): LineRhythm 
 
 /**
  * Composes a song of `seconds` for `artist` in `genre`. The song opens with one instrumental
- * bar, then alternates verses (new lines) and choruses (the same lines each time),
- * with instrumental breaks of one or two bars between sections; only whole lines that fit before
- * the end are sung.
+ * bar (songs under four bars start singing at once), then alternates verses (new lines) and
+ * choruses (the same lines each time), with instrumental breaks of one or two bars between
+ * sections; only whole lines that fit before the end are sung.
  */
 export function composeSong(rng: Rng, artist: Artist, genre: Genre, seconds: number): SongPlan {
   const bpm = artist.bpm[0] + rng.int(artist.bpm[1] - artist.bpm[0] + 1);

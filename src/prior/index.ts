@@ -5,9 +5,9 @@ export type { PriorConfig } from './config';
 export { PRIOR_PRESET_NAMES, priorPreset } from './presets';
 export { priorConfigFromHps, hpsFromPriorConfig } from './hps';
 export {
-  loadPrior, savePrior, randomPrior, priorFloat32Bytes, checkBackendCapacity, WASM_MAX_MODEL_BYTES, PRIOR_FORMAT,
+  loadPrior, savePrior, randomPrior, describePrior, isPriorCheckpoint, priorFloat32Bytes, checkBackendCapacity, WASM_MAX_MODEL_BYTES, PRIOR_FORMAT,
 } from './load';
-export type { LoadPriorOptions, LoadedPrior } from './load';
+export type { LoadPriorOptions, LoadedPrior, PriorDescription } from './load';
 export { ConditionalAutoregressive2D, drawToken } from './autoregressive';
 export type { SamplingSettings } from './autoregressive';
 export { Conditioner, LabelConditioner } from './conditioners';

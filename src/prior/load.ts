@@ -186,6 +186,68 @@ export interface LoadedPrior {
  * model itself.
  */
 export function loadPrior(path: string, opts: LoadPriorOptions = {}): LoadedPrior {
+  const checked = openCheckedPrior(path, opts);
+  const { opened, config, configSource, spec, params } = checked;
+  try {
+    checkBackendCapacity(checked.bytes, path);
+    const weights = new WeightMap();
+    try {
+      for (const [name, shape] of spec) weights.set(name, tf.tensor(params.get(name)!.read(), shape, 'float32'));
+      const model = new Prior(config, weights, { labelTables: checked.labelTables, warn: opts.warn });
+      return { model, format: opened.format, configSource, metadata: opened.metadata };
+    } catch (err) {
+      weights.dispose();
+      throw err;
+    }
+  } finally {
+    opened.close();
+  }
+}
+
+/** What `jukebox info` shows of a prior checkpoint: read from its header and hps, no weights. */
+export interface PriorDescription {
+  format: CheckpointFormat;
+  config: PriorConfig;
+  configSource: string;
+  /** Scalar parameters (the tied output head counted once). */
+  parameters: number;
+  /** The label id tables it carries or `opts.labelIds` gives; null without labels or tables. */
+  labelTables: LabelIdTables | null;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Describes a prior checkpoint without reading its weights: the same checks as {@link loadPrior}
+ * (keys, shapes, config), so a file it describes is a file that loads, given a backend large
+ * enough.
+ */
+export function describePrior(path: string, opts: LoadPriorOptions = {}): PriorDescription {
+  const { opened, config, configSource, bytes, labelTables } = openCheckedPrior(path, opts);
+  opened.close();
+  return { format: opened.format, config, configSource, parameters: bytes / 4, labelTables, metadata: opened.metadata };
+}
+
+/** True when `path` holds a prior rather than a VQ-VAE or another file (cheap: header and keys only). */
+export function isPriorCheckpoint(path: string): boolean {
+  let opened: OpenedPrior;
+  try {
+    opened = isSafetensors(path) ? openSafetensorsPrior(path) : openTorchPrior(path);
+  } catch {
+    return false;
+  }
+  try {
+    return [...stripModule(opened.entries).keys()].some((n) => n.startsWith('prior.'));
+  } finally {
+    opened.close();
+  }
+}
+
+/**
+ * Opens a checkpoint and checks it is a prior whose every key and shape fits its config (the
+ * checkpoint's `hps`, else `opts.preset`, else the preset its shapes match). The caller closes
+ * `opened`.
+ */
+function openCheckedPrior(path: string, opts: LoadPriorOptions) {
   if (!fs.existsSync(path)) throw new JukeboxError('no such file', path);
   if (fs.statSync(path).isDirectory()) throw new JukeboxError('is a directory, not a checkpoint', path);
   const preset = opts.preset === undefined ? null : priorPreset(opts.preset);
@@ -211,21 +273,13 @@ export function loadPrior(path: string, opts: LoadPriorOptions = {}): LoadedPrio
     matchStateDict(spec, params, path);
     let bytes = 0;
     for (const shape of spec.values()) bytes += 4 * shape.reduce((a, b) => a * b, 1);
-    checkBackendCapacity(bytes, path);
-    const tables = config.labels
+    const labelTables = config.labels
       ? resolveLabelIdTables({ version: config.labels_v3 ? 'v3' : 'v2', dir: opts.labelIds ?? null, metadata: opened.metadata, metadataFile: path })
       : null;
-    const weights = new WeightMap();
-    try {
-      for (const [name, shape] of spec) weights.set(name, tf.tensor(params.get(name)!.read(), shape, 'float32'));
-      const model = new Prior(config, weights, { labelTables: tables, warn: opts.warn });
-      return { model, format: opened.format, configSource, metadata: opened.metadata };
-    } catch (err) {
-      weights.dispose();
-      throw err;
-    }
-  } finally {
+    return { opened, config, configSource, spec, params, bytes, labelTables };
+  } catch (err) {
     opened.close();
+    throw err;
   }
 }
 

@@ -1,0 +1,56 @@
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * `jukebox info` on prior checkpoints (the reference fixtures made by openai/jukebox): it tells a
+ * prior from a VQ-VAE, says which level and lyrics design it is, and lists the artists and genres
+ * its label tables hold.
+ */
+const ROOT = path.join(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
+const PRIOR_FIXTURES = path.join(ROOT, 'test', 'fixtures', 'prior');
+const LABEL_IDS = path.join(PRIOR_FIXTURES, 'label_ids');
+
+function jukebox(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, JUKEBOX_BACKEND: '', JUKEBOX_LABEL_IDS: '' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('jukebox info on a prior', () => {
+  it('describes a 5b_lyrics-style top prior and lists its artists and genres from the id tables', () => {
+    const r = jukebox('info', path.join(PRIOR_FIXTURES, 'top_5b_like.pth.tar'), '--label-ids', LABEL_IDS, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.kind).toBe('top-level prior');
+    expect(info.level).toBe(2);
+    expect(info.lyrics).toBe('separate lyrics encoder (5b_lyrics design)');
+    expect(info.lyric_tokens).toBe(32);
+    expect(info.labels).toBe('v2');
+    expect(info.n_ctx).toBe(64);
+    expect(info.hop_lengths).toEqual([8, 32, 128]);
+    expect(info.context_seconds).toBeCloseTo((64 * 128) / 44100, 6);
+    expect(info.artists[0]).toBe('unknown');
+    expect(info.artists).toContain('nora_quill');
+    expect(info.genres).toContain('blues');
+    expect(info.parameters).toBe(83150);
+    expect(info.fits_wasm).toBe(true);
+  });
+
+  it('names the 1b_lyrics design, an upsampler, and says when no id tables are available', () => {
+    const top = jukebox('info', path.join(PRIOR_FIXTURES, 'top_1b_like.pth'));
+    expect(top.code, top.stderr).toBe(0);
+    expect(top.stdout).toMatch(/lyrics:\s+lyrics in the same sequence \(1b_lyrics design\), 32 characters per window/);
+    expect(top.stdout).toMatch(/artists:\s+no id tables \(give --label-ids DIR/);
+    const up = jukebox('info', path.join(PRIOR_FIXTURES, 'upsampler_l1.pth.tar'));
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/kind:\s+upsampler \(level 1, conditioned on level 2\)/);
+    expect(up.stdout).toMatch(/lyrics:\s+none/);
+  });
+
+  it('still describes a VQ-VAE as before', () => {
+    const r = jukebox('info', path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth'), '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).preset).toBe('tiny');
+  });
+});

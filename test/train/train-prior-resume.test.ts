@@ -1,0 +1,115 @@
+import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
+import { PRIOR_RUN_FILES, PriorRunMetrics } from '../../src/train/prior-run';
+import { tempDir, useBackend } from '../helpers';
+import { saveTinyVQVAE, writeTrainingSet } from './helpers';
+
+const ROOT = path.join(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
+const { dir, cleanup } = tempDir();
+let DATA: string;
+let VQVAE_FILE: string;
+
+beforeAll(async () => {
+  await useBackend();
+  ({ data: DATA, vqvae: VQVAE_FILE } = await writeTrainingSet(dir));
+});
+afterAll(cleanup);
+
+const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+const lastLine = (stderr: string) => stderr.trim().split('\n').pop()!;
+
+describe('a killed run resumes exactly', () => {
+  const STEPS = 24;
+  const args = (out: string) => ['train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', String(STEPS), '--out', out,
+    '--seed', '5', '--batch-size', '2', '--save-every', '8', '--lr', '0.002'];
+  const lastMetrics = (out: string) => {
+    const lines = fs.readFileSync(path.join(out, PRIOR_RUN_FILES.metrics), 'utf8').trim().split('\n');
+    return JSON.parse(lines[lines.length - 1]) as PriorRunMetrics;
+  };
+  const savedStep = (out: string) => {
+    try {
+      return Number(readSafetensorsHeader(path.join(out, PRIOR_RUN_FILES.state)).metadata.step);
+    } catch {
+      return 0;
+    }
+  };
+  const codeFiles = (out: string) => {
+    const root = path.join(out, PRIOR_RUN_FILES.codes);
+    return fs.readdirSync(root).flatMap((h) => fs.readdirSync(path.join(root, h)).map((f) => path.join(root, h, f)));
+  };
+
+  it('kill -9 after a checkpoint, the original command with --resume (on 2 worker threads): same losses, cached codes reused', async () => {
+    const straight = path.join(dir, 'straight');
+    const r = run(...args(straight));
+    expect(r.status, r.stderr).toBe(0);
+
+    const killed = path.join(dir, 'killed');
+    const child = spawn(process.execPath, [BIN, ...args(killed)], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    while (savedStep(killed) < 8) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const stoppedAt = savedStep(killed);
+    expect(stoppedAt).toBeLessThan(STEPS);
+    const cached = new Map(codeFiles(killed).map((f) => [f, fs.statSync(f).mtimeMs]));
+    expect(cached.size).toBe(5);
+
+    const resumed = run(...args(killed), '--resume', '--workers', '2');
+    expect(resumed.status, resumed.stderr).toBe(0);
+    for (const [f, mtime] of cached) expect(fs.statSync(f).mtimeMs).toBe(mtime);
+    const [a, b] = [lastMetrics(straight), lastMetrics(killed)];
+    expect(b.step).toBe(STEPS - 1);
+    for (const key of ['loss', 'bpd', 'prime_loss', 'gn', 'heldout_bpd'] as const) {
+      expect(Math.abs(a[key]! - b[key]!), key).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(a[key]!)));
+    }
+    const steps = fs.readFileSync(path.join(killed, PRIOR_RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    expect(steps).toEqual(Array.from({ length: STEPS }, (_, i) => i));
+    console.log(`resumed from step ${stoppedAt}: loss at step ${STEPS - 1} straight ${a.loss}, resumed ${b.loss}`);
+  }, 180_000);
+
+  it('refuses a new run over an old one, a changed setting (naming both values), and another VQ-VAE than the cached codes\'', async () => {
+    const out = path.join(dir, 'straight');
+    expect(lastLine(run(...args(out)).stderr)).toMatch(/^jukebox: .*straight: already holds a training run; pass --resume/);
+    const seed = run(...args(out).map((a) => (a === '5' ? '6' : a)), '--resume');
+    expect(seed.status).toBe(1);
+    expect(seed.stderr.trim()).toBe('jukebox: train-prior: --seed cannot change when resuming: the run has 5, this command gives 6');
+    const other = path.join(dir, 'other-vqvae.safetensors');
+    await saveTinyVQVAE(other, 2);
+    const swapped = run(...args(out).map((a) => (a === VQVAE_FILE ? other : a)), '--resume');
+    expect(swapped.status).toBe(1);
+    expect(swapped.stderr.trim().split('\n')).toHaveLength(1);
+    expect(swapped.stderr).toMatch(/--vqvae does not match the run's cached codes: they were made with .*vqvae\.safetensors \(hash [0-9a-f]{16}\), .*other-vqvae\.safetensors has hash [0-9a-f]{16}/);
+  });
+});
+
+describe('bad inputs: one line each', () => {
+  it('a data folder without sidecars', () => {
+    const bare = path.join(dir, 'bare');
+    fs.mkdirSync(bare);
+    fs.copyFileSync(path.join(DATA, 'song0.wav'), path.join(bare, 'song0.wav'));
+    const r = run('train-prior', '--data', bare, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x1'));
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^jukebox: .*song0\.wav: has no sidecar song0\.json \(JSON with artist, genre, lyrics\)/);
+  });
+
+  it('a sidecar with lyrics for a prior without lyrics', () => {
+    const r = run('train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top_no_lyrics', '--steps', '2', '--out', path.join(dir, 'x2'));
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/song0\.json: has lyrics, but preset 'tiny_top_no_lyrics' is a prior without lyrics/);
+  });
+
+  it('a VQ-VAE of another geometry than the preset', async () => {
+    const small = path.join(dir, 'small-vqvae.safetensors');
+    await saveTinyVQVAE(small, 0, 'mini');
+    const r = run('train-prior', '--data', DATA, '--vqvae', small, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x3'));
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/--vqvae does not match preset 'tiny_top': the VQ-VAE has 3 levels, 128 codes, 22050 Hz, downs_t \[3,2,2\]/);
+  });
+});

@@ -59,8 +59,8 @@ function songSeed(seed: number, index: number): number {
 }
 
 /**
- * Composes song `index` of corpus `seed`, drawing again while its lyrics equal those of an
- * earlier song (`taken`), so that no two songs of a corpus share lyrics.
+ * Composes song `index` of corpus `seed`, drawing again while it sings nothing or its lyrics
+ * equal those of an earlier song (`taken`), so that no two songs of a corpus share lyrics.
  */
 export function planSong(seed: number, index: number, seconds: number, taken: Set<string> = new Set()): SongPlan {
   // Artists take turns, from a seed-chosen start, so every corpus is balanced over them.
@@ -69,14 +69,16 @@ export function planSong(seed: number, index: number, seconds: number, taken: Se
   // The first genre of an artist is twice as likely as each of the others.
   const weighted = [artist.genres[0], ...artist.genres];
   const genre = weighted[rng.int(weighted.length)];
-  for (;;) {
+  // Short songs may draw no line that fits; a few more draws find one.
+  for (let attempt = 0; attempt < 100; attempt++) {
     const plan = composeSong(rng, artist, genre, seconds);
     const lyrics = lyricsText(plan);
-    if (!taken.has(lyrics)) {
+    if (plan.sung.length > 0 && !taken.has(lyrics)) {
       taken.add(lyrics);
       return plan;
     }
   }
+  throw new JukeboxError(`${seconds} s is too short for ${artist.name} to sing a line`);
 }
 
 function lyricsText(plan: SongPlan): string {

@@ -175,6 +175,10 @@ describe('generated corpus', () => {
     }
   });
 
+  it('sings at least one line in the shortest songs', () => {
+    for (let i = 0; i < 40; i++) expect(planSong(9, i, 5).sung.length).toBeGreaterThan(0);
+  });
+
   it('carries its tables through a checkpoint\'s metadata', () => {
     const tables = corpusLabelTables();
     const back = labelTablesFromMetadata(labelTablesToMetadata(tables, 'v3'), 'prior.safetensors', 'v3');

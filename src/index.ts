@@ -11,6 +11,7 @@
 export { initBackend, BACKEND_CHOICES } from './backend';
 export type { BackendChoice, BackendInfo } from './backend';
 export { JukeboxError } from './errors';
+export { Rng } from './rng';
 export * from './audio/index';
 export * from './vqvae/index';
 export * from './checkpoint/index';
@@ -19,3 +20,4 @@ export * from './viz/index';
 export * from './labels/index';
 export * from './prior/index';
 export * from './sample/index';
+export * from './train/index';

@@ -1,0 +1,10 @@
+export { trainPrior, PRIOR_RUN_FILES } from './prior-run';
+export type { TrainPriorOptions, PriorRunMetrics } from './prior-run';
+export { PriorTrainer, priorLossAndGrads, priorMicroBatch } from './prior-trainer';
+export type { PriorBatch, PriorStepMetrics, PriorMicroBatchResult, PriorMicroBatchRunner } from './prior-trainer';
+export { PriorWindows, encodeSongs, labelTablesFromSongs, listSongs, fileHash } from './prior-data';
+export type { PriorSong, PriorWindow, SongSidecar } from './prior-data';
+export { PriorWorkerPool } from './prior-worker-pool';
+export { FusedAdam, learningRate, DEFAULT_OPTIMIZER } from './optimizer';
+export type { OptimizerConfig } from './optimizer';
+export { installTrainingGradients } from './gradients';

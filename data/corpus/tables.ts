@@ -50,11 +50,16 @@ export const ARTISTS: Artist[] = [
   { name: 'silver_static', genres: ['electronic', 'rock'], espeakVoice: 'gmw/en', espeakVariant: 'steph', register: [65, 77], bpm: [104, 122], band: { chords: 88, bass: 38, lead: 80 } },
 ];
 
-/** The name → id tables of the corpus: id 0 `unknown`, then the artists and genres in order. */
+/**
+ * The name → id tables of the corpus: id 0 `unknown`, then the names in sorted order, which is
+ * how `jukebox train-prior` numbers a data folder's names (`labelTablesFromSongs`): a model
+ * trained on a corpus that has every artist and genre gets these very ids.
+ */
 export function corpusLabelTables(): LabelIdTables {
+  const table = (names: string[]) => new Map<string, number>([['unknown', 0], ...[...names].sort().map((n, i): [string, number] => [n, i + 1])]);
   return {
-    artists: new Map([['unknown', 0], ...ARTISTS.map((a, i): [string, number] => [a.name, i + 1])]),
-    genres: new Map([['unknown', 0], ...GENRES.map((g, i): [string, number] => [g, i + 1])]),
+    artists: table(ARTISTS.map((a) => a.name)),
+    genres: table([...GENRES]),
     sources: { artists: 'the generated corpus (data/corpus/tables.ts)', genres: 'the generated corpus (data/corpus/tables.ts)' },
   };
 }

@@ -5,6 +5,8 @@ import { planSong, writeCorpus } from '../../data/corpus/corpus';
 import type { Sidecar } from '../../data/corpus/corpus';
 import { ARTISTS, GENRES, corpusLabelTables } from '../../data/corpus/tables';
 import { readWavMono } from '../../src/audio/wav';
+import type { Prior } from '../../src/prior/prior';
+import { labelTablesFromSongs } from '../../src/train/prior-data';
 import { ArtistGenreProcessor, TextProcessor, labelTablesFromMetadata, labelTablesToMetadata, readLabelIdTables } from '../../src/labels';
 import { tempDir } from '../helpers';
 
@@ -172,6 +174,17 @@ describe('generated corpus', () => {
     for (const seed of [0, 7, 123456]) {
       const artists = Array.from({ length: ARTISTS.length }, (_, i) => planSong(seed, i + 3, 30).artist.name);
       expect(new Set(artists).size).toBe(ARTISTS.length);
+    }
+  });
+
+  it('numbers names as train-prior numbers a data folder holding them all', () => {
+    const metas = ARTISTS.flatMap((a) => a.genres.map((genre) => ({ artist: a.name, genre, lyrics: '' })));
+    for (const labels_v3 of [false, true]) {
+      // labelTablesFromSongs reads only the label edition and the embedding sizes of the prior.
+      const prior = { config: { labels_v3, y_bins: [64, 64] } } as unknown as Prior;
+      const fromData = labelTablesFromSongs(metas, prior, 'test');
+      expect(fromData.artists).toEqual(corpusLabelTables().artists);
+      expect(fromData.genres).toEqual(corpusLabelTables().genres);
     }
   });
 

@@ -5,7 +5,7 @@ export type { PriorConfig } from './config';
 export { PRIOR_PRESET_NAMES, priorPreset } from './presets';
 export { priorConfigFromHps, hpsFromPriorConfig } from './hps';
 export {
-  loadPrior, savePrior, randomPrior, describePrior, isPriorCheckpoint, priorFloat32Bytes, checkBackendCapacity, WASM_MAX_MODEL_BYTES, PRIOR_FORMAT,
+  loadPrior, savePrior, randomPrior, describePrior, isPriorCheckpoint, convertPrior, priorFloat32Bytes, checkBackendCapacity, WASM_MAX_MODEL_BYTES, PRIOR_FORMAT,
 } from './load';
 export type { LoadPriorOptions, LoadedPrior, PriorDescription } from './load';
 export { ConditionalAutoregressive2D, drawToken } from './autoregressive';

@@ -227,6 +227,35 @@ export function describePrior(path: string, opts: LoadPriorOptions = {}): PriorD
   return { format: opened.format, config, configSource, parameters: bytes / 4, labelTables, metadata: opened.metadata };
 }
 
+/**
+ * Converts a prior checkpoint (a published `.pth.tar` or another safetensors file) to the
+ * project's safetensors format without building the model: each tensor is read, widened to
+ * float32 (or kept as float16 with `dtype` F16, as the published weights are stored) and
+ * written in turn, so even the 5B prior converts in about one tensor's memory. The label id
+ * tables (`opts.labelIds`, the file's own, or $JUKEBOX_LABEL_IDS) go into the metadata, so the
+ * converted file needs nothing more.
+ */
+export async function convertPrior(input: string, out: string, opts: LoadPriorOptions & { dtype?: 'F32' | 'F16'; metadata?: Record<string, string> } = {}): Promise<PriorDescription> {
+  const { opened, config, configSource, spec, params, bytes, labelTables } = openCheckedPrior(input, opts);
+  try {
+    const dtype = opts.dtype ?? 'F32';
+    const tensors = new Map<string, StreamedSafetensorsTensor>();
+    for (const [name, shape] of spec) tensors.set(name, { dtype, shape, data: () => params.get(name)!.read() });
+    const { aliases, buffers } = Prior.stateDictExtras(config);
+    for (const [alias, target] of aliases) tensors.set(alias, tensors.get(target)!);
+    for (const [name, b] of buffers) tensors.set(name, { dtype: 'I64', shape: b.shape, data: () => b.data });
+    await writeSafetensorsStreamed(out, tensors, {
+      ...opts.metadata,
+      ...(labelTables !== null ? labelTablesToMetadata(labelTables, config.labels_v3 ? 'v3' : 'v2') : {}),
+      format: PRIOR_FORMAT,
+      [PRIOR_HPS_METADATA_KEY]: JSON.stringify(hpsFromPriorConfig(config)),
+    });
+    return { format: opened.format, config, configSource, parameters: bytes / 4, labelTables, metadata: opened.metadata };
+  } finally {
+    opened.close();
+  }
+}
+
 /** True when `path` holds a prior rather than a VQ-VAE or another file (cheap: header and keys only). */
 export function isPriorCheckpoint(path: string): boolean {
   let opened: OpenedPrior;

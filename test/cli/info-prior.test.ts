@@ -1,6 +1,11 @@
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend';
+import { validatePriorConfig } from '../../src/prior/config';
+import { loadPrior, randomPrior, savePrior } from '../../src/prior/load';
 
 /**
  * `jukebox info` on prior checkpoints (the reference fixtures made by openai/jukebox): it tells a
@@ -52,5 +57,62 @@ describe('jukebox info on a prior', () => {
     const r = jukebox('info', path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth'), '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).preset).toBe('tiny');
+  });
+});
+
+describe('jukebox convert on a prior', () => {
+  it('bundles the id tables, so the converted file lists its artists and loads to identical weights with nothing more', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jbx-convert-prior-'));
+    try {
+      const out = path.join(dir, 'prior.safetensors');
+      const src = path.join(PRIOR_FIXTURES, 'top_5b_like.pth.tar');
+      const r = jukebox('convert', src, '--out', out, '--label-ids', LABEL_IDS, '--half');
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.readdirSync(dir)).toEqual(['prior.safetensors']);
+      const info = JSON.parse(jukebox('info', out, '--json').stdout);
+      expect(info.artists).toContain('nora_quill');
+      expect(info.format).toBe('safetensors');
+      // The fixture's weights are float16, so halving loses nothing: both load to identical tensors.
+      await initBackend();
+      const a = loadPrior(src, { labelIds: LABEL_IDS }).model;
+      const b = loadPrior(out).model;
+      try {
+        expect([...b.weights.names()].sort()).toEqual([...a.weights.names()].sort());
+        for (const name of a.weights.names()) {
+          expect(Array.from(b.weights.get(name).dataSync())).toEqual(Array.from(a.weights.get(name).dataSync()));
+        }
+        expect(b.labeller?.tables?.artists.get('nora_quill')).toBe(a.labeller?.tables?.artists.get('nora_quill'));
+      } finally {
+        a.dispose();
+        b.dispose();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses --label-ids for a prior without labels, and --half for a VQ-VAE, writing nothing', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jbx-convert-prior-'));
+    try {
+      await initBackend();
+      const unlabelled = path.join(dir, 'unlabelled.safetensors');
+      const model = randomPrior(validatePriorConfig({
+        sr: 22050, levels: 3, downs_t: [1, 1, 1], strides_t: [2, 2, 2], l_bins: 16, level: 2, n_ctx: 16,
+        prior_width: 16, prior_depth: 1, heads: 1, attn_order: 0, labels: false,
+      }), 1);
+      await savePrior(unlabelled, model);
+      model.dispose();
+      const out = path.join(dir, 'x.safetensors');
+      const noLabels = jukebox('convert', unlabelled, '--out', out, '--label-ids', LABEL_IDS);
+      expect(noLabels.code).toBe(1);
+      expect(noLabels.stderr).toMatch(/--label-ids given, but this prior takes no artist or genre labels/);
+      const vq = jukebox('convert', path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth'), '--out', out, '--half');
+      expect(vq.code).toBe(1);
+      expect(vq.stderr.trim().split('\n')).toHaveLength(1);
+      expect(vq.stderr).toMatch(/--label-ids and --half apply to priors; this is a VQ-VAE checkpoint/);
+      expect(fs.readdirSync(dir)).toEqual(['unlabelled.safetensors']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -12,7 +12,9 @@ import { maxRelativeError } from './helpers';
 /**
  * Parity with openai/jukebox on the three fixture priors (test/fixtures/prior/README.md): each
  * reference checkpoint (zip float32, legacy float16, legacy float32) loads through its own hps,
- * and gives the reference's label rows, teacher-forced logits, losses, attention and greedy tokens.
+ * and gives the reference's label rows, teacher-forced logits, losses, attention and greedy tokens;
+ * its logits and attention are as close to the reference computed in float64 as the reference's
+ * own float32 outputs are.
  */
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'prior');
@@ -22,17 +24,48 @@ const FORMATS = { top_1b_like: 'torch-zip', top_5b_like: 'torch-legacy', upsampl
 beforeAll(useBackend);
 
 /**
- * Largest |logit − reference| allowed, relative to the largest |logit|, and largest attention
- * probability error. The 1b-like fixture's sharp attention (16 layers, 3× variance-preserving
- * query/key projections) amplifies float32 rounding along the sequence. Measured against the
- * reference run in float64 on the same checkpoint and inputs, the reference's own float32 logits
- * are off by 7.3e-5 of the largest logit (relative L2 2.3e-5) and ours by 7.0e-5 (wasm) and 1.1e-4
- * (cpu backend), so ours and the reference's differ by up to about 2e-4 there: two roundings, not a
- * modelling difference (every greedy token matches). Its bounds have that margin; the other
- * structures keep 1e-4.
+ * Against the reference's float32 outputs: largest |logit − reference| allowed, relative to the
+ * largest |logit|, and largest attention probability error. The 1b-like fixture's sharp attention
+ * (16 layers, 3× variance-preserving query/key projections) amplifies float32 rounding along the
+ * sequence, so two float32 runs of the same model differ there by more than 1e-4 (every greedy
+ * token still matches); its bounds have that margin, the other structures keep 1e-4. That this is
+ * rounding and not a modelling difference is what the float64 comparison below proves.
  */
 const MAX_LOGIT_ERROR = { top_1b_like: 3e-4, top_5b_like: 1e-4, upsampler_l1: 1e-4 };
 const MAX_ATTENTION_ERROR = { top_1b_like: 5e-4, top_5b_like: 1e-4, upsampler_l1: 1e-4 };
+
+/**
+ * Against the truth: each fixture also holds the reference's teacher-forced logits and recorded
+ * attention computed in float64 (`*_f64`, the same checkpoint values and inputs; see the fixture
+ * README), and the reference's own float32 error against them (metadata `reference_f32_vs_f64`).
+ * Asserted for each error measure (logits: relative L2 and max |diff| / max |logit|; attention:
+ * max absolute difference), with e_ours our error and e_ref the reference float32's, both against
+ * float64:
+ *
+ *     e_ours ≤ max(1e-4, 2 · e_ref)
+ *
+ * i.e. within the issue's 1e-4 target, or, where float32 itself does not reach it, no more than
+ * twice the reference's own float32 error. Measured (wasm and cpu backends, README table), the
+ * 1e-4 target holds everywhere except on `top_1b_like`: its lyric attention (the reference's
+ * float32 is off by 1.7e-4 itself; ours by 2.3e-4 wasm, 2.1e-4 cpu: 1.3× and 1.2×) and its
+ * logits' max |diff| / max |logit| (reference 6.9e-5; ours 1.12e-4 wasm, 1.14e-4 cpu: 1.6× and
+ * 1.7×, so 1.5× would not hold). There both float32 errors lie along the same sensitive direction
+ * with opposite signs (correlation −0.7), ours about 1.4× the reference's at every quantile
+ * (median to 99.99th), which is why ours and the reference's float32 logits differ by their sum,
+ * 1.8e-4. A modelling difference (a wrong mask, scale, or layer order) would be off by orders of
+ * magnitude more.
+ */
+const F64_TARGET = 1e-4;
+const F64_RATIO = 2;
+function f64Bound(referenceError: number): number {
+  return Math.max(F64_TARGET, F64_RATIO * referenceError);
+}
+
+function maxAbsError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let err = 0;
+  for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+  return err;
+}
 
 interface Fixture {
   tensors: Map<string, SafetensorsTensor>;
@@ -105,6 +138,19 @@ describe.each(STRUCTURES)('%s: parity with the reference', (name) => {
       console.log(`${name}: logits relative L2 error ${l2.toExponential(2)}, max |diff| / max |logit| ${err.toExponential(2)}`);
       expect(l2).toBeLessThan(1e-4);
       expect(err).toBeLessThan(MAX_LOGIT_ERROR[name]);
+      const truth = values(fx, 'preds_f64');
+      const refL2 = relativeL2(want, truth);
+      const refErr = maxRelativeError(want, truth);
+      const recorded = JSON.parse(fx.meta.reference_f32_vs_f64) as Record<string, number>;
+      // The stored truth is float32-rounded float64 (≤ 6e-8 relative): the recorded errors hold.
+      expect(refL2).toBeCloseTo(recorded.preds_relative_l2, 6);
+      expect(refErr).toBeCloseTo(recorded.preds_max_abs_diff_over_max_abs, 6);
+      const oursL2 = relativeL2(got, truth);
+      const oursErr = maxRelativeError(got, truth);
+      console.log(`${name}: logits vs float64: ours relative L2 ${oursL2.toExponential(2)}, max |diff| / max |logit| ${oursErr.toExponential(2)}; `
+        + `reference float32 ${refL2.toExponential(2)}, ${refErr.toExponential(2)}`);
+      expect(oursL2).toBeLessThanOrEqual(f64Bound(refL2));
+      expect(oursErr).toBeLessThanOrEqual(f64Bound(refErr));
       for (const [key, got] of [['loss', r.loss], ['gen_loss', r.genLoss], ['prime_loss', r.primeLoss]] as const) {
         const want = values(fx, key)[0];
         expect(Math.abs(got - want)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want)));
@@ -126,11 +172,16 @@ describe.each(STRUCTURES)('%s: parity with the reference', (name) => {
         expect(w.shape).toEqual(fx.tensors.get(key)!.shape);
         const got = w.dataSync();
         const want = values(fx, key);
-        let err = 0;
-        for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+        const err = maxAbsError(got, want);
         const l2 = relativeL2(got, want);
-        console.log(`${name}: ${key} (layer ${layer}) relative L2 error ${l2.toExponential(2)}, max abs error ${err.toExponential(2)}`);
+        const truth = values(fx, `${key}_f64`);
+        const refErr = maxAbsError(want, truth);
+        expect(refErr).toBeCloseTo((JSON.parse(fx.meta.reference_f32_vs_f64) as Record<string, number>)[`${key}_max_abs_diff`], 6);
+        const oursErr = maxAbsError(got, truth);
+        console.log(`${name}: ${key} (layer ${layer}) relative L2 error ${l2.toExponential(2)}, max abs error ${err.toExponential(2)}; `
+          + `vs float64: ours ${oursErr.toExponential(2)}, reference float32 ${refErr.toExponential(2)}`);
         expect(err).toBeLessThan(MAX_ATTENTION_ERROR[name]);
+        expect(oursErr).toBeLessThanOrEqual(f64Bound(refErr));
       }
       tf.dispose([...r.attention!.values()]);
     });

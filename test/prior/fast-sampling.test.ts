@@ -24,13 +24,15 @@ import { TINY, windowInputs } from './helpers';
 beforeAll(useBackend);
 
 /**
- * Largest step logit error allowed, relative to the step's largest logit. The lyric structures'
- * sharp random attention (16 and 19 layers, 3× query/key projections, see randomPrior) amplifies
- * float32 rounding along the sequence: there the tfjs path's own cpu and wasm backends differ by
- * 4.7e-4 (1b-like) and 2.7e-5 (5b-like) on these very runs, against 5.2e-5 and 3.0e-5 between the
- * fast path and tfjs-wasm. The bounds take that noise floor; the 3-layer upsampler keeps 1e-5.
+ * The largest step logit error allowed, relative to the step's largest logit. 1e-5 holds for the
+ * upsampler; the lyric structures' sharp random attention (16 and 19 layers, 3× query/key
+ * projections, see randomPrior) amplifies float32 rounding along the sequence, so that the tfjs
+ * path itself differs between its cpu and wasm backends by up to 4.7e-4 (1b-like) and 3.8e-5
+ * (5b-like) on these cases: no float32 implementation summing in another order can match either
+ * within 1e-5 there. Measured fast-vs-tfjs-wasm errors: up to 3.4e-4 (1b-like, the fixture's
+ * included), 2.4e-5 (5b-like), 8e-6 (upsamplers). The bounds sit at those floors.
  */
-const MAX_STEP_ERROR = { top1b: 1e-4, top5b: 1e-4, upsampler: 1e-5 };
+const MAX_STEP_ERROR = { top1b: 5e-4, top5b: 1e-4, upsampler: 1e-5, top_1b_like: 5e-4, top_5b_like: 1e-4, upsampler_l1: 1e-5 };
 
 /** The largest, over positions, of max |a − b| / max |b| within the position's logits. */
 function maxStepError(got: Float32Array, want: Float32Array, vocab: number): number {
@@ -47,8 +49,16 @@ function maxStepError(got: Float32Array, want: Float32Array, vocab: number): num
   return worst;
 }
 
+interface PathResult {
+  tokens: Int32Array;
+  sequence: Int32Array;
+  preds: Float32Array;
+  vocab: number;
+}
+
+/** The same call on the tfjs path and on the fast path; `error` is the largest step logit error. */
 async function bothPaths(prior: Prior, opts: Omit<PriorSampleOptions, 'rng' | 'fastSampling'>, seed = 0) {
-  const run = async (fastSampling: boolean) => {
+  const run = async (fastSampling: boolean): Promise<PathResult> => {
     const out = await prior.sampleWithPreds({ ...opts, rng: new Rng(seed), fastSampling });
     const r = { tokens: out.tokens.dataSync() as Int32Array, sequence: out.sequence.dataSync() as Int32Array, preds: out.preds.dataSync() as Float32Array, vocab: out.preds.shape[2] };
     tf.dispose([out.tokens, out.sequence, out.preds]);
@@ -181,13 +191,6 @@ describe('fast sampling: worker threads', () => {
   });
 });
 
-/**
- * The same floors on the reference's fixture checkpoints, whose lyric models amplify rounding
- * too (parity.test.ts allows 3e-4 against the reference on the 1b-like one); measured up to
- * 2.3e-4 (1b-like) and 1.4e-4 (5b-like) after priming, 4.8e-6 on the upsampler.
- */
-const MAX_FIXTURE_STEP_ERROR = { top_1b_like: 3e-4, top_5b_like: 2e-4, upsampler_l1: 1e-5 };
-
 /** The reference's greedy tokens (test/fixtures/prior/README.md), up to each row's first near-tie. */
 describe.each(['top_1b_like', 'top_5b_like', 'upsampler_l1'] as const)('fast sampling gives the reference greedy tokens: %s', (name) => {
   it('ancestral, ancestral short and primed in chunks', async () => {
@@ -213,7 +216,7 @@ describe.each(['top_1b_like', 'top_5b_like', 'upsampler_l1'] as const)('fast sam
     for (const m of modes) {
       const { tfjs, fast, error } = await bothPaths(prior, { nSamples: 2, z: m.z, zConds, y, topK: 1, chunkSize: m.chunkSize, sampleTokens: m.sampleTokens });
       console.log(`${name}: ${m.mode}: max step logit error against the tfjs path ${error.toExponential(2)}`);
-      expect(error).toBeLessThan(MAX_FIXTURE_STEP_ERROR[name]);
+      expect(error).toBeLessThan(MAX_STEP_ERROR[name]);
       expect(Array.from(fast.sequence)).toEqual(Array.from(tfjs.sequence));
       if (m.skip > 0) {
         // The primed positions' logits are the reference's teacher-forced ones (causal), which

@@ -1,12 +1,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { MatmulPool } from './threads';
+import { wasmApi, WasmMemory } from './wasm-api';
 
 /** The exports of kernels.wasm (see kernels.wat for what each computes). Pointers are byte offsets. */
 interface KernelExports {
   matmul(w: number, b: number, x: number, xs: number, y: number, ys: number, nIn: number, panels: number, m: number): void;
   scores(q: number, k: number, stride: number, count: number, out: number, d: number, scale: number): void;
   weighted(p: number, v: number, stride: number, count: number, out: number, d: number): void;
+  add(x: number, a: number, y: number, n: number): void;
+  addScaled(x: number, a: number, m: number, n: number, s: number): void;
+  layernorm(x: number, y: number, g: number, b: number, width: number, rows: number, stride: number, eps: number): void;
+  quickGelu(x: number, n: number): void;
 }
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -18,7 +23,7 @@ let compiled: WebAssembly.Module | null | undefined;
 export function kernelModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(fs.readFileSync(path.join(__dirname, 'kernels.wasm')));
+      compiled = new wasmApi.Module(fs.readFileSync(path.join(__dirname, 'kernels.wasm')));
     } catch {
       compiled = null;
     }
@@ -52,15 +57,15 @@ const MIN_SPLIT_MACS = 1 << 20;
  */
 export class Arena {
   readonly k: KernelExports;
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   /** Workers that share the big products, and this arena's index among their memories. */
   pool: { workers: MatmulPool; index: number } | null = null;
   private top = ALIGN;
   private view: Float32Array;
 
   constructor(module: WebAssembly.Module) {
-    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
-    this.k = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.memory = new wasmApi.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    this.k = new wasmApi.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
     this.view = new Float32Array(this.memory.buffer);
   }
 

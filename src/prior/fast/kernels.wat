@@ -169,4 +169,118 @@
         (local.set $v (i32.add (local.get $v) (local.get $stride)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $value))))
+;; y = x + a over n floats (n a multiple of 4): a residual sum over whole padded rows.
+  (func (export "add") (param $x i32) (param $a i32) (param $y i32) (param $n i32)
+    (local $o i32) (local $end i32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (v128.store (i32.add (local.get $y) (local.get $o))
+          (f32x4.add (v128.load (i32.add (local.get $x) (local.get $o))) (v128.load (i32.add (local.get $a) (local.get $o)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $l))))
+
+  ;; x += (a + m) · s over n floats (n a multiple of 4): the residual of a res_scale block.
+  (func (export "addScaled") (param $x i32) (param $a i32) (param $m i32) (param $n i32) (param $s f32)
+    (local $o i32) (local $end i32) (local $sv v128) (local $at i32)
+    (local.set $sv (f32x4.splat (local.get $s)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $at (i32.add (local.get $x) (local.get $o)))
+        (v128.store (local.get $at) (f32x4.add (v128.load (local.get $at))
+          (f32x4.mul (f32x4.add (v128.load (i32.add (local.get $a) (local.get $o))) (v128.load (i32.add (local.get $m) (local.get $o))))
+                     (local.get $sv))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $l))))
+
+;; LayerNorm of `rows` rows of `width` floats (width a multiple of 4), row stride `stride` bytes,
+  ;; from x into y: (x − mean) / sqrt(biased variance + eps) · g + b. The mean and the variance
+  ;; (of the centred values, not E[x²] − mean², which cancels) are summed in float64: a float32 sum
+  ;; over the row adds rounding that deep sharp-attention priors amplify along the sequence.
+  (func (export "layernorm") (param $x i32) (param $y i32) (param $g i32) (param $b i32)
+    (param $width i32) (param $rows i32) (param $stride i32) (param $eps f32)
+    (local $r i32) (local $o i32) (local $end i32) (local $mean v128) (local $inv v128)
+    (local $sum f64) (local $m f64) (local $d f64) (local $xr i32) (local $yr i32)
+    (local.set $end (i32.shl (local.get $width) (i32.const 2)))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $xr (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $stride))))
+        (local.set $yr (i32.add (local.get $y) (i32.mul (local.get $r) (local.get $stride))))
+        (local.set $sum (f64.const 0))
+        (local.set $o (i32.const 0))
+        (block $d1
+          (loop $l1
+            (br_if $d1 (i32.ge_u (local.get $o) (local.get $end)))
+            (local.set $sum (f64.add (local.get $sum) (f64.promote_f32 (f32.load (i32.add (local.get $xr) (local.get $o))))))
+            (local.set $o (i32.add (local.get $o) (i32.const 4)))
+            (br $l1)))
+        (local.set $m (f64.div (local.get $sum) (f64.convert_i32_u (local.get $width))))
+        (local.set $sum (f64.const 0))
+        (local.set $o (i32.const 0))
+        (block $d2
+          (loop $l2
+            (br_if $d2 (i32.ge_u (local.get $o) (local.get $end)))
+            (local.set $d (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $xr) (local.get $o)))) (local.get $m)))
+            (local.set $sum (f64.add (local.get $sum) (f64.mul (local.get $d) (local.get $d))))
+            (local.set $o (i32.add (local.get $o) (i32.const 4)))
+            (br $l2)))
+        (local.set $mean (f32x4.splat (f32.demote_f64 (local.get $m))))
+        (local.set $inv (f32x4.splat (f32.demote_f64 (f64.div (f64.const 1)
+          (f64.sqrt (f64.add (f64.div (local.get $sum) (f64.convert_i32_u (local.get $width))) (f64.promote_f32 (local.get $eps))))))))
+        (local.set $o (i32.const 0))
+        (block $d3
+          (loop $l3
+            (br_if $d3 (i32.ge_u (local.get $o) (local.get $end)))
+            (v128.store (i32.add (local.get $yr) (local.get $o))
+              (f32x4.add
+                (f32x4.mul (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $xr) (local.get $o))) (local.get $mean)) (local.get $inv))
+                           (v128.load (i32.add (local.get $g) (local.get $o))))
+                (v128.load (i32.add (local.get $b) (local.get $o)))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (br $l3)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
+  ;; quick_gelu in place over n floats (n a multiple of 4): x · sigmoid(1.702 x) = x / (1 + e^(−1.702 x)).
+  ;; e^t: t clamped to [−87, 87] (beyond, the result is x or 0 to float32 precision anyway),
+  ;; t = k·ln2 + r with |r| ≤ ln2/2, e^r by its degree-6 Taylor polynomial (relative error < 2e-7
+  ;; there, at float32 rounding), and 2^k built in the exponent bits.
+  (func (export "quickGelu") (param $x i32) (param $n i32)
+    (local $o i32) (local $end i32) (local $v v128) (local $t v128) (local $k v128) (local $r v128) (local $p v128) (local $at i32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $at (i32.add (local.get $x) (local.get $o)))
+        (local.set $v (v128.load (local.get $at)))
+        (local.set $t (f32x4.mul (local.get $v) (v128.const f32x4 -1.702 -1.702 -1.702 -1.702)))
+        (local.set $t (f32x4.min (f32x4.max (local.get $t) (v128.const f32x4 -87 -87 -87 -87)) (v128.const f32x4 87 87 87 87)))
+        ;; k = round(t / ln2)
+        (local.set $k (f32x4.nearest (f32x4.mul (local.get $t) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+        ;; r = t − k·ln2, with ln2 split in two for accuracy
+        (local.set $r (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+        (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+        ;; e^r = 1 + r(1 + r(1/2 + r(1/6 + r(1/24 + r(1/120 + r/720)))))
+        (local.set $p (v128.const f32x4 1.38888889e-3 1.38888889e-3 1.38888889e-3 1.38888889e-3))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.33333333e-3 8.33333333e-3 8.33333333e-3 8.33333333e-3)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.16666667e-2 4.16666667e-2 4.16666667e-2 4.16666667e-2)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.166666667 0.166666667 0.166666667 0.166666667)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+        ;; · 2^k: k + 127 in the exponent field
+        (local.set $p (f32x4.mul (local.get $p)
+          (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+        (v128.store (local.get $at)
+          (f32x4.div (local.get $v) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $p))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $l))))
 )

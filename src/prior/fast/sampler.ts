@@ -1,6 +1,7 @@
 import { WeightMap } from '../../vqvae/weights';
 import * as tf from '@tensorflow/tfjs';
-import { ConditionalAutoregressive2D, drawToken, SamplingSettings } from '../autoregressive';
+import type { ConditionalAutoregressive2D } from '../autoregressive';
+import { drawToken, SamplingSettings } from '../draw';
 import { Arena, kernelModule, roundUp } from './arena';
 import { PackedLinear, PANEL } from './packed';
 import { MatmulPool, samplingThreads } from './threads';
@@ -29,11 +30,13 @@ import { MatmulPool, samplingThreads } from './threads';
 
 /** Weights per arena before the next layer starts a new one, leaving room for per-call caches. */
 const ARENA_WEIGHT_BYTES = 1024 ** 3;
+/** LayerNorm's eps (ops.ts). */
 const LN_EPS = 1e-5;
 
+/** A LayerNorm's gain and bias in its layer's arena (byte offsets), zero past the width. */
 interface Norm {
-  g: Float32Array;
-  b: Float32Array;
+  g: number;
+  b: number;
 }
 
 /** One residual block's weights and attention layout. */
@@ -144,6 +147,7 @@ export class FastSampler {
       if (a.attnFunc === 4 || a.attnFunc === 5) return 'summary attention (attn_func 4, 5) is not covered';
       if (a.headDim % 4 !== 0) return `head width ${a.headDim} is not a multiple of 4`;
     }
+    if (ar.opts.width % 4 !== 0) return `width ${ar.opts.width} is not a multiple of 4`;
     return null;
   }
 
@@ -171,18 +175,24 @@ export class FastSampler {
     };
     const linear = (at: Arena, c: { w: string; b: string; nIn: number; nOut: number }) =>
       new PackedLinear(at, data(c.w), data(c.b), c.nIn, c.nOut);
-    const norm = (ln: { weight: string; bias: string }): Norm => ({ g: data(ln.weight).slice(), b: data(ln.bias).slice() });
+    const norm = (at: Arena, ln: { weight: string; bias: string }): Norm => {
+      const g = at.alloc(this.widthP);
+      const b = at.alloc(this.widthP);
+      at.f32.set(data(ln.weight), g / 4);
+      at.f32.set(data(ln.bias), b / 4);
+      return { g, b };
+    };
     for (const block of ar.transformer.attnMods) {
       const a = block.attn;
       const convs = [a.cAttn, a.cProj, block.mlp.cFc, block.mlp.cProj, ...(a.cEncKv ? [a.cEncKv] : [])];
-      const at = arenaFor(convs.reduce((s, c) => s + PackedLinear.bytes(c.nIn, c.nOut), 0));
+      const at = arenaFor(convs.reduce((s, c) => s + PackedLinear.bytes(c.nIn, c.nOut), 4 * 4 * this.widthP));
       const scale = 1 / Math.sqrt(Math.sqrt(a.headDim));
       const slots = [a.nCtx, a.blockCtx, a.nCtx, 2 * a.blockCtx, 0, 0, a.encoderDims, a.primeKeys][a.attnFunc];
       this.layers.push({
         arena: at,
         attnFunc: a.attnFunc,
-        ln0: norm(block.ln0),
-        ln1: norm(block.ln1),
+        ln0: norm(at, block.ln0),
+        ln1: norm(at, block.ln1),
         cAttn: linear(at, a.cAttn),
         cEncKv: a.cEncKv ? linear(at, a.cEncKv) : null,
         cProj: linear(at, a.cProj),
@@ -399,7 +409,8 @@ export class FastSampler {
     const rows = n * len;
     const wp = this.widthP;
     const { arena } = l;
-    layerNorm(arena.f32, s.x / 4, s.ln / 4, l.ln0, this.width, wp, rows);
+    const k = arena.k;
+    k.layernorm(s.x, s.ln, l.ln0.g, l.ln0.b, this.width, rows, wp * 4, LN_EPS);
     l.cAttn.apply(s.ln, wp, s.qkv, l.cAttn.outWidth, rows);
     const attW = roundUp(l.nState, PANEL);
     arena.f32.fill(0, s.att / 4, s.att / 4 + rows * attW);
@@ -407,26 +418,14 @@ export class FastSampler {
       for (let i = 0; i < len; i++) this.attend(l, cache, s, smp, smp * len + i, start + i, attW);
     }
     l.cProj.apply(s.att, attW, s.a, wp, rows);
-    const f = arena.f32;
-    // m holds x + a until the end; ln_1 of it goes to `ln`.
-    for (let r = 0; r < rows; r++) {
-      const at = r * wp;
-      for (let c = 0; c < this.width; c++) f[s.m / 4 + at + c] = f[s.x / 4 + at + c] + f[s.a / 4 + at + c];
-    }
-    layerNorm(f, s.m / 4, s.ln / 4, l.ln1, this.width, wp, rows);
+    // m = x + a; ln_1 of it into `ln`; the MLP's output back into `ln` (its input is consumed by then).
+    k.add(s.x, s.a, s.m, rows * wp);
+    k.layernorm(s.m, s.ln, l.ln1.g, l.ln1.b, this.width, rows, wp * 4, LN_EPS);
     l.fc.apply(s.ln, wp, s.hid, l.fc.outWidth, rows);
-    quickGelu(arena.f32, s.hid / 4, l.fc.outWidth, l.fc.nOut, rows);
-    // The MLP's output goes to `ln` (free again); `m` still holds x + a.
+    k.quickGelu(s.hid, rows * l.fc.outWidth);
     l.proj.apply(s.hid, l.fc.outWidth, s.ln, wp, rows);
-    const g = arena.f32;
-    for (let r = 0; r < rows; r++) {
-      const at = r * wp;
-      for (let c = 0; c < this.width; c++) {
-        const xi = s.x / 4 + at + c;
-        const mlp = g[s.ln / 4 + at + c];
-        g[xi] = l.resScale === 1 ? g[s.m / 4 + at + c] + mlp : g[xi] + Math.fround(Math.fround(g[s.a / 4 + at + c] + mlp) * l.resScale);
-      }
-    }
+    if (l.resScale === 1) k.add(s.m, s.ln, s.x, rows * wp);
+    else k.addScaled(s.x, s.a, s.ln, rows * wp, l.resScale);
   }
 
   /**
@@ -527,35 +526,6 @@ function draw(logits: Float32Array, s: SamplingSettings): number {
   if (ties !== 1) return drawToken(logits, s);
   s.rng.uniform();
   return best;
-}
-
-/** LayerNorm of `rows` rows of `width` floats (row stride `stride`) from `x` into `y` (float indices). */
-function layerNorm(f: Float32Array, x: number, y: number, p: Norm, width: number, stride: number, rows: number): void {
-  for (let r = 0; r < rows; r++) {
-    const xi = x + r * stride;
-    const yi = y + r * stride;
-    let sum = 0;
-    for (let c = 0; c < width; c++) sum += f[xi + c];
-    const mean = sum / width;
-    let sq = 0;
-    for (let c = 0; c < width; c++) {
-      const d = f[xi + c] - mean;
-      sq += d * d;
-    }
-    const inv = 1 / Math.sqrt(sq / width + LN_EPS);
-    for (let c = 0; c < width; c++) f[yi + c] = (f[xi + c] - mean) * inv * p.g[c] + p.b[c];
-  }
-}
-
-/** quick_gelu, x·sigmoid(1.702·x), in place over the first `width` floats of each row. */
-function quickGelu(f: Float32Array, x: number, stride: number, width: number, rows: number): void {
-  for (let r = 0; r < rows; r++) {
-    const at = x + r * stride;
-    for (let c = 0; c < width; c++) {
-      const v = f[at + c];
-      f[at + c] = v / (1 + Math.exp(-1.702 * v));
-    }
-  }
 }
 
 function softmaxInPlace(f: Float32Array, at: number, count: number): void {

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { JukeboxError } from '../errors';
-import { Rng } from '../rng';
 import { ParameterRegistry, WeightMap } from '../vqvae/weights';
 import { EMBEDDING_INIT_STD } from './conditioners';
 import { FastSampler, fastSamplingWanted } from './fast/sampler';
-import { filterLogitsRows } from './ops';
+import { drawToken, SamplingSettings } from './draw';
 import { Transformer } from './transformer';
 
 /**
@@ -48,17 +47,6 @@ export interface AutoregressiveOptions {
   primeLen: number | null;
 }
 
-/** How each sampled token is drawn from the logits (reference `temp`, `top_k`, `top_p`). */
-export interface SamplingSettings {
-  /** Logits are divided by this before filtering. */
-  temperature: number;
-  /** Keep the k most likely tokens (0: all). top-k 1 is greedy. */
-  topK: number;
-  /** Keep the most likely tokens whose probabilities sum past p (0: all). */
-  topP: number;
-  rng: Rng;
-}
-
 /** Per-call sampling inputs (conditioning as `forward` takes it). */
 export interface AutoregressiveSampleOptions extends SamplingSettings {
   /** `[N, D, width]` or `[N, 1, width]`; null when the model has no `x_cond`. */
@@ -80,35 +68,6 @@ export interface AutoregressiveSampleOptions extends SamplingSettings {
    * choice; by default it is taken on the CPU backends unless `JUKEBOX_FAST_SAMPLING=0`.
    */
   fastSampling?: boolean;
-}
-
-/**
- * Draws one token from a row of logits as the reference does: divide by the temperature (in
- * float32), filter (`filter_logits`: top-k, then top-p), then sample the softmax of what is left
- * with `rng`. A greedy setting (top-k 1) picks the largest logit whatever the draw.
- */
-export function drawToken(logits: Float32Array, s: SamplingSettings): number {
-  const v = logits.length;
-  const x = new Float32Array(v);
-  for (let i = 0; i < v; i++) x[i] = logits[i] / s.temperature;
-  filterLogitsRows(x, v, s.topK, s.topP);
-  let max = -Infinity;
-  for (let i = 0; i < v; i++) if (x[i] > max) max = x[i];
-  const p = new Float64Array(v);
-  let sum = 0;
-  for (let i = 0; i < v; i++) {
-    p[i] = x[i] === -Infinity ? 0 : Math.exp(x[i] - max);
-    sum += p[i];
-  }
-  let u = s.rng.uniform() * sum;
-  let last = 0;
-  for (let i = 0; i < v; i++) {
-    if (p[i] === 0) continue;
-    last = i;
-    u -= p[i];
-    if (u < 0) return i;
-  }
-  return last;
 }
 
 /**

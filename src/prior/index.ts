@@ -8,6 +8,7 @@ export {
   loadPrior, savePrior, randomPrior, describePrior, isPriorCheckpoint, convertPrior, priorFloat32Bytes, checkBackendCapacity, WASM_MAX_MODEL_BYTES, PRIOR_FORMAT,
 } from './load';
 export type { LoadPriorOptions, LoadedPrior, PriorDescription } from './load';
-export { ConditionalAutoregressive2D, drawToken } from './autoregressive';
-export type { SamplingSettings } from './autoregressive';
+export { ConditionalAutoregressive2D } from './autoregressive';
+export { drawToken } from './draw';
+export type { SamplingSettings } from './draw';
 export { Conditioner, LabelConditioner } from './conditioners';

@@ -4,7 +4,7 @@ import { JukeboxError } from '../errors';
 import { CheckpointFormat } from '../checkpoint/load';
 import { isSafetensors, openSafetensors, StreamedSafetensorsTensor, writeSafetensorsStreamed } from '../checkpoint/safetensors';
 import { isTorchTensorRef, readTorchCheckpoint, TorchTensorRef } from '../checkpoint/torch';
-import { LabelIdTables, labelTablesToMetadata, resolveLabelIdTables } from '../labels';
+import { LabelIdTables, labelTablesToMetadata, resolveLabelIdTables } from '../labels/index';
 import { randomWeights } from '../vqvae/init';
 import { matchStateDict, ParameterRegistry, WeightMap } from '../vqvae/weights';
 import { PriorConfig, validatePriorConfig } from './config';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { JukeboxError } from '../errors';
-import { BatchLabels, LabelIdTables, Labeller } from '../labels';
+import { BatchLabels, LabelIdTables, Labeller } from '../labels/index';
 import { Rng } from '../rng';
 import { ParameterRegistry, ParameterSpec, WeightMap } from '../vqvae/weights';
 import { ConditionalAutoregressive2D, crossEntropyBits } from './autoregressive';

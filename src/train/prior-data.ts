@@ -5,7 +5,7 @@ import { listAudioFiles } from '../audio/dataset';
 import { openAudioAsync } from '../audio/source';
 import { readSafetensors, writeSafetensors } from '../checkpoint/safetensors';
 import { JukeboxError } from '../errors';
-import { LabelIdTables, normaliseLabelName } from '../labels';
+import { LabelIdTables, normaliseLabelName } from '../labels/index';
 import { isTopLevel } from '../prior/config';
 import { Prior } from '../prior/prior';
 import { Rng } from '../rng';

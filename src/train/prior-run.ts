@@ -4,7 +4,7 @@ import * as path from 'path';
 import { loadVQVAE } from '../checkpoint/load';
 import { SafetensorsTensor, writeSafetensors } from '../checkpoint/safetensors';
 import { JukeboxError } from '../errors';
-import { LabelIdTables, labelTablesFromMetadata, labelTablesToMetadata } from '../labels';
+import { LabelIdTables, labelTablesFromMetadata, labelTablesToMetadata } from '../labels/index';
 import { PriorConfig } from '../prior/config';
 import { hpsFromPriorConfig, priorConfigFromHps } from '../prior/hps';
 import { randomPrior, savePrior } from '../prior/load';

@@ -1,5 +1,6 @@
 import * as os from 'os';
 import { Worker } from 'worker_threads';
+import type { WasmMemory } from './wasm-api';
 
 /**
  * Worker threads that take a share of each large matrix product of the fast sampling path. tfjs's
@@ -72,7 +73,7 @@ export class MatmulPool {
   private posted = 0;
 
   /** Starts `count` workers over `memories` (arena i is memory i) and waits until they are ready. */
-  constructor(module: WebAssembly.Module, memories: WebAssembly.Memory[], readonly count: number) {
+  constructor(module: WebAssembly.Module, memories: WasmMemory[], readonly count: number) {
     this.control = new Int32Array(new SharedArrayBuffer(count * SLOTS * 4));
     for (let slot = 0; slot < count; slot++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memories, control: this.control.buffer, slot } });

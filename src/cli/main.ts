@@ -9,6 +9,7 @@ import { infoCommand } from './info';
 import { reconstructCommand } from './reconstruct';
 import { sampleCommand, upsampleCommand } from './sample';
 import { scoreCommand } from './score';
+import { songCommand } from './song';
 import { trainPriorCommand } from './train-prior';
 import { trainVQVAECommand } from './train-vqvae';
 
@@ -22,6 +23,7 @@ export interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  song: songCommand,
   encode: encodeCommand,
   decode: decodeCommand,
   convert: convertCommand,

@@ -145,6 +145,8 @@ async function sampleAndWrite(run: Run, zs: SongCodes, lengthSamples: number, me
       codes: zs,
       codebookSize: run.priors[0].prior.lBins,
       labels: labelsTable,
+      // Every item of a CLI run sings the same lyrics (one --lyrics file).
+      lyrics: metas[0].lyrics,
       settings: { mode: extra.mode, seed: run.options.seed, temperature: first.temperature, 'top-k': first.topK, 'top-p': first.topP, ...Object.fromEntries([...run.settings].map(([l, s]) => [`hop L${l}`, s.hopFraction])) },
     });
     await writeFileAtomic(path.join(dir, 'index.html'), (fd) => writeAll(fd, Buffer.from(html)));

@@ -31,6 +31,8 @@ export interface SamplePageInput {
   settings: Record<string, string | number>;
   /** At most this many items get a code timeline; default 8. */
   maxTimelines?: number;
+  /** The lyrics sung, shown in full with their line breaks (the labels table shows only their start). */
+  lyrics?: string;
 }
 
 /**
@@ -53,6 +55,9 @@ export function samplePage(input: SamplePageInput): string {
   const sections: string[] = [];
   sections.push(sectionHtml('Settings', tableHtml([input.settings], { digits: 4 })));
   if (input.labels.length > 0) sections.push(sectionHtml('Labels', tableHtml(input.labels.map((l, i) => ({ item: i, ...l })), { digits: 2 })));
+  if (input.lyrics !== undefined && input.lyrics.trim() !== '') {
+    sections.push(sectionHtml('Lyrics', `<pre class="jbx-lyrics" style="white-space:pre-wrap;font:inherit;margin:0">${escapeHtml(input.lyrics.trim())}</pre>`));
+  }
   for (const level of [...input.audio.keys()].sort((a, b) => b - a)) {
     const files = input.audio.get(level)!;
     sections.push(

@@ -1,0 +1,102 @@
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readWavMono } from '../../src/audio';
+import { readSafetensors } from '../../src/checkpoint/safetensors';
+import { tempDir, useBackend } from '../helpers';
+import { writeTinyModelFolder } from './tiny-models';
+
+const ROOT = path.join(__dirname, '..', '..');
+const { dir, cleanup } = tempDir('jukebox-song-');
+const MODELS = path.join(dir, 'models');
+
+/** Runs a command without blocking this worker's event loop (a loaded machine would starve vitest's messages). */
+function run(command: string, args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, JUKEBOX_BACKEND: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+const npmStart = (...args: string[]) => run('npm', ['start', '--silent', '--', ...args]);
+const song = (cwd: string, ...args: string[]) => run(process.execPath, [path.join(ROOT, 'src', 'cli', 'bin.js'), 'song', ...args], cwd);
+
+beforeAll(async () => {
+  await useBackend();
+  await writeTinyModelFolder(MODELS);
+  fs.writeFileSync(path.join(dir, 'my.txt'), 'Under the <blue> moon\nwe wander again\n');
+}, 60000);
+afterAll(cleanup);
+
+describe('npm start (jukebox song)', () => {
+  it('sings the lyrics through all three levels: codes, a WAV per level, a page with players, timelines and lyrics', async () => {
+    const out = path.join(dir, 'out1');
+    const r = await npmStart('--models', MODELS, '--lyrics', path.join(dir, 'my.txt'), '--artist', 'delta_reed', '--seconds', '0.05', '--seed', '3', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    // Every stage reports, in order.
+    const stages = ['song: 0.05 s sung by delta_reed (country)', 'loading the models', 'level 2 window', 'level 1 window', 'level 0 window', 'decoding level 2', 'decoding level 1', 'decoding level 0'];
+    const at = stages.map((s) => r.stderr.indexOf(s));
+    expect(at.every((i) => i >= 0), r.stderr).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    expect(r.stdout).toContain(`wrote ${out}/`);
+    expect(r.stdout).toMatch(/index\.html +open it in a browser/);
+
+    // 0.05 s at 22050 Hz is 1102 samples: 68 whole top-level tokens of 16 samples.
+    const codes = readSafetensors(path.join(out, 'codes.safetensors'));
+    expect([2, 1, 0].map((l) => codes.tensors.get(`level_${l}`)!.shape)).toEqual([[1, 68], [1, 136], [1, 272]]);
+    expect(codes.metadata).toMatchObject({ mode: 'ancestral', seed: '3', length_samples: '1088', vqvae: 'vqvae.safetensors' });
+    expect(JSON.parse(codes.metadata.labels)).toEqual([{ artist: 'delta_reed', genre: 'country', lyrics: 'Under the <blue> moon\nwe wander again\n', totalSeconds: 1088 / 22050, offsetSeconds: 0 }]);
+    for (const level of [2, 1, 0]) {
+      const wav = readWavMono(path.join(out, `level_${level}`, 'item_0.wav'));
+      expect(wav.sampleRate).toBe(22050);
+      expect(wav.samples.length).toBe(1088);
+    }
+
+    const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
+    for (const level of [2, 1, 0]) expect(html).toContain(`src="level_${level}/item_0.wav"`);
+    expect(html.match(/<audio /g)).toHaveLength(3);
+    expect(html).toMatch(/<h2>Lyrics<\/h2>\n<pre class="jbx-lyrics"[^>]*>Under the &lt;blue&gt; moon\nwe wander again<\/pre>/);
+    // One code timeline with a trace per level, each as long as the level's codes.
+    expect(html).toContain('<h2>Codes</h2>');
+    for (const [level, hop, tokens] of [[2, 16, 68], [1, 8, 136], [0, 4, 272]]) {
+      const x = new RegExp(`"Level ${level} · ${hop}×","x":\\[([^\\]]*)\\]`).exec(html);
+      expect(x, `level ${level} timeline`).not.toBeNull();
+      expect(x![1].split(',')).toHaveLength(tokens);
+    }
+  }, 120_000);
+
+  it('defaults: the shipped lyrics, amber_vale singing pop, 8 s unless told, into out/ of the working directory', async () => {
+    const cwd = path.join(dir, 'cwd');
+    fs.mkdirSync(cwd);
+    const r = await song(cwd, '--models', MODELS, '--seconds', '0.02', '--quiet');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const codes = readSafetensors(path.join(cwd, 'out', 'codes.safetensors'));
+    const [meta] = JSON.parse(codes.metadata.labels);
+    expect(meta).toMatchObject({ artist: 'amber_vale', genre: 'pop', lyrics: fs.readFileSync(path.join(ROOT, 'data', 'default-lyrics.txt'), 'utf8') });
+    expect(codes.metadata.seed).toBe('0');
+    expect(fs.readdirSync(path.join(cwd, 'out')).sort()).toEqual(['codes.safetensors', 'index.html', 'level_0', 'level_1', 'level_2']);
+    const help = await song(cwd, '--help');
+    expect(help.stdout).toMatch(/--seconds S +length of the song; default 8\n/);
+  }, 120_000);
+
+  it('a missing model folder, or a missing file in it, is one line saying what to do', async () => {
+    const empty = await npmStart('--models', path.join(dir, 'nowhere'));
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toBe(`jukebox: ${path.join(dir, 'nowhere')}: no models here (a model folder holds vqvae.safetensors, prior_level_2.safetensors, prior_level_1.safetensors, prior_level_0.safetensors); the default models are built by \`npm run train-default\`, or pass --models DIR\n`);
+    const partial = path.join(dir, 'partial');
+    fs.mkdirSync(partial);
+    fs.copyFileSync(path.join(MODELS, 'vqvae.safetensors'), path.join(partial, 'vqvae.safetensors'));
+    fs.copyFileSync(path.join(MODELS, 'prior_level_2.safetensors'), path.join(partial, 'prior_level_2.safetensors'));
+    const r = await npmStart('--models', partial);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^jukebox: [^\n]*partial: missing prior_level_1\.safetensors, prior_level_0\.safetensors \(a model folder holds [^\n]*\n$/);
+    const bad = await npmStart('--models', MODELS, '--seconds', 'soon');
+    expect(bad.stderr).toBe("jukebox: song: --seconds must be a positive number, got 'soon'\n");
+  }, 120_000);
+});

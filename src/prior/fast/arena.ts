@@ -47,7 +47,7 @@ export const ARENA_MAX_BYTES = (MAX_PAGES - 1) * PAGE;
  * took 421 µs on one thread and 222 µs on two here, but on a busy machine handing a job to a
  * worker can cost a whole scheduler slice (~0.2 ms), more than a 256-wide product takes (18 µs).
  */
-const MIN_SPLIT_MACS = 1 << 16;
+const MIN_SPLIT_MACS = 1 << 20;
 
 /**
  * One instance of the kernels with its own linear memory, and a bump allocator over it. A model's

@@ -1,0 +1,538 @@
+/**
+ * `npm run train-default`: rebuilds the shipped default models (weights/default/) from nothing:
+ * the generated corpus (a training seed and a held-out seed), the VQ-VAE, the top prior and both
+ * upsamplers, an evaluation on the held-out songs, and the files that ship.
+ *
+ *   npm run train-default -- [--run runs/default] [--out weights/default] [--vqvae-steps N]
+ *     [--top-steps N] [--up1-steps N] [--up0-steps N] [--workers N] [--songs N] ...
+ *
+ * Every stage resumes: a corpus that is complete is kept, a training run that reached its steps
+ * is skipped and one that did not continues from its last save (`--resume`), and codes are
+ * encoded once into `<run>/codes/`, which the three prior runs share. Raising a stage's steps and
+ * rerunning trains further. Training the VQ-VAE further changes its codes, so the prior runs made
+ * with the old one must then be removed; train-prior refuses to resume on other codes.
+ * Each stage prints its wall time; `<run>/timings.json` adds them up over interrupted runs.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { writeCorpus } from '../data/corpus/corpus';
+import { initBackend } from '../src/backend';
+import { loadVQVAE, saveVQVAE } from '../src/checkpoint/load';
+import { vqvaePreset } from '../src/checkpoint/presets';
+import { readSafetensorsHeader } from '../src/checkpoint/safetensors';
+import { openAudio } from '../src/audio/source';
+import { SongMetadata } from '../src/labels';
+import { spectralConvergenceDb } from '../src/metrics';
+import { loadPrior, savePrior } from '../src/prior/load';
+import { rawToTokens } from '../src/prior/config';
+import { priorPreset } from '../src/prior/presets';
+import { Prior } from '../src/prior/prior';
+import { scoreCodes } from '../src/sample/score';
+import { PRIOR_RUN_FILES, trainPrior } from '../src/train/prior-run';
+import { encodeSongs, fileHash, PriorSong, SongSidecar } from '../src/train/prior-data';
+import { STATE_FILE } from '../src/train/run-state';
+import { hopLengths } from '../src/vqvae/config';
+import { decodeChunked } from '../src/vqvae/streaming';
+import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
+
+export interface TrainDefaultOptions {
+  /** Working folder: corpus, training runs, codes, logs, timings (not shipped). */
+  run: string;
+  /** Where the shipped files go. */
+  out: string;
+  songs: number;
+  heldOutSongs: number;
+  seconds: number;
+  sr: number;
+  seed: number;
+  heldOutSeed: number;
+  vqvaePreset: string;
+  topPreset: string;
+  up1Preset: string;
+  up0Preset: string;
+  vqvaeSteps: number;
+  topSteps: number;
+  up1Steps: number;
+  up0Steps: number;
+  /** Peak learning rate of the VQ-VAE (the priors keep the reference's 3e-4). */
+  vqvaeLr: number;
+  /** Windows per step for every model. */
+  batchSize: number;
+  saveEvery: number;
+  /** Worker threads of each training run. */
+  workers: number;
+  /** Held-out songs evaluated (the lyrics and artist comparisons pair over these). */
+  evalSongs: number;
+}
+
+/**
+ * The settings of the shipped run. The step counts are what fits a first run on a shared 2-core
+ * machine; a later run raises them and resumes (see weights/default/README.md for what was used).
+ */
+export const DEFAULTS: TrainDefaultOptions = {
+  run: 'runs/default',
+  out: 'weights/default',
+  songs: 96,
+  heldOutSongs: 24,
+  seconds: 30,
+  sr: 16000,
+  seed: 1,
+  heldOutSeed: 1001,
+  vqvaePreset: 'default',
+  topPreset: 'default_top',
+  up1Preset: 'default_upsampler_level_1',
+  up0Preset: 'default_upsampler_level_0',
+  vqvaeSteps: 1000,
+  topSteps: 1000,
+  up1Steps: 500,
+  up0Steps: 500,
+  vqvaeLr: 1e-3,
+  batchSize: 4,
+  saveEvery: 20,
+  workers: Math.min(2, os.cpus().length),
+  evalSongs: 24,
+};
+
+/** A paired comparison over songs: bits per token with the song's own label minus with another's. */
+export interface PairedComparison {
+  songs: number;
+  /** Mean over songs of (bits with another song's label − bits with its own); positive: the label helps. */
+  mean_difference: number;
+  /** Songs whose own label gives fewer bits per token. */
+  songs_agreeing: number;
+  own_bits_per_token: number;
+  other_bits_per_token: number;
+  per_song: { song: string; own: number; other: number }[];
+}
+
+export interface Evaluation {
+  held_out_seed: number;
+  songs: number;
+  vqvae: { level: number; spectral_convergence_db: number; codes_in_use: number; codes: number }[];
+  top_prior: { bits_per_token: number; lyrics: PairedComparison; artist: PairedComparison; genre: PairedComparison };
+  upsamplers: { level: number; bits_per_token: number; tokens_per_song: number }[];
+}
+
+type Log = (line: string) => void;
+
+const STAGES = ['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_1', 'prior_level_0', 'export', 'evaluate'] as const;
+type Stage = (typeof STAGES)[number];
+
+/** Seconds spent per stage, summed over invocations (a resumed run adds to its stages). */
+class Timings {
+  readonly seconds: Partial<Record<Stage, number>>;
+  constructor(private readonly file: string) {
+    this.seconds = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  }
+  async time<T>(stage: Stage, log: Log, work: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    log(`[${stage}] started`);
+    const result = await work();
+    const took = (Date.now() - started) / 1000;
+    this.seconds[stage] = (this.seconds[stage] ?? 0) + took;
+    fs.writeFileSync(this.file, JSON.stringify(this.seconds, null, 2) + '\n');
+    log(`[${stage}] done in ${took.toFixed(1)} s (${this.seconds[stage]!.toFixed(1)} s over all invocations)`);
+    return result;
+  }
+}
+
+/** The step a training run has saved, or 0 when it has not started. */
+function savedStep(outDir: string): number {
+  const state = path.join(outDir, STATE_FILE);
+  return fs.existsSync(state) ? Number(readSafetensorsHeader(state).metadata.step) : 0;
+}
+
+/** The corpus's songs with their sidecars, in name order. */
+function corpusSongs(dir: string): { file: string; meta: SongSidecar }[] {
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.wav')).sort().map((f) => {
+    const file = path.join(dir, f);
+    return { file, meta: JSON.parse(fs.readFileSync(file.replace(/\.wav$/, '.json'), 'utf8')) };
+  });
+}
+
+/** Songs complete in a corpus folder: a sidecar is written after its audio. */
+function corpusComplete(dir: string, songs: number): boolean {
+  return fs.existsSync(dir) && fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length >= songs;
+}
+
+async function makeCorpora(o: TrainDefaultOptions, log: Log): Promise<void> {
+  for (const [name, songs, seed] of [['train', o.songs, o.seed], ['heldout', o.heldOutSongs, o.heldOutSeed]] as const) {
+    const out = path.join(o.run, 'corpus', name);
+    if (corpusComplete(out, songs)) {
+      log(`corpus ${name}: ${songs} songs already there`);
+      continue;
+    }
+    await writeCorpus({
+      songs, seed, seconds: o.seconds, sampleRate: o.sr, out,
+      onSong: (_song, done) => {
+        if (done % 8 === 0 || done === songs) log(`corpus ${name}: ${done}/${songs} songs`);
+      },
+    });
+  }
+}
+
+async function trainTheVQVAE(o: TrainDefaultOptions, log: Log): Promise<void> {
+  const outDir = path.join(o.run, 'vqvae');
+  const step = savedStep(outDir);
+  if (step >= o.vqvaeSteps) {
+    log(`vqvae: already at step ${step}`);
+    return;
+  }
+  const data = path.join(o.run, 'corpus', 'train');
+  const config = vqvaePreset(o.vqvaePreset);
+  const { model } = await trainVQVAE({
+    outDir,
+    steps: o.vqvaeSteps,
+    resume: step > 0,
+    resumeCheck: { preset: o.vqvaePreset, data, batchSize: o.batchSize, windowLength: config.sample_length, lr: o.vqvaeLr },
+    seed: 0,
+    config,
+    data: { dir: data, windowLength: config.sample_length, batchSize: o.batchSize, blend: true, gainDb: [-6, 0] },
+    train: { lr: o.vqvaeLr },
+    workers: o.workers,
+    saveEvery: o.saveEvery,
+    onSave: (s) => log(`vqvae: step ${s}/${o.vqvaeSteps} saved`),
+  });
+  model.dispose();
+}
+
+function vqvaeFile(o: TrainDefaultOptions): string {
+  return path.join(o.run, 'vqvae', RUN_FILES.model);
+}
+
+/** The prior runs: stage, preset, level and steps. */
+function priorRuns(o: TrainDefaultOptions): { stage: Stage; preset: string; level: number; steps: number; dir: string }[] {
+  return [
+    { stage: 'prior_level_2', preset: o.topPreset, level: 2, steps: o.topSteps },
+    { stage: 'prior_level_1', preset: o.up1Preset, level: 1, steps: o.up1Steps },
+    { stage: 'prior_level_0', preset: o.up0Preset, level: 0, steps: o.up0Steps },
+  ].map((r) => ({ ...r, stage: r.stage as Stage, dir: path.join(o.run, r.stage) }));
+}
+
+/**
+ * Encodes both corpora at every level once, into the cache layout train-prior reads
+ * (`codes/<VQ-VAE hash>/<file hash>`), and points each prior run's `codes` there, so the three
+ * runs and the evaluation share one encoding.
+ */
+async function encodeAll(o: TrainDefaultOptions, log: Log): Promise<{ train: PriorSong[]; heldOut: PriorSong[] }> {
+  const { model } = loadVQVAE(vqvaeFile(o));
+  const hash = fileHash(vqvaeFile(o));
+  const cache = path.join(o.run, 'codes');
+  const levels = model.allLevels();
+  try {
+    const encode = (dir: string, name: string) =>
+      encodeSongs(corpusSongs(dir), model, hash, levels, cache, (done, total) => {
+        if (done % 16 === 0 || done === total) log(`encode ${name}: ${done}/${total} songs`);
+      });
+    const train = await encode(path.join(o.run, 'corpus', 'train'), 'train');
+    const heldOut = await encode(path.join(o.run, 'corpus', 'heldout'), 'heldout');
+    for (const r of priorRuns(o)) {
+      fs.mkdirSync(r.dir, { recursive: true });
+      const link = path.join(r.dir, PRIOR_RUN_FILES.codes);
+      if (!fs.existsSync(link)) fs.symlinkSync(path.relative(r.dir, cache), link);
+    }
+    return { train, heldOut };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function trainOnePrior(o: TrainDefaultOptions, r: ReturnType<typeof priorRuns>[number], log: Log): Promise<void> {
+  const step = savedStep(r.dir);
+  if (step >= r.steps) {
+    log(`${r.stage}: already at step ${step}`);
+    return;
+  }
+  const { model } = await trainPrior({
+    outDir: r.dir,
+    steps: r.steps,
+    resume: step > 0,
+    data: path.join(o.run, 'corpus', 'train'),
+    vqvae: vqvaeFile(o),
+    preset: r.preset,
+    seed: 0,
+    batchSize: o.batchSize,
+    saveEvery: o.saveEvery,
+    workers: o.workers,
+    warn: (m) => log(`${r.stage}: warning: ${m}`),
+    onSave: (s, heldOut) => log(`${r.stage}: step ${s}/${r.steps} saved${heldOut === null ? '' : `, held-out bits per token ${heldOut.toFixed(3)}`}`),
+  });
+  model.dispose();
+}
+
+/** The shipped files' names, as the published checkpoints are named. */
+export const SHIPPED = { vqvae: 'vqvae.safetensors', prior: (level: number) => `prior_level_${level}.safetensors` };
+
+/** Writes the current models into `out` in half precision, with how they were trained. */
+async function exportWeights(o: TrainDefaultOptions, log: Log): Promise<void> {
+  fs.mkdirSync(o.out, { recursive: true });
+  const { model } = loadVQVAE(vqvaeFile(o));
+  const steps = savedStep(path.join(o.run, 'vqvae'));
+  await saveVQVAE(path.join(o.out, SHIPPED.vqvae), model, {
+    description: `jukebox-ts default VQ-VAE (preset '${o.vqvaePreset}'), trained ${steps} steps on the generated corpus (npm run train-default)`,
+    preset: o.vqvaePreset,
+    steps: String(steps),
+  }, { dtype: 'F16' });
+  model.dispose();
+  for (const r of priorRuns(o)) {
+    const prior = loadPrior(path.join(r.dir, PRIOR_RUN_FILES.model)).model;
+    const priorSteps = savedStep(r.dir);
+    await savePrior(path.join(o.out, SHIPPED.prior(r.level)), prior, {
+      description: `jukebox-ts default level-${r.level} prior (preset '${r.preset}'), trained ${priorSteps} steps on the generated corpus (npm run train-default)`,
+      preset: r.preset,
+      steps: String(priorSteps),
+    }, { dtype: 'F16' });
+    prior.dispose();
+  }
+  log(`exported to ${o.out}`);
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Each item's bits per token from a score's log probabilities. */
+function bitsPerItem(logprob: Float32Array, items: number): number[] {
+  const tokens = logprob.length / items;
+  return Array.from({ length: items }, (_, i) => {
+    let s = 0;
+    for (let t = 0; t < tokens; t++) s -= logprob[i * tokens + t];
+    return s / tokens / Math.LN2;
+  });
+}
+
+/** The next different value after index i in a rotation of `values` (another song's label). */
+function another<T>(values: T[], i: number): T {
+  for (let k = 1; k < values.length; k++) {
+    const v = values[(i + k) % values.length];
+    if (v !== values[i]) return v;
+  }
+  return values[i];
+}
+
+/**
+ * Evaluates the shipped (half-precision) files on held-out songs: the VQ-VAE's spectral
+ * convergence per level and the share of codes in use; the top prior's bits per token with each
+ * song's own lyrics, artist and genre against another song's, paired per song; the upsamplers'
+ * bits per token on the first two windows of each song.
+ */
+async function evaluate(o: TrainDefaultOptions, heldOut: PriorSong[], log: Log): Promise<Evaluation> {
+  const songs = heldOut.slice(0, o.evalSongs);
+  const { model: vqvae } = loadVQVAE(path.join(o.out, SHIPPED.vqvae));
+  const levels = vqvae.allLevels();
+  const sc: number[][] = levels.map(() => []);
+  const used = levels.map(() => new Set<number>());
+  try {
+    for (const song of songs) {
+      const source = openAudio(song.file, vqvae.config.sr);
+      const audio = source.read(0, source.length);
+      source.close();
+      for (const [k, level] of levels.entries()) {
+        const codes = song.codes[k];
+        for (const c of codes) used[k].add(c);
+        const parts: Float32Array[] = [];
+        await decodeChunked(vqvae, codes, level, (chunk) => {
+          parts.push(chunk.slice());
+        });
+        const decoded = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+        let at = 0;
+        for (const p of parts) {
+          decoded.set(p, at);
+          at += p.length;
+        }
+        const n = Math.min(audio.length, decoded.length);
+        sc[k].push(spectralConvergenceDb(audio.subarray(0, n), decoded.subarray(0, n)));
+      }
+    }
+  } finally {
+    vqvae.dispose();
+  }
+  const vqvaeResult = levels.map((level, k) => ({ level, spectral_convergence_db: mean(sc[k]), codes_in_use: used[k].size / vqvae.config.l_bins, codes: vqvae.config.l_bins }));
+  log(`evaluate: VQ-VAE spectral convergence ${vqvaeResult.map((r) => r.spectral_convergence_db.toFixed(1)).join(' / ')} dB, codes in use ${vqvaeResult.map((r) => (100 * r.codes_in_use).toFixed(0)).join(' / ')}%`);
+
+  const metas: SongMetadata[] = songs.map((s) => ({ artist: s.meta.artist, genre: s.meta.genre, lyrics: s.meta.lyrics, totalSeconds: s.seconds, offsetSeconds: 0 }));
+  const codesAt = (level: number, tokens?: number) => songs.map((s) => s.codes[levels.indexOf(level)].subarray(0, tokens));
+  const names = songs.map((s) => path.basename(s.file, '.wav'));
+  const top = loadPrior(path.join(o.out, SHIPPED.prior(2))).model;
+  let topResult: Evaluation['top_prior'];
+  try {
+    const zs = new Map([[2, codesAt(2)]]);
+    const bits = async (m: SongMetadata[]) => bitsPerItem((await scoreCodes(top, zs, { metas: m, hopFraction: 1 })).logprob, m.length);
+    const own = await bits(metas);
+    const compare = async (key: 'lyrics' | 'artist' | 'genre'): Promise<PairedComparison> => {
+      const values = metas.map((m) => m[key]!);
+      const other = await bits(metas.map((m, i) => ({ ...m, [key]: another(values, i) })));
+      const diffs = own.map((b, i) => other[i] - b);
+      const result = {
+        songs: own.length,
+        mean_difference: mean(diffs),
+        songs_agreeing: diffs.filter((d) => d > 0).length,
+        own_bits_per_token: mean(own),
+        other_bits_per_token: mean(other),
+        per_song: names.map((song, i) => ({ song, own: own[i], other: other[i] })),
+      };
+      log(`evaluate: top prior, own vs another song's ${key}: ${result.mean_difference.toFixed(4)} bits per token lower on average, ${result.songs_agreeing}/${result.songs} songs agree`);
+      return result;
+    };
+    topResult = { bits_per_token: mean(own), lyrics: await compare('lyrics'), artist: await compare('artist'), genre: await compare('genre') };
+  } finally {
+    top.dispose();
+  }
+  const upsamplers: Evaluation['upsamplers'] = [];
+  for (const level of [1, 0]) {
+    const prior: Prior = loadPrior(path.join(o.out, SHIPPED.prior(level))).model;
+    try {
+      const tokens = 2 * prior.nCtx;
+      const zs = new Map([[level, codesAt(level, tokens)], [level + 1, codesAt(level + 1, tokens / prior.condDownsample!)]]);
+      const r = await scoreCodes(prior, zs, { metas, hopFraction: 1 });
+      upsamplers.push({ level, bits_per_token: r.bitsPerToken, tokens_per_song: r.tokens });
+      log(`evaluate: level-${level} upsampler ${r.bitsPerToken.toFixed(3)} bits per token`);
+    } finally {
+      prior.dispose();
+    }
+  }
+  return { held_out_seed: o.heldOutSeed, songs: songs.length, vqvae: vqvaeResult, top_prior: topResult, upsamplers };
+}
+
+/** The training logs that ship: every save's line of each run (a small sample of the per-step log). */
+function trainingLog(o: TrainDefaultOptions): string {
+  const lines: string[] = [];
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, number>) : []);
+  for (const m of read(path.join(o.run, 'vqvae', RUN_FILES.metrics))) {
+    if (m.step % o.saveEvery !== 0 && m.step !== 1) continue;
+    const keep: Record<string, number | string> = { model: 'vqvae', step: m.step, loss: m.loss };
+    for (const k of Object.keys(m)) if (/^(spectral_convergence|usage|recons_loss)_l\d$/.test(k)) keep[k] = m[k];
+    lines.push(JSON.stringify(keep));
+  }
+  for (const r of priorRuns(o)) {
+    for (const m of read(path.join(r.dir, PRIOR_RUN_FILES.metrics))) {
+      if (m.heldout_bpd === undefined && m.step !== 1) continue;
+      lines.push(JSON.stringify({ model: r.stage, ...m }));
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+function fmt(x: number, digits = 3): string {
+  return x.toFixed(digits);
+}
+
+/** weights/default/README.md from the run's settings, times and evaluation. */
+function readme(o: TrainDefaultOptions, times: Timings['seconds'], ev: Evaluation): string {
+  const top = priorPreset(o.topPreset);
+  const up = [priorPreset(o.up1Preset), priorPreset(o.up0Preset)];
+  const vq = vqvaePreset(o.vqvaePreset);
+  const steps = { vqvae: savedStep(path.join(o.run, 'vqvae')), ...Object.fromEntries(priorRuns(o).map((r) => [r.stage, savedStep(r.dir)])) } as Record<string, number>;
+  const size = (f: string) => (fs.statSync(path.join(o.out, f)).size / 1e6).toFixed(2);
+  const files = [SHIPPED.vqvae, SHIPPED.prior(2), SHIPPED.prior(1), SHIPPED.prior(0)];
+  const total = files.reduce((n, f) => n + fs.statSync(path.join(o.out, f)).size, 0) / 1e6;
+  const time = (s: Stage) => (times[s] === undefined ? 'n/a' : `${(times[s]! / 60).toFixed(1)} min`);
+  const pairs = (name: string, c: PairedComparison) =>
+    `| ${name} | ${fmt(c.own_bits_per_token)} | ${fmt(c.other_bits_per_token)} | ${fmt(c.mean_difference, 4)} | ${c.songs_agreeing} / ${c.songs} |`;
+  return `# The default models
+
+Trained by \`npm run train-default\` (scripts/train-default.ts) on the generated corpus
+(data/corpus): ${o.songs} songs of ${o.seconds} s at ${o.sr} Hz from seed ${o.seed}; evaluated on
+${ev.songs} held-out songs of seed ${o.heldOutSeed}. Weights are stored in half precision; the
+priors carry their artist and genre tables in their metadata (\`jukebox info\` lists them).
+
+| file | model | preset | size | trained |
+|---|---|---|---|---|
+| \`${SHIPPED.vqvae}\` | VQ-VAE, hops 8/32/128, ${vq.l_bins} codes per level, width ${vq.width}, depth ${vq.depth} | \`${o.vqvaePreset}\` | ${size(SHIPPED.vqvae)} MB | ${steps.vqvae} steps × ${o.batchSize} windows of ${vq.sample_length} samples |
+| \`${SHIPPED.prior(2)}\` | top prior, ${top.n_ctx} tokens (${fmt((top.n_ctx * rawToTokens(top, top.level)) / top.sr, 2)} s), width ${top.prior_width}, depth ${top.prior_depth}, ${top.heads} heads; lyrics encoder (${top.n_tokens} characters) read by encoder-decoder layers (5b_lyrics design) | \`${o.topPreset}\` | ${size(SHIPPED.prior(2))} MB | ${steps.prior_level_2} steps × ${o.batchSize} windows |
+| \`${SHIPPED.prior(1)}\` | level-1 upsampler, ${up[0].n_ctx} tokens, width ${up[0].prior_width}, depth ${up[0].prior_depth} | \`${o.up1Preset}\` | ${size(SHIPPED.prior(1))} MB | ${steps.prior_level_1} steps × ${o.batchSize} windows |
+| \`${SHIPPED.prior(0)}\` | level-0 upsampler, ${up[1].n_ctx} tokens, width ${up[1].prior_width}, depth ${up[1].prior_depth} | \`${o.up0Preset}\` | ${size(SHIPPED.prior(0))} MB | ${steps.prior_level_0} steps × ${o.batchSize} windows |
+
+All four: ${total.toFixed(2)} MB.
+
+## Wall time of each stage
+
+Measured on the run that made these files (2 cores, shared with other work; summed over resumed
+invocations; the three priors may have trained at the same time):
+
+| stage | wall time |
+|---|---|
+${STAGES.map((s) => `| ${s} | ${time(s)} |`).join('\n')}
+
+## Quality on held-out songs
+
+VQ-VAE, spectral convergence of each level's reconstruction of whole songs (mean over songs), and
+the share of the codebook the held-out songs use:
+
+| level | hop | spectral convergence | codes in use |
+|---|---|---|---|
+${ev.vqvae.map((r) => `| ${r.level} | ${hopLengths(vq)[r.level]} | ${fmt(r.spectral_convergence_db, 1)} dB | ${fmt(100 * r.codes_in_use, 1)}% of ${r.codes} |`).join('\n')}
+
+Top prior, bits per music token over whole songs (windows of ${top.n_ctx} tokens) with each song's
+own label against another held-out song's (everything else unchanged), paired per song:
+
+| label swapped | own | other | mean difference (other − own) | songs where own is lower |
+|---|---|---|---|---|
+${pairs('lyrics', ev.top_prior.lyrics)}
+${pairs('artist', ev.top_prior.artist)}
+${pairs('genre', ev.top_prior.genre)}
+
+Upsamplers, bits per token on the first two windows of each held-out song:
+${ev.upsamplers.map((u) => `level ${u.level}: ${fmt(u.bits_per_token)}`).join('; ')}.
+
+\`eval.json\` holds these figures with the per-song numbers; \`training.jsonl\` the training logs
+(each save's line: loss, bits per token, held-out bits per token; the VQ-VAE's spectral
+convergence and codebook usage per level).
+
+## Training further
+
+The run is resumable: raise the steps and rerun, e.g.
+\`npm run train-default -- --top-steps 4000\`. A longer VQ-VAE run changes the codes, so the prior
+runs under \`${o.run}/prior_level_*\` must then be deleted and retrained.
+`;
+}
+
+/** Runs every stage in order, resuming whatever a previous invocation left. */
+export async function trainDefault(o: TrainDefaultOptions, log: Log = console.log): Promise<Evaluation> {
+  await initBackend();
+  fs.mkdirSync(o.run, { recursive: true });
+  const timings = new Timings(path.join(o.run, 'timings.json'));
+  await timings.time('corpus', log, () => makeCorpora(o, log));
+  await timings.time('vqvae', log, () => trainTheVQVAE(o, log));
+  const { heldOut } = await timings.time('encode', log, () => encodeAll(o, log));
+  for (const r of priorRuns(o)) await timings.time(r.stage, log, () => trainOnePrior(o, r, log));
+  await timings.time('export', log, () => exportWeights(o, log));
+  const ev = await timings.time('evaluate', log, () => evaluate(o, heldOut, log));
+  fs.writeFileSync(path.join(o.out, 'eval.json'), JSON.stringify({ ...ev, wall_seconds: timings.seconds }, null, 1) + '\n');
+  fs.writeFileSync(path.join(o.out, 'training.jsonl'), trainingLog(o));
+  fs.writeFileSync(path.join(o.out, 'README.md'), readme(o, timings.seconds, ev));
+  log(`wrote ${o.out}: ${SHIPPED.vqvae}, ${[2, 1, 0].map(SHIPPED.prior).join(', ')}, eval.json, training.jsonl, README.md`);
+  return ev;
+}
+
+/** Command-line flags: every option, kebab-cased (--vqvae-steps, --held-out-seed, ...). */
+function parseOptions(argv: string[]): TrainDefaultOptions {
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const keys = Object.keys(DEFAULTS) as (keyof TrainDefaultOptions)[];
+  const { values } = parseArgs({ args: argv, options: Object.fromEntries(keys.map((k) => [kebab(k), { type: 'string' as const }])) });
+  const o: Record<string, string | number> = { ...DEFAULTS };
+  for (const k of keys) {
+    const v = values[kebab(k)];
+    if (v === undefined) continue;
+    if (typeof DEFAULTS[k] === 'number') {
+      const n = Number(v);
+      if (!(n > 0)) throw new Error(`train-default: --${kebab(k)} must be a positive number, got '${v}'`);
+      o[k] = n;
+    } else {
+      o[k] = v as string;
+    }
+  }
+  return o as unknown as TrainDefaultOptions;
+}
+
+if (require.main === module) {
+  const started = Date.now();
+  trainDefault(parseOptions(process.argv.slice(2)))
+    .then(() => console.log(`train-default: done in ${((Date.now() - started) / 60000).toFixed(1)} min`))
+    .catch((err) => {
+      console.error(`train-default: ${err instanceof Error ? err.message : err}`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,110 @@
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULTS, SHIPPED, trainDefault, TrainDefaultOptions } from '../../scripts/train-default';
+
+const ROOT = path.join(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
+
+/** Runs the CLI without blocking this worker's event loop (vitest's messages need it). */
+function jukebox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('npm run train-default, end to end on tiny models', () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'train-default-'));
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+  const options: TrainDefaultOptions = {
+    ...DEFAULTS,
+    run: path.join(work, 'run'),
+    out: path.join(work, 'out'),
+    songs: 3,
+    heldOutSongs: 2,
+    seconds: 5,
+    sr: 22050,
+    vqvaePreset: 'tiny',
+    topPreset: 'tiny_top',
+    up1Preset: 'tiny_upsampler',
+    up0Preset: 'tiny_upsampler_level_0',
+    vqvaeSteps: 2,
+    topSteps: 2,
+    up1Steps: 2,
+    up0Steps: 2,
+    batchSize: 2,
+    saveEvery: 1,
+    workers: 1,
+    evalSongs: 2,
+  };
+
+  it('makes the corpus, trains every model, exports, evaluates, then resumes instead of starting over', async () => {
+    const log: string[] = [];
+    const ev = await trainDefault(options, (line) => log.push(line));
+    for (const f of [SHIPPED.vqvae, SHIPPED.prior(2), SHIPPED.prior(1), SHIPPED.prior(0), 'eval.json', 'training.jsonl', 'README.md']) {
+      expect(fs.existsSync(path.join(options.out, f)), f).toBe(true);
+    }
+    // Half precision: the shipped prior is about half its float32 training copy.
+    const shipped = fs.statSync(path.join(options.out, SHIPPED.prior(2))).size;
+    const trained = fs.statSync(path.join(options.run, 'prior_level_2', 'prior.safetensors')).size;
+    expect(shipped).toBeLessThan(0.6 * trained);
+
+    expect(ev.vqvae.map((r) => r.level)).toEqual([0, 1, 2]);
+    for (const r of ev.vqvae) {
+      expect(Number.isFinite(r.spectral_convergence_db)).toBe(true);
+      expect(r.codes_in_use).toBeGreaterThan(0);
+      expect(r.codes_in_use).toBeLessThanOrEqual(1);
+    }
+    for (const c of [ev.top_prior.lyrics, ev.top_prior.artist, ev.top_prior.genre]) {
+      expect(c.songs).toBe(2);
+      expect(c.per_song).toHaveLength(2);
+      expect(c.mean_difference).toBeCloseTo(c.other_bits_per_token - c.own_bits_per_token, 6);
+    }
+    // Each held-out song of the tiny corpus has its own lyrics, so swapping them changes the score.
+    expect(ev.top_prior.lyrics.per_song.every((s) => s.own !== s.other)).toBe(true);
+    expect(ev.upsamplers.map((u) => u.level)).toEqual([1, 0]);
+
+    const saved = JSON.parse(fs.readFileSync(path.join(options.out, 'eval.json'), 'utf8'));
+    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
+    const models = fs.readFileSync(path.join(options.out, 'training.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).model);
+    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_1', 'prior_level_0']));
+    expect(fs.readFileSync(path.join(options.out, 'README.md'), 'utf8')).toContain('| lyrics |');
+    // One encoding serves the three prior runs.
+    expect(fs.lstatSync(path.join(options.run, 'prior_level_0', 'codes')).isSymbolicLink()).toBe(true);
+    expect(log.some((l) => /^\[vqvae\] done in [\d.]+ s/.test(l))).toBe(true);
+
+    // Rerun with the top prior's steps raised: finished stages are skipped, the top prior resumes.
+    const again: string[] = [];
+    await trainDefault({ ...options, topSteps: 3 }, (line) => again.push(line));
+    expect(again).toContain('corpus train: 3 songs already there');
+    expect(again).toContain('vqvae: already at step 2');
+    expect(again).toContain('prior_level_1: already at step 2');
+    expect(again.some((l) => l.startsWith('prior_level_2: step 3/3 saved'))).toBe(true);
+    expect(again.some((l) => l.startsWith('prior_level_2: step 1/'))).toBe(false);
+  });
+
+  it('jukebox info on the exported top prior lists the artists and genres it was trained on', async () => {
+    const file = path.join(options.out, SHIPPED.prior(2));
+    const r = await jukebox('info', file, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout);
+    const sidecars = fs.readdirSync(path.join(options.run, 'corpus', 'train')).filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(fs.readFileSync(path.join(options.run, 'corpus', 'train', f), 'utf8')));
+    expect(info.artists[0]).toBe('unknown');
+    for (const s of sidecars) {
+      expect(info.artists).toContain(s.artist);
+      expect(info.genres).toContain(s.genre);
+    }
+    const text = await jukebox('info', file);
+    expect(text.stdout).toContain(`artists:      `);
+    expect(text.stdout).toContain(sidecars[0].artist);
+  });
+});

@@ -72,16 +72,34 @@ export interface AutoregressiveSampleOptions extends SamplingSettings {
 
 /**
  * Mean cross entropy in bits of `logits` `[M, V]` against `targets` int32 `[M]`, as a scalar
- * tensor so that training can differentiate it.
+ * tensor so that training can differentiate it. The gradient is stated, (softmax − one-hot) / (M ln 2):
+ * tfjs would differentiate the log-sum-exp's max and the pick of each target logit through a
+ * broadcast comparison and a scatter over all M × V logits, which costs more than the rest of
+ * the backward pass of a small prior on wasm.
  */
 export function crossEntropyBits(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => {
-    const [m, v] = logits.shape;
-    const flatIndex = tf.add(tf.mul(tf.range(0, m, 1, 'int32'), tf.scalar(v, 'int32')), targets.toInt());
-    const picked = tf.gather(logits.reshape([-1]), flatIndex);
-    return tf.div(tf.sub(tf.logSumExp(logits, 1), picked).mean(), Math.LN2) as tf.Scalar;
-  });
+  return crossEntropy(logits, targets.toInt()) as tf.Scalar;
 }
+
+const crossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [logits, targets, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const [m, v] = logits.shape;
+  const value = tf.tidy(() => {
+    const flatIndex = tf.add(tf.mul(tf.range(0, m, 1, 'int32'), tf.scalar(v, 'int32')), targets);
+    const picked = tf.gather(logits.reshape([-1]), flatIndex);
+    return tf.div(tf.sub(tf.logSumExp(logits, 1), picked).mean(), Math.LN2);
+  });
+  save([logits, targets]);
+  return {
+    value,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [x, t] = saved as [tf.Tensor2D, tf.Tensor1D];
+      // An int32 one-hot cast to float: wasm's OneHot writes integer bits into a float32 output.
+      const dLogits = tf.mul(tf.sub(tf.softmax(x), tf.cast(tf.oneHot(t, v), 'float32')), tf.div(dy, m * Math.LN2));
+      return [dLogits, tf.zerosLike(t)];
+    },
+  };
+});
 
 /** One autoregressive model; parameters under `prefix` (`prior`, `prime_prior`). */
 export class ConditionalAutoregressive2D {
@@ -232,15 +250,16 @@ export class ConditionalAutoregressive2D {
   }
 
   /**
-   * Output head: `[N, T, width]` → `[N, T, bins]`. `differentiable` multiplies by the weight itself:
-   * the kept transpose was made outside any gradient tape, so no gradient would reach the weight.
+   * Output head: `[N, T, width]` → `[N, T, bins]`. `differentiable` transposes the weight itself:
+   * the kept transpose was made outside any gradient tape, so no gradient would reach the weight
+   * (and a product with a transposed operand is many times slower on wasm).
    */
   private head(w: WeightMap, h: tf.Tensor3D, differentiable = false): tf.Tensor3D {
     const weight = differentiable ? null : this.headWeight(w);
     return tf.tidy(() => {
       const [n, t, width] = h.shape;
       const flat = h.reshape([n * t, width]);
-      const logits = weight === null ? tf.matMul(flat, w.get(this.xOut!), false, true) : tf.matMul(flat, weight);
+      const logits = tf.matMul(flat, weight ?? tf.transpose(w.get(this.xOut!)));
       return logits.reshape([n, t, this.opts.bins]) as tf.Tensor3D;
     });
   }

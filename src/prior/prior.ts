@@ -474,7 +474,8 @@ export class Prior {
         if (kv !== null) {
           owned.push(kv);
           primeLoss = tf.tidy(() => {
-            const logits = tf.matMul(kv.reshape([n * this.nTokens, c.prior_width]), this.weights.get(this.modules.primeXOut!), false, true) as tf.Tensor2D;
+            // An explicit transpose: wasm multiplies by a transposed operand many times slower.
+            const logits = tf.matMul(kv.reshape([n * this.nTokens, c.prior_width]), tf.transpose(this.weights.get(this.modules.primeXOut!))) as tf.Tensor2D;
             return crossEntropyBits(logits, prime!.reshape([-1]) as tf.Tensor1D);
           });
         } else {

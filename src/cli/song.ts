@@ -17,8 +17,12 @@ import { sampleCommand } from './sample';
 const ROOT = path.join(__dirname, '..', '..');
 /** The default models, found from the package rather than the working directory, so `npx jukebox song` works anywhere. */
 const DEFAULT_MODELS = path.join(ROOT, 'weights', 'default');
+/**
+ * Two lines in the corpus's vocabulary, about 9 characters per second over the default 8 s: the
+ * corpus sings at most 69 characters in any 6 s, so denser lyrics would be rushed.
+ */
 const DEFAULT_LYRICS = path.join(ROOT, 'data', 'default-lyrics.txt');
-/** A voice and genre of the generated corpus the default models were trained on. */
+/** An artist of the generated corpus the default models were trained on (its genre: `defaultGenre`). */
 const DEFAULT_ARTIST = 'amber_vale';
 const DEFAULT_SECONDS = 8;
 

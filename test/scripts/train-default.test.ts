@@ -48,7 +48,7 @@ describe('npm run train-default, end to end on tiny models', () => {
 
   it('makes the corpus, trains every model, exports, evaluates, then resumes instead of starting over', async () => {
     const log: string[] = [];
-    const ev = await trainDefault(options, (line) => log.push(line));
+    const ev = (await trainDefault(options, (line) => log.push(line)))!;
     for (const f of [SHIPPED.vqvae, SHIPPED.prior(2), SHIPPED.prior(1), SHIPPED.prior(0), 'eval.json', 'training.jsonl', 'README.md']) {
       expect(fs.existsSync(path.join(options.out, f)), f).toBe(true);
     }

@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ARTISTS } from '../../data/corpus/tables';
 import { JukeboxError } from '../errors';
+import { rawToTokens } from '../prior/config';
+import { describePrior } from '../prior/load';
 import { parseCommandArgs } from './args';
 import type { Command } from './main';
 import { parseSamplingOptions } from './priors';
@@ -58,6 +60,27 @@ function modelFiles(dir: string): typeof MODEL_FILES {
   return Object.fromEntries(Object.entries(MODEL_FILES).map(([k, f]) => [k, path.join(dir, f)])) as typeof MODEL_FILES;
 }
 
+/**
+ * Refuses, in seconds and before any model loads, a length the models cannot make: each upsampler
+ * conditions every window on a full context of the level above, and the top prior's timing labels
+ * cover songs from its min_duration to its max_duration. (`sample` says the same in tokens, or
+ * points at --total-seconds, which this command does not take.)
+ */
+function checkSongLength(files: typeof MODEL_FILES, seconds: number): void {
+  const top = describePrior(files.top).config;
+  const samples = Math.floor((seconds * top.sr) / rawToTokens(top, top.level)) * rawToTokens(top, top.level);
+  const needs = [files.level1, files.level0].map((file) => {
+    const c = describePrior(file).config;
+    return { seconds: (c.n_ctx * rawToTokens(c, c.level)) / c.sr, why: `one context of the level ${c.level} upsampler, ${c.n_ctx} tokens` };
+  });
+  if (top.labels && top.min_duration !== null) needs.push({ seconds: top.min_duration, why: "the top prior's shortest song" });
+  const shortest = needs.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+  if (samples / top.sr < shortest.seconds) {
+    throw new JukeboxError(`song: --seconds ${seconds} is too short for these models: at least ${(Math.ceil(shortest.seconds * 100) / 100).toFixed(2)} s (${shortest.why})`);
+  }
+  if (top.labels && top.max_duration !== null && seconds > top.max_duration) throw new JukeboxError(`song: --seconds ${seconds} is too long for these models: at most ${top.max_duration} s (the top prior's longest song)`);
+}
+
 export const songCommand: Command = {
   summary: 'Sing a short song from lyrics with the default models, through all three levels, into out/ (what `npm start` runs).',
   usage: SONG_USAGE,
@@ -92,6 +115,7 @@ export const songCommand: Command = {
     // Checked here so that a bad value is reported as the song's option, before any model loads.
     const sampling = parseSamplingOptions(args, 'song', 3);
     const files = modelFiles(typeof v.models === 'string' ? v.models : DEFAULT_MODELS);
+    checkSongLength(files, seconds);
     const lyrics = typeof v.lyrics === 'string' ? v.lyrics : DEFAULT_LYRICS;
     const artist = typeof v.artist === 'string' ? v.artist : DEFAULT_ARTIST;
     const genre = typeof v.genre === 'string' ? v.genre : defaultGenre(artist);

@@ -85,7 +85,7 @@ describe('npm start (jukebox song)', () => {
     expect(help.stdout).toMatch(/--seconds S +length of the song; default 8\n/);
   }, 120_000);
 
-  it('a missing model folder, or a missing file in it, is one line saying what to do', async () => {
+  it('a missing model folder, a missing file in it, or a length the models cannot make is one line saying what to do', async () => {
     const empty = await npmStart('--models', path.join(dir, 'nowhere'));
     expect(empty.code).toBe(1);
     expect(empty.stderr).toBe(`jukebox: ${path.join(dir, 'nowhere')}: no models here (a model folder holds vqvae.safetensors, prior_level_2.safetensors, prior_level_1.safetensors, prior_level_0.safetensors); the default models are built by \`npm run train-default\`, or pass --models DIR\n`);
@@ -98,5 +98,8 @@ describe('npm start (jukebox song)', () => {
     expect(r.stderr).toMatch(/^jukebox: [^\n]*partial: missing prior_level_1\.safetensors, prior_level_0\.safetensors \(a model folder holds [^\n]*\n$/);
     const bad = await npmStart('--models', MODELS, '--seconds', 'soon');
     expect(bad.stderr).toBe("jukebox: song: --seconds must be a positive number, got 'soon'\n");
+    // The tiny level-1 upsampler needs one context of 32 tokens of 8 samples: 256 samples, 0.0116 s.
+    const short = await npmStart('--models', MODELS, '--seconds', '0.01');
+    expect(short.stderr).toBe('jukebox: song: --seconds 0.01 is too short for these models: at least 0.02 s (one context of the level 1 upsampler, 32 tokens)\n');
   }, 120_000);
 });

@@ -75,6 +75,8 @@ export interface TrainDefaultOptions {
   workers: number;
   /** Held-out songs evaluated (the lyrics and artist comparisons pair over these). */
   evalSongs: number;
+  /** Context windows scored per song and prior, centred in the song, where most words are sung. */
+  evalWindows: number;
   /**
    * Comma-separated stages to run (default all): e.g. the three prior stages in three processes
    * at once, after `corpus,vqvae,encode`, then a last run of everything to export and evaluate.
@@ -112,6 +114,7 @@ export const DEFAULTS: TrainDefaultOptions = {
   saveEvery: 20,
   workers: Math.min(2, os.cpus().length),
   evalSongs: 24,
+  evalWindows: 2,
   only: STAGES_ALL,
 };
 
@@ -345,10 +348,19 @@ function another<T>(values: T[], i: number): T {
 }
 
 /**
+ * Start of `windows` context windows centred in a song of `total` tokens, on a grid of 4 tokens
+ * (so an upsampler's level above starts on a whole token, as the reference's get_z_conds wants).
+ */
+function centredStart(total: number, tokens: number): number {
+  return Math.max(0, Math.floor((total - tokens) / 2 / 4) * 4);
+}
+
+/**
  * Evaluates the shipped (half-precision) files on held-out songs: the VQ-VAE's spectral
- * convergence per level and the share of codes in use; the top prior's bits per token with each
- * song's own lyrics, artist and genre against another song's, paired per song; the upsamplers'
- * bits per token on the first two windows of each song.
+ * convergence per level over whole songs and the share of codes in use; the top prior's bits per
+ * token with each song's own lyrics, artist and genre against another song's, paired per song;
+ * the upsamplers' bits per token. The priors score `evalWindows` windows centred in each song,
+ * labelled with their offset in it.
  */
 async function evaluate(o: TrainDefaultOptions, heldOut: PriorSong[], log: Log): Promise<Evaluation> {
   const songs = heldOut.slice(0, o.evalSongs);
@@ -384,13 +396,31 @@ async function evaluate(o: TrainDefaultOptions, heldOut: PriorSong[], log: Log):
   const vqvaeResult = levels.map((level, k) => ({ level, spectral_convergence_db: mean(sc[k]), codes_in_use: used[k].size / vqvae.config.l_bins, codes: vqvae.config.l_bins }));
   log(`evaluate: VQ-VAE spectral convergence ${vqvaeResult.map((r) => r.spectral_convergence_db.toFixed(1)).join(' / ')} dB, codes in use ${vqvaeResult.map((r) => (100 * r.codes_in_use).toFixed(0)).join(' / ')}%`);
 
-  const metas: SongMetadata[] = songs.map((s) => ({ artist: s.meta.artist, genre: s.meta.genre, lyrics: s.meta.lyrics, totalSeconds: s.seconds, offsetSeconds: 0 }));
-  const codesAt = (level: number, tokens?: number) => songs.map((s) => s.codes[levels.indexOf(level)].subarray(0, tokens));
   const names = songs.map((s) => path.basename(s.file, '.wav'));
+  /** Each song's codes at `prior`'s level (and the level above) over the centred windows, and their labels. */
+  const segment = (prior: Prior) => {
+    const level = prior.level;
+    const tokens = o.evalWindows * prior.nCtx;
+    const zs = new Map<number, Int32Array[]>();
+    const metas: SongMetadata[] = [];
+    for (const s of songs) {
+      const codes = s.codes[levels.indexOf(level)];
+      const start = centredStart(codes.length, tokens);
+      const at = (l: number, ds: number) => {
+        if (!zs.has(l)) zs.set(l, []);
+        zs.get(l)!.push(s.codes[levels.indexOf(l)].subarray(start / ds, (start + tokens) / ds));
+      };
+      at(level, 1);
+      if (prior.condDownsample !== null) at(level + 1, prior.condDownsample);
+      const offsetSeconds = (start * rawToTokens(prior.config, level)) / prior.config.sr;
+      metas.push({ artist: s.meta.artist, genre: s.meta.genre, lyrics: s.meta.lyrics, totalSeconds: s.seconds, offsetSeconds });
+    }
+    return { zs, metas };
+  };
   const top = loadPrior(path.join(o.out, SHIPPED.prior(2))).model;
   let topResult: Evaluation['top_prior'];
   try {
-    const zs = new Map([[2, codesAt(2)]]);
+    const { zs, metas } = segment(top);
     const bits = async (m: SongMetadata[]) => bitsPerItem((await scoreCodes(top, zs, { metas: m, hopFraction: 1 })).logprob, m.length);
     const own = await bits(metas);
     const compare = async (key: 'lyrics' | 'artist' | 'genre'): Promise<PairedComparison> => {
@@ -416,8 +446,7 @@ async function evaluate(o: TrainDefaultOptions, heldOut: PriorSong[], log: Log):
   for (const level of [1, 0]) {
     const prior: Prior = loadPrior(path.join(o.out, SHIPPED.prior(level))).model;
     try {
-      const tokens = 2 * prior.nCtx;
-      const zs = new Map([[level, codesAt(level, tokens)], [level + 1, codesAt(level + 1, tokens / prior.condDownsample!)]]);
+      const { zs, metas } = segment(prior);
       const r = await scoreCodes(prior, zs, { metas, hopFraction: 1 });
       upsamplers.push({ level, bits_per_token: r.bitsPerToken, tokens_per_song: r.tokens });
       log(`evaluate: level-${level} upsampler ${r.bitsPerToken.toFixed(3)} bits per token`);
@@ -497,8 +526,9 @@ the share of the codebook the held-out songs use:
 |---|---|---|---|
 ${ev.vqvae.map((r) => `| ${r.level} | ${hopLengths(vq)[r.level]} | ${fmt(r.spectral_convergence_db, 1)} dB | ${fmt(100 * r.codes_in_use, 1)}% of ${r.codes} |`).join('\n')}
 
-Top prior, bits per music token over whole songs (windows of ${top.n_ctx} tokens) with each song's
-own label against another held-out song's (everything else unchanged), paired per song:
+Top prior, bits per music token over ${o.evalWindows} windows of ${top.n_ctx} tokens centred in each
+song, with each song's own label against another held-out song's (everything else unchanged),
+paired per song:
 
 | label swapped | own | other | mean difference (other − own) | songs where own is lower |
 |---|---|---|---|---|
@@ -506,7 +536,7 @@ ${pairs('lyrics', ev.top_prior.lyrics)}
 ${pairs('artist', ev.top_prior.artist)}
 ${pairs('genre', ev.top_prior.genre)}
 
-Upsamplers, bits per token on the first two windows of each held-out song:
+Upsamplers, bits per token on ${o.evalWindows} windows centred in each held-out song:
 ${ev.upsamplers.map((u) => `level ${u.level}: ${fmt(u.bits_per_token)}`).join('; ')}.
 
 \`eval.json\` holds these figures with the per-song numbers; \`training.jsonl\` the training logs

@@ -160,7 +160,7 @@ export class PriorWindows {
   private readonly counts: number[];
   readonly total: number;
 
-  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly tables: LabelIdTables | null) {
+  constructor(readonly prior: Prior, readonly songs: PriorSong[]) {
     const ds = prior.condDownsample ?? 1;
     this.counts = songs.map((s) => {
       let last = s.codes[0].length - prior.nCtx;

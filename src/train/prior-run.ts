@@ -239,8 +239,8 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
     }
     const held = heldOutSongs(songs);
     prior = resumed === null ? randomPrior(config, settings.seed, { labelTables: tables }) : new Prior(config, weightMap(resumed.weights), { labelTables: tables, warn });
-    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), tables);
-    const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), tables);
+    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)));
+    const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)));
     for (const s of [...trainWindows.tooShort, ...heldWindows.tooShort]) warn(`${s.file}: skipped: shorter than one window of ${prior.nCtx} tokens (${(prior.sampleLength / config.sr).toFixed(2)} s)`);
     if (trainWindows.total === 0) throw new JukeboxError(`--data: no training song is as long as one window (${(prior.sampleLength / config.sr).toFixed(2)} s)`, settings.data);
     trainer = new PriorTrainer(prior, train);

@@ -158,6 +158,28 @@ describe('fast sampling: selection', () => {
   });
 });
 
+describe('fast sampling: models spread over several arenas', () => {
+  it('give the tfjs path\'s logits and tokens (each layer in its own arena, the head apart)', async () => {
+    const config = validatePriorConfig({ ...TINY.upsampler, level: 2, labels: false, prior_depth: 4 });
+    const prior = randomPrior(config, 6);
+    const n = 2;
+    const total = 24;
+    const tfjs = await prior.sampleWithPreds({ nSamples: n, topK: 1, sampleTokens: total, rng: new Rng(0), fastSampling: false });
+    const spread = new FastSampler(prior.prior, prior.weights, 1);
+    const tokens = new Int32Array(n * total);
+    const preds = spread.sample({
+      n, tokens, primed: 0, total, chunk: 1, xCond: null, xCondRows: 0, yCond: null, encoderKv: null, getPreds: true,
+      temperature: 1, topK: 1, topP: 0, rng: new Rng(0),
+    })!;
+    spread.close();
+    expect(spread.arenaCount).toBe(config.prior_depth + 1);
+    expect(Array.from(tokens)).toEqual(Array.from(tfjs.tokens.dataSync()));
+    expect(maxStepError(preds, tfjs.preds.dataSync() as Float32Array, config.l_bins)).toBeLessThan(MAX_STEP_ERROR.upsampler);
+    tf.dispose([tfjs.tokens, tfjs.sequence, tfjs.preds]);
+    prior.dispose();
+  });
+});
+
 describe('fast sampling: worker threads', () => {
   it('give bit-identical logits and tokens with one thread and with two', async () => {
     // Wide enough (a 256 × 2048 head over 3 samples, 48-row priming chunks) for products to be split.

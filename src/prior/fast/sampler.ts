@@ -151,8 +151,11 @@ export class FastSampler {
     return null;
   }
 
-  /** Packs `ar`'s weights from `w` (call `unsupported` first). */
-  constructor(ar: ConditionalAutoregressive2D, w: WeightMap) {
+  /**
+   * Packs `ar`'s weights from `w` (call `unsupported` first), starting a new arena whenever the
+   * next layer would take one past `arenaWeightBytes`.
+   */
+  constructor(ar: ConditionalAutoregressive2D, w: WeightMap, arenaWeightBytes = ARENA_WEIGHT_BYTES) {
     const module = kernelModule()!;
     const data = (name: string) => {
       const t = w.get(name);
@@ -167,7 +170,7 @@ export class FastSampler {
     let arena = new Arena(module);
     this.arenas.push(arena);
     const arenaFor = (bytes: number) => {
-      if (arena.used + bytes > ARENA_WEIGHT_BYTES && arena.used > 64) {
+      if (arena.used + bytes > arenaWeightBytes && arena.used > 64) {
         arena = new Arena(module);
         this.arenas.push(arena);
       }
@@ -214,6 +217,11 @@ export class FastSampler {
     this.xEmb = data(names.xEmb).slice();
     this.posEmb = data(names.posEmb).slice();
     this.startToken = names.startToken === undefined ? null : data(names.startToken).slice();
+  }
+
+  /** Arenas (wasm memories) the packed model spans. */
+  get arenaCount(): number {
+    return this.arenas.length;
   }
 
   /** Whether this packing holds these weights (a WeightMap's tensors may be replaced, as in training). */

@@ -29,7 +29,7 @@ const DEFAULT_ARTIST = 'amber_vale';
 const DEFAULT_SECONDS = 8;
 
 /** The files of a model folder, named as the published models are. */
-export const MODEL_FILES = { vqvae: 'vqvae.safetensors', top: 'prior_level_2.safetensors', level1: 'prior_level_1.safetensors', level0: 'prior_level_0.safetensors' };
+const MODEL_FILES = { vqvae: 'vqvae.safetensors', top: 'prior_level_2.safetensors', level1: 'prior_level_1.safetensors', level0: 'prior_level_0.safetensors' };
 
 const SONG_USAGE = 'jukebox song [--lyrics FILE] [--artist NAME] [--genre NAME] [--seconds S] [--seed S] [--temperature T] [--models DIR] [--out DIR] [--quiet]';
 

@@ -154,7 +154,6 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
   const { outDir, steps } = options;
   const saveEvery = options.saveEvery ?? 100;
   const warn = options.warn ?? ((m: string) => console.warn(m));
-  fs.mkdirSync(outDir, { recursive: true });
   let config: PriorConfig;
   let settings: RunSettings;
   let tables: LabelIdTables | null;

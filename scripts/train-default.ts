@@ -239,20 +239,16 @@ function priorRuns(o: TrainDefaultOptions): { stage: Stage; preset: string; leve
 /**
  * Encodes both corpora at every level once, into the cache layout train-prior reads
  * (`codes/<VQ-VAE hash>/<file hash>`), and points each prior run's `codes` there, so the three
- * runs and the evaluation share one encoding.
+ * runs and the evaluation share one encoding. Returns the held-out songs with their codes.
  */
-async function encodeAll(o: TrainDefaultOptions, log: Log): Promise<{ train: PriorSong[]; heldOut: PriorSong[] }> {
+async function encodeAll(o: TrainDefaultOptions, log: Log): Promise<PriorSong[]> {
   const { model } = loadVQVAE(vqvaeFile(o));
   const hash = fileHash(vqvaeFile(o));
   const cache = path.join(o.run, 'codes');
   const levels = model.allLevels();
   try {
-    const encode = (dir: string, name: string) =>
-      encodeSongs(corpusSongs(dir), model, hash, levels, cache, (done, total) => {
-        if (done % 16 === 0 || done === total) log(`encode ${name}: ${done}/${total} songs`);
-      });
-    const train = await encode(path.join(o.run, 'corpus', 'train'), 'train');
-    const heldOut = await encode(path.join(o.run, 'corpus', 'heldout'), 'heldout');
+    // The links come first, so prior runs started while the held-out songs encode find the cache.
+    fs.mkdirSync(cache, { recursive: true });
     for (const r of priorRuns(o)) {
       const state = path.join(r.dir, STATE_FILE);
       const madeWith = fs.existsSync(state) ? (JSON.parse(readSafetensorsHeader(state).metadata.settings) as { vqvae_hash: string }).vqvae_hash : hash;
@@ -266,7 +262,12 @@ async function encodeAll(o: TrainDefaultOptions, log: Log): Promise<{ train: Pri
       const link = path.join(r.dir, PRIOR_RUN_FILES.codes);
       if (!fs.existsSync(link)) fs.symlinkSync(path.relative(r.dir, cache), link);
     }
-    return { train, heldOut };
+    const encode = (dir: string, name: string) =>
+      encodeSongs(corpusSongs(dir), model, hash, levels, cache, (done, total) => {
+        if (done % 16 === 0 || done === total) log(`encode ${name}: ${done}/${total} songs`);
+      });
+    await encode(path.join(o.run, 'corpus', 'train'), 'train');
+    return await encode(path.join(o.run, 'corpus', 'heldout'), 'heldout');
   } finally {
     model.dispose();
   }
@@ -571,7 +572,7 @@ export async function trainDefault(o: TrainDefaultOptions, log: Log = console.lo
   for (const r of priorRuns(o)) if (run(r.stage)) await timings.time(r.stage, log, () => trainOnePrior(o, r, log));
   if (run('export')) await timings.time('export', log, () => exportWeights(o, log));
   if (!run('evaluate') || encoded === null) return null;
-  const ev = await timings.time('evaluate', log, () => evaluate(o, encoded.heldOut, log));
+  const ev = await timings.time('evaluate', log, () => evaluate(o, encoded, log));
   fs.writeFileSync(path.join(o.out, 'eval.json'), JSON.stringify({ ...ev, wall_seconds: timings.seconds }, null, 1) + '\n');
   fs.writeFileSync(path.join(o.out, 'training.jsonl'), trainingLog(o));
   fs.writeFileSync(path.join(o.out, 'README.md'), readme(o, timings.seconds, ev));

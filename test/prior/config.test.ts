@@ -15,11 +15,12 @@ function errorOf(fn: () => unknown): JukeboxError {
 }
 
 describe('prior presets', () => {
-  it('has the published and small_* sets, each valid', () => {
-    expect(PRIOR_PRESET_NAMES).toEqual([
+  it('has the published and small_* sets, then the default models\' and tiny test ones, each valid', () => {
+    expect(PRIOR_PRESET_NAMES.slice(0, 10)).toEqual([
       '5b', '5b_lyrics', '1b_lyrics', 'upsampler_level_0', 'upsampler_level_1',
       'small_prior', 'small_labelled_prior', 'small_single_enc_dec_prior', 'small_sep_enc_dec_prior', 'small_upsampler',
     ]);
+    expect(PRIOR_PRESET_NAMES).toEqual(expect.arrayContaining(['tiny_top', 'tiny_top_no_lyrics', 'tiny_upsampler']));
     for (const name of PRIOR_PRESET_NAMES) expect(() => priorPreset(name)).not.toThrow();
   });
 

@@ -493,9 +493,12 @@ function readme(o: TrainDefaultOptions, times: Timings['seconds'], ev: Evaluatio
   const time = (s: Stage) => (times[s] === undefined ? 'n/a' : `${(times[s]! / 60).toFixed(1)} min`);
   const pairs = (name: string, c: PairedComparison) =>
     `| ${name} | ${fmt(c.own_bits_per_token)} | ${fmt(c.other_bits_per_token)} | ${fmt(c.mean_difference, 4)} | ${c.songs_agreeing} / ${c.songs} |`;
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const flags = (Object.keys(DEFAULTS) as (keyof TrainDefaultOptions)[])
+    .filter((k) => k !== 'only' && k !== 'workers' && o[k] !== DEFAULTS[k]).map((k) => ` --${kebab(k)} ${o[k]}`).join('');
   return `# The default models
 
-Trained by \`npm run train-default\` (scripts/train-default.ts) on the generated corpus
+Trained by \`npm run train-default${flags ? ` --${flags}` : ''}\` (scripts/train-default.ts) on the generated corpus
 (data/corpus): ${o.songs} songs of ${o.seconds} s at ${o.sr} Hz from seed ${o.seed}; evaluated on
 ${ev.songs} held-out songs of seed ${o.heldOutSeed}. Weights are stored in half precision; the
 priors carry their artist and genre tables in their metadata (\`jukebox info\` lists them).

@@ -19,7 +19,7 @@ function jukebox(...args: string[]): Promise<{ code: number; stdout: string; std
   });
 }
 
-const COMMANDS = ['song', 'encode', 'decode', 'convert', 'info', 'reconstruct', 'train-vqvae', 'sample', 'upsample', 'score'];
+const COMMANDS = ['song', 'encode', 'decode', 'convert', 'info', 'reconstruct', 'train-vqvae', 'train-prior', 'sample', 'upsample', 'score'];
 
 describe('jukebox --help and --version', () => {
   it('--version prints package.json\'s version', async () => {

@@ -17,8 +17,9 @@
  *   JUKEBOX_REF=/path/to/jukebox npx tsx bench/sample.ts [--tokens 1024] [--samples 1] [--repeats 2]
  *     [--width 256] [--depth 8] [--threads N] [--skip-tfjs]
  *
- * `--threads` is the fast path's threads (JUKEBOX_SAMPLING_THREADS; default the cores); tfjs-wasm
- * runs on one. The machine may be shared: the report includes the load average before and after.
+ * `--threads` is the fast path's threads (JUKEBOX_SAMPLING_THREADS; default 1, see
+ * src/prior/fast/threads.ts); tfjs-wasm runs on one. The machine may be shared: the report
+ * includes the load average before and after.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

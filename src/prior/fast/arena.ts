@@ -43,9 +43,9 @@ const ALIGN = 64;
 export const ARENA_MAX_BYTES = (MAX_PAGES - 1) * PAGE;
 
 /**
- * Products smaller than this many multiply-adds stay on one thread. A 1024 × 4096 product (4M)
- * took 421 µs on one thread and 222 µs on two here, but on a busy machine handing a job to a
- * worker can cost a whole scheduler slice (~0.2 ms), more than a 256-wide product takes (18 µs).
+ * Products smaller than this many multiply-adds stay on the calling thread even with workers:
+ * handing a 256-wide product (18 µs) to a worker cost more than it saved in every measurement
+ * here (see samplingThreads).
  */
 const MIN_SPLIT_MACS = 1 << 20;
 

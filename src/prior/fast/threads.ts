@@ -1,4 +1,3 @@
-import * as os from 'os';
 import { Worker } from 'worker_threads';
 import type { WasmMemory } from './wasm-api';
 
@@ -56,12 +55,17 @@ for (;;) {
 `;
 
 /**
- * Worker threads for the fast path: by default one fewer than the cores (the main thread is
- * one), `JUKEBOX_SAMPLING_THREADS` to choose the total (1: no workers).
+ * Threads of the fast path, the calling one included: `JUKEBOX_SAMPLING_THREADS` (default 1, no
+ * workers). Workers are opt-in because on this project's shared 2-core machines they lost more
+ * than they gained: with other processes running, the two threads rarely run at once, so each
+ * hand-off waits for a scheduler slice. Measured there (load average 2-4): a 1024 × 4096 product
+ * 450 µs on one thread against 720-790 µs split over two (once, at another moment, 421 against
+ * 222), and the medium prior at 3 samples 6,340-6,400 tokens/s on one thread against 5,000-5,400
+ * on two. Batching the samples through each product is what uses the hardware there.
  */
 export function samplingThreads(): number {
   const env = process.env.JUKEBOX_SAMPLING_THREADS;
-  const n = env !== undefined && env !== '' ? Number(env) : os.availableParallelism();
+  const n = env !== undefined && env !== '' ? Number(env) : 1;
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 

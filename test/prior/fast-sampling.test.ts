@@ -29,8 +29,8 @@ beforeAll(useBackend);
  * projections, see randomPrior) amplifies float32 rounding along the sequence, so that the tfjs
  * path itself differs between its cpu and wasm backends by up to 4.7e-4 (1b-like) and 3.8e-5
  * (5b-like) on these cases: no float32 implementation summing in another order can match either
- * within 1e-5 there. Measured fast-vs-tfjs-wasm errors: up to 3.4e-4 (1b-like, the fixture's
- * included), 2.4e-5 (5b-like), 8e-6 (upsamplers). The bounds sit at those floors.
+ * within 1e-5 there. Measured fast-vs-tfjs-wasm errors: up to 2.8e-4 (1b-like, the fixture's
+ * included), 3.3e-5 (5b-like), 6.6e-6 (upsamplers). The bounds sit at those floors.
  */
 const MAX_STEP_ERROR = { top1b: 5e-4, top5b: 1e-4, upsampler: 1e-5, top_1b_like: 5e-4, top_5b_like: 1e-4, upsampler_l1: 1e-5 };
 
@@ -213,6 +213,9 @@ describe('fast sampling: worker threads', () => {
   });
 });
 
+/** The largest primed logit error against the reference's, as parity.test.ts bounds the tfjs path's. */
+const MAX_REFERENCE_ERROR = { top_1b_like: 3e-4, top_5b_like: 1e-4, upsampler_l1: 1e-4 };
+
 /** The reference's greedy tokens (test/fixtures/prior/README.md), up to each row's first near-tie. */
 describe.each(['top_1b_like', 'top_5b_like', 'upsampler_l1'] as const)('fast sampling gives the reference greedy tokens: %s', (name) => {
   it('ancestral, ancestral short and primed in chunks', async () => {
@@ -241,8 +244,9 @@ describe.each(['top_1b_like', 'top_5b_like', 'upsampler_l1'] as const)('fast sam
       expect(error).toBeLessThan(MAX_STEP_ERROR[name]);
       expect(Array.from(fast.sequence)).toEqual(Array.from(tfjs.sequence));
       if (m.skip > 0) {
-        // The primed positions' logits are the reference's teacher-forced ones (causal), which
-        // the fixture holds: the fast path is as close to them as the tfjs path.
+        // The primed positions' logits are the reference's teacher-forced ones (causal), which the
+        // fixture holds: within parity.test.ts's bounds (measured: fast 1.0e-4, tfjs 3.8e-4 on the
+        // 1b-like prior; 8.2e-6 and 5.9e-6 on the 5b-like; 2.5e-6 and 2.1e-6 on the upsampler).
         const ref = tensors.get('preds')!;
         const [, refLen, v] = ref.shape;
         const known = m.skip + (prior.singleEncDec ? prior.nTokens : 0);
@@ -252,7 +256,7 @@ describe.each(['top_1b_like', 'top_5b_like', 'upsampler_l1'] as const)('fast sam
         const fastErr = maxStepError(firstRows(fast.preds, fast.preds.length / 2 / v), want, v);
         const tfjsErr = maxStepError(firstRows(tfjs.preds, tfjs.preds.length / 2 / v), want, v);
         console.log(`${name}: primed logits against the reference: fast ${fastErr.toExponential(2)}, tfjs ${tfjsErr.toExponential(2)}`);
-        expect(fastErr).toBeLessThan(Math.max(2 * tfjsErr, 1e-5));
+        expect(fastErr).toBeLessThan(MAX_REFERENCE_ERROR[name]);
       }
       const got = fast.tokens;
       const want = tensors.get(`${m.mode}_tokens`)!;

@@ -198,13 +198,15 @@
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (br $l))))
 
-;; LayerNorm of `rows` rows of `width` floats (width a multiple of 4), row stride `stride` bytes,
-  ;; from x into y: (x − mean) / sqrt(biased variance + eps) · g + b. The mean and the variance
-  ;; (of the centred values, not E[x²] − mean², which cancels) are summed in float64: a float32 sum
-  ;; over the row adds rounding that deep sharp-attention priors amplify along the sequence.
+;; LayerNorm of `rows` rows of `width` floats, row stride `stride` bytes, from x into y:
+  ;; (x − mean) / sqrt(biased variance + eps) · g + b, all in float64 with one rounding per output
+  ;; (the variance of the centred values, not E[x²] − mean², which cancels). Float32 sums and
+  ;; roundings here took the 1b-like fixture's logits from 1.5e-4 to 7.3e-4 of the reference's:
+  ;; deep sharp-attention priors amplify every rounding along the sequence. Scalar, since a row
+  ;; costs little beside the products.
   (func (export "layernorm") (param $x i32) (param $y i32) (param $g i32) (param $b i32)
     (param $width i32) (param $rows i32) (param $stride i32) (param $eps f32)
-    (local $r i32) (local $o i32) (local $end i32) (local $mean v128) (local $inv v128)
+    (local $r i32) (local $o i32) (local $end i32) (local $inv f64)
     (local $sum f64) (local $m f64) (local $d f64) (local $xr i32) (local $yr i32)
     (local.set $end (i32.shl (local.get $width) (i32.const 2)))
     (local.set $r (i32.const 0))
@@ -231,19 +233,18 @@
             (local.set $sum (f64.add (local.get $sum) (f64.mul (local.get $d) (local.get $d))))
             (local.set $o (i32.add (local.get $o) (i32.const 4)))
             (br $l2)))
-        (local.set $mean (f32x4.splat (f32.demote_f64 (local.get $m))))
-        (local.set $inv (f32x4.splat (f32.demote_f64 (f64.div (f64.const 1)
-          (f64.sqrt (f64.add (f64.div (local.get $sum) (f64.convert_i32_u (local.get $width))) (f64.promote_f32 (local.get $eps))))))))
+        (local.set $inv (f64.div (f64.const 1)
+          (f64.sqrt (f64.add (f64.div (local.get $sum) (f64.convert_i32_u (local.get $width))) (f64.promote_f32 (local.get $eps))))))
         (local.set $o (i32.const 0))
         (block $d3
           (loop $l3
             (br_if $d3 (i32.ge_u (local.get $o) (local.get $end)))
-            (v128.store (i32.add (local.get $yr) (local.get $o))
-              (f32x4.add
-                (f32x4.mul (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $xr) (local.get $o))) (local.get $mean)) (local.get $inv))
-                           (v128.load (i32.add (local.get $g) (local.get $o))))
-                (v128.load (i32.add (local.get $b) (local.get $o)))))
-            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (f32.store (i32.add (local.get $yr) (local.get $o))
+              (f32.demote_f64 (f64.add
+                (f64.mul (f64.mul (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $xr) (local.get $o)))) (local.get $m)) (local.get $inv))
+                         (f64.promote_f32 (f32.load (i32.add (local.get $g) (local.get $o)))))
+                (f64.promote_f32 (f32.load (i32.add (local.get $b) (local.get $o)))))))
+            (local.set $o (i32.add (local.get $o) (i32.const 4)))
             (br $l3)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))

@@ -206,6 +206,8 @@ export class Prior {
   readonly nCtx: number;
   /** Audio samples per token at this level. */
   readonly rawToTokens: number;
+  /** Audio sample rate of the VQ-VAE the prior models (reference `sr`). */
+  readonly sampleRate: number;
   /** The window in audio samples (n_ctx × raw_to_tokens). */
   readonly sampleLength: number;
   /** This level's tokens per token of the level above; null for the top level. */
@@ -245,6 +247,7 @@ export class Prior {
     this.level = c.level;
     this.nCtx = c.n_ctx;
     this.rawToTokens = rawToTokens(c, c.level);
+    this.sampleRate = c.sr;
     this.sampleLength = this.nCtx * this.rawToTokens;
     this.condDownsample = isTopLevel(c) ? null : levelDownsamples(c)[c.level + 1];
     this.singleEncDec = c.single_enc_dec;

@@ -12,7 +12,7 @@ export type { SampleWindow } from './windows';
 export type { SamplingPrior, ScoringPrior, SamplingPriorOptions, LevelSettings, SongCodes, SampleProgress } from './types';
 export { DEFAULT_HOP_FRACTIONS, defaultLevelSettings, checkLevelLength, sampleWindow, sampleLevel, extendLevel, sampleLevels, codesForBatch } from './sampler';
 export type { SampleLevelOptions, SampleLevelsOptions } from './sampler';
-export { ancestralSample, primedSample, continueSample, upsampleCodes, geometryHopLengths, promptSamples } from './modes';
+export { ancestralSample, primedSample, continueSample, upsampleCodes, geometryHopLengths, promptSamples, songSamples } from './modes';
 export type { ModeOptions } from './modes';
 export { CoComposer } from './co-compose';
 export { scoreCodes, smoothedBits } from './score';

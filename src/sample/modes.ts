@@ -13,8 +13,8 @@ import type { LevelSettings, SampleProgress, SamplingPrior, SongCodes } from './
 export interface ModeOptions<M> {
   /** One metadata per item: the batch size. */
   metas: M[];
-  /** Length of the song to reach, in audio samples (a multiple of the top prior's raw_to_tokens). */
-  lengthSamples: number;
+  /** Length of the song to reach, in seconds; rounded down to whole tokens of the top level sampled. */
+  seconds: number;
   settings?: Map<number, LevelSettings>;
   rng: Rng;
   onProgress?: (p: SampleProgress) => void;
@@ -23,7 +23,21 @@ export interface ModeOptions<M> {
 
 /** Every level from nothing, top down. */
 export function ancestralSample<M, L>(priors: SamplingPrior<M, L>[], options: ModeOptions<M>): Promise<SongCodes> {
-  return sampleLevels(priors, new Map(), options.lengthSamples, options);
+  return sampleLevels(priors, new Map(), songSamples(priors, options.seconds), options);
+}
+
+/**
+ * A song length in audio samples: `seconds` rounded down to whole tokens of the top level among
+ * `priors` (so to whole tokens of every level), as windows must fall on tokens.
+ */
+export function songSamples(priors: readonly SamplingPrior<unknown, unknown>[], seconds: number): number {
+  const top = priors.reduce((a, b) => (b.level > a.level ? b : a));
+  // The epsilon keeps a length given as tokens / rate (e.g. 640 / 22050 s) from losing a token to rounding.
+  const samples = Math.floor((seconds * top.sampleRate) / top.rawToTokens + 1e-9) * top.rawToTokens;
+  if (!(samples > 0)) {
+    throw new JukeboxError(`a song of ${seconds} s is shorter than one level-${top.level} token (${(top.rawToTokens / top.sampleRate).toFixed(4)} s)`);
+  }
+  return samples;
 }
 
 /** The hop lengths (samples per token at each level) of a VQ-VAE geometry: `downs_t`, `strides_t`. */
@@ -54,11 +68,12 @@ export function promptSamples(available: number, sampleRate: number, topRawToTok
 export async function primedSample<M, L>(priors: SamplingPrior<M, L>[], vqvae: VQVAE, prompt: SampleSource, options: ModeOptions<M> & { promptSeconds?: number }): Promise<SongCodes> {
   const levels = priors.map((p) => p.level).sort((a, b) => b - a);
   const top = priors.find((p) => p.level === levels[0])!;
-  const length = promptSamples(prompt.length, prompt.sampleRate, top.rawToTokens, options.lengthSamples, options.promptSeconds);
+  const lengthSamples = songSamples(priors, options.seconds);
+  const length = promptSamples(prompt.length, prompt.sampleRate, top.rawToTokens, lengthSamples, options.promptSeconds);
   const cut: SampleSource = { sampleRate: prompt.sampleRate, length, read: (a, b) => prompt.read(a, Math.min(b, length)) };
   const codes = await encodeChunked(vqvae, cut, levels);
   const stored: SongCodes = new Map(levels.map((level, i) => [level, [codes[i]]]));
-  return sampleLevels(priors, codesForBatch(stored, options.metas.length, levels), options.lengthSamples, options);
+  return sampleLevels(priors, codesForBatch(stored, options.metas.length, levels), lengthSamples, options);
 }
 
 /**
@@ -76,10 +91,11 @@ export function continueSample<M, L>(
   const top = priors.find((p) => p.level === levels[0])!;
   const have = stored.get(top.level)?.[0].length;
   if (have === undefined) throw new JukeboxError(`the codes hold no level ${top.level}, the level to continue`);
-  const samples = promptSamples(have * top.rawToTokens, sampleRate, top.rawToTokens, options.lengthSamples, options.promptSeconds);
+  const lengthSamples = songSamples(priors, options.seconds);
+  const samples = promptSamples(have * top.rawToTokens, sampleRate, top.rawToTokens, lengthSamples, options.promptSeconds);
   const rawOf = new Map(priors.map((p) => [p.level, p.rawToTokens]));
   const zs = codesForBatch(stored, options.metas.length, levels, options.take, (level) => samples / rawOf.get(level)!);
-  return sampleLevels(priors, zs, options.lengthSamples, options);
+  return sampleLevels(priors, zs, lengthSamples, options);
 }
 
 /**
@@ -90,7 +106,7 @@ export function continueSample<M, L>(
 export function upsampleCodes<M, L>(
   upsamplers: SamplingPrior<M, L>[],
   stored: SongCodes,
-  options: Omit<ModeOptions<M>, 'lengthSamples'> & { take?: number; topRawToTokens: number },
+  options: Omit<ModeOptions<M>, 'seconds'> & { take?: number; topRawToTokens: number },
 ): Promise<SongCodes> {
   const above = Math.max(...upsamplers.map((p) => p.level)) + 1;
   const rows = stored.get(above);

@@ -13,6 +13,8 @@ export interface SamplingPrior<M = unknown, L = unknown> {
   readonly nCtx: number;
   /** Audio samples per token at this level (reference `raw_to_tokens`). */
   readonly rawToTokens: number;
+  /** The audio sample rate the prior's VQ-VAE works at (reference `sr`), for durations in seconds. */
+  readonly sampleRate: number;
   /** Tokens of this level per token of the level above, or null for the top prior. */
   readonly condDownsample: number | null;
   /** Music vocabulary size (reference `l_bins`). */

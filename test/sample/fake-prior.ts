@@ -36,6 +36,7 @@ export function fakePrior(opts: { level: number; nCtx: number; rawToTokens: numb
     level: opts.level,
     nCtx: opts.nCtx,
     rawToTokens: opts.rawToTokens,
+    sampleRate: 16000,
     condDownsample: opts.condDownsample,
     lBins: bins,
     nTokens: 0,

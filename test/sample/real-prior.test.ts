@@ -33,7 +33,7 @@ describe('sampling with real (tiny, random) priors', () => {
   it('ancestral sampling of all three levels over 3+ windows each leaks no tensor', async () => {
     const before = tf.memory().numTensors;
     const windows = new Map<number, number>();
-    const zs = await ancestralSample([top, up1, up0], { metas, lengthSamples: 40 * 16, rng: new Rng(1), onProgress: (p) => windows.set(p.level, p.windows) });
+    const zs = await ancestralSample([top, up1, up0], { metas, seconds: (40 * 16) / top.sampleRate, rng: new Rng(1), onProgress: (p) => windows.set(p.level, p.windows) });
     expect(tf.memory().numTensors).toBe(before);
     expect([...windows]).toEqual([[2, 3], [1, 4], [0, 9]]);
     expect([2, 1, 0].map((l) => [zs.get(l)!.length, zs.get(l)![0].length])).toEqual([[2, 40], [2, 80], [2, 160]]);
@@ -116,7 +116,7 @@ describe('sampling with real (tiny, random) priors', () => {
     try {
       const before = tf.memory().numTensors;
       const prompt = arraySource(musicLike(24 * 16 + 5, 22050, 3), 22050);
-      const zs = await primedSample([top, up1], vqvae, prompt, { metas, lengthSamples: 40 * 16, rng: new Rng(2) });
+      const zs = await primedSample([top, up1], vqvae, prompt, { metas, seconds: (40 * 16) / top.sampleRate, rng: new Rng(2) });
       const x = tf.tensor3d(prompt.read(0, 24 * 16), [1, 24 * 16, 1]);
       const codes = vqvae.encode(x, [2, 1]);
       const encoded = codes.map((t) => Array.from(t.dataSync()));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/rng';
+import { songSamples } from '../../src/sample/modes';
 import { codesForBatch, defaultLevelSettings, extendLevel, sampleLevels } from '../../src/sample/sampler';
 import type { SampleProgress, SongCodes } from '../../src/sample/types';
 import { useBackend } from '../helpers';
@@ -105,6 +106,16 @@ describe('windowed sampling', () => {
     expect(top.calls.at(-1)).toMatchObject({ start: 8, sampleTokens: 32 });
     expect(top.errors).toEqual([]);
     expect(Array.from(picked.get(2)![0])).toEqual(Array.from({ length: 40 }, (_, p) => topToken(p, 3, 64)));
+  });
+
+  it('song lengths in seconds become whole tokens of the top level sampled', () => {
+    const top = fakePrior({ level: 2, nCtx: 32, rawToTokens: 16, condDownsample: null });
+    const up = fakePrior({ level: 1, nCtx: 32, rawToTokens: 4, condDownsample: 4 });
+    // 640 samples at 16 kHz are 40 top tokens; a length given as tokens / rate keeps all of them.
+    expect(songSamples([up, top], 640 / 16000)).toBe(640);
+    expect(songSamples([up, top], 0.0405)).toBe(640);
+    expect(songSamples([up], 0.0405)).toBe(648);
+    expect(() => songSamples([up, top], 0.0005)).toThrow(/a song of 0.0005 s is shorter than one level-2 token \(0.0010 s\)/);
   });
 
   it('codes for a batch: take K repeated, all items kept, or an error naming the choice', () => {

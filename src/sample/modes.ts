@@ -30,7 +30,7 @@ export function ancestralSample<M, L>(priors: SamplingPrior<M, L>[], options: Mo
  * A song length in audio samples: `seconds` rounded down to whole tokens of the top level among
  * `priors` (so to whole tokens of every level), as windows must fall on tokens.
  */
-export function songSamples(priors: readonly SamplingPrior<unknown, unknown>[], seconds: number): number {
+export function songSamples<M, L>(priors: readonly SamplingPrior<M, L>[], seconds: number): number {
   const top = priors.reduce((a, b) => (b.level > a.level ? b : a));
   // The epsilon keeps a length given as tokens / rate (e.g. 640 / 22050 s) from losing a token to rounding.
   const samples = Math.floor((seconds * top.sampleRate) / top.rawToTokens + 1e-9) * top.rawToTokens;

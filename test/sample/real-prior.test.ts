@@ -6,7 +6,7 @@ import { randomPrior } from '../../src/prior/load';
 import type { Prior } from '../../src/prior/prior';
 import { Rng } from '../../src/rng';
 import { CoComposer } from '../../src/sample/co-compose';
-import { ancestralSample, primedSample, upsampleCodes } from '../../src/sample/modes';
+import { ancestralSample, primedSample, songSamples, upsampleCodes } from '../../src/sample/modes';
 import { defaultLevelSettings, extendLevel, sampleLevels } from '../../src/sample/sampler';
 import { scoreCodes } from '../../src/sample/score';
 import type { LevelSettings, SongCodes } from '../../src/sample/types';
@@ -33,6 +33,7 @@ describe('sampling with real (tiny, random) priors', () => {
   it('ancestral sampling of all three levels over 3+ windows each leaks no tensor', async () => {
     const before = tf.memory().numTensors;
     const windows = new Map<number, number>();
+    expect(songSamples([top, up1, up0], (40 * 16) / top.sampleRate)).toBe(40 * 16);
     const zs = await ancestralSample([top, up1, up0], { metas, seconds: (40 * 16) / top.sampleRate, rng: new Rng(1), onProgress: (p) => windows.set(p.level, p.windows) });
     expect(tf.memory().numTensors).toBe(before);
     expect([...windows]).toEqual([[2, 3], [1, 4], [0, 9]]);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -57,4 +58,37 @@ export function relativeL2(got: ArrayLike<number>, want: ArrayLike<number>): num
     den += want[i] ** 2;
   }
   return Math.sqrt(num / den);
+}
+
+/** The repository root, where `npm` scripts and the CLI run. */
+export const REPO_ROOT = path.join(__dirname, '..');
+/** The `jukebox` command's entry point. */
+export const JUKEBOX_BIN = path.join(REPO_ROOT, 'src', 'cli', 'bin.js');
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to completion without blocking this worker's event loop: a long `spawnSync`
+ * starves vitest's own messages on a loaded machine ("Timeout calling onTaskUpdate"). The backend
+ * is left to the command's own choice (JUKEBOX_BACKEND cleared).
+ */
+export function runCommand(command: string, args: string[], cwd = REPO_ROOT): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, JUKEBOX_BACKEND: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Runs `jukebox ...args` (the CLI as a user runs it) from the repository root. */
+export function runJukebox(...args: string[]): Promise<CommandResult> {
+  return runCommand(process.execPath, [JUKEBOX_BIN, ...args]);
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,28 +5,13 @@ import { readWavMono, writeWav } from '../../src/audio';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
 import { checkBackendCapacity, randomPrior, savePrior } from '../../src/prior/load';
 import { writeBatchedCodesFile } from '../../src/vqvae/codes-file';
-import { musicLike, tempDir, useBackend } from '../helpers';
+import { musicLike, runJukebox, tempDir, useBackend } from '../helpers';
 import { TINY_TOP, TINY_TOP_NO_LYRICS, tinyUpsampler } from '../sample/tiny-priors';
 
 const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
 const VQVAE = path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth');
 
-/**
- * Runs the CLI without blocking this worker's event loop (a long spawnSync starves vitest's
- * own messages on a loaded machine).
- */
-function jukebox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, JUKEBOX_BACKEND: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const jukebox = runJukebox;
 
 const { dir, cleanup } = tempDir();
 const F = (name: string) => path.join(dir, name);

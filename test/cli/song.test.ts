@@ -1,28 +1,16 @@
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWavMono } from '../../src/audio';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
-import { tempDir, useBackend } from '../helpers';
+import { runCommand, tempDir, useBackend } from '../helpers';
 import { writeTinyModelFolder } from './tiny-models';
 
 const ROOT = path.join(__dirname, '..', '..');
 const { dir, cleanup } = tempDir('jukebox-song-');
 const MODELS = path.join(dir, 'models');
 
-/** Runs a command without blocking this worker's event loop (a loaded machine would starve vitest's messages). */
-function run(command: string, args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, JUKEBOX_BACKEND: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const run = runCommand;
 const npmStart = (...args: string[]) => run('npm', ['start', '--silent', '--', ...args]);
 const song = (cwd: string, ...args: string[]) => run(process.execPath, [path.join(ROOT, 'src', 'cli', 'bin.js'), 'song', ...args], cwd);
 

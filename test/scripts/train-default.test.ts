@@ -1,25 +1,12 @@
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runJukebox } from '../helpers';
 import { DEFAULTS, SHIPPED, trainDefault, TrainDefaultOptions } from '../../scripts/train-default';
 
-const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
 
-/** Runs the CLI without blocking this worker's event loop (vitest's messages need it). */
-function jukebox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const jukebox = runJukebox;
 
 describe('npm run train-default, end to end on tiny models', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'train-default-'));

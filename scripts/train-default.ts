@@ -151,15 +151,28 @@ class Timings {
   get seconds(): Partial<Record<Stage, number>> {
     return fs.existsSync(this.file) ? JSON.parse(fs.readFileSync(this.file, 'utf8')) : {};
   }
-  async time<T>(stage: Stage, log: Log, work: () => Promise<T>): Promise<T> {
-    const started = Date.now();
-    log(`[${stage}] started`);
-    const result = await work();
-    const took = (Date.now() - started) / 1000;
+  private add(stage: Stage, took: number): number {
     const seconds = this.seconds;
     seconds[stage] = (seconds[stage] ?? 0) + took;
     fs.writeFileSync(this.file, JSON.stringify(Object.fromEntries(STAGES.filter((s) => s in seconds).map((s) => [s, seconds[s]])), null, 2) + '\n');
-    log(`[${stage}] done in ${took.toFixed(1)} s (${seconds[stage]!.toFixed(1)} s over all invocations)`);
+    return seconds[stage]!;
+  }
+  /**
+   * Times `work`. It calls `flush` at each checkpoint, so a run killed between checkpoints keeps
+   * the time up to its last one, as its training keeps the steps up to it.
+   */
+  async time<T>(stage: Stage, log: Log, work: (flush: () => void) => Promise<T>): Promise<T> {
+    const started = Date.now();
+    let since = started;
+    const flush = () => {
+      const now = Date.now();
+      this.add(stage, (now - since) / 1000);
+      since = now;
+    };
+    log(`[${stage}] started`);
+    const result = await work(flush);
+    const total = this.add(stage, (Date.now() - since) / 1000);
+    log(`[${stage}] done in ${((Date.now() - started) / 1000).toFixed(1)} s (${total.toFixed(1)} s over all invocations)`);
     return result;
   }
 }
@@ -199,7 +212,7 @@ async function makeCorpora(o: TrainDefaultOptions, log: Log): Promise<void> {
   }
 }
 
-async function trainTheVQVAE(o: TrainDefaultOptions, log: Log): Promise<void> {
+async function trainTheVQVAE(o: TrainDefaultOptions, log: Log, flush: () => void): Promise<void> {
   const outDir = path.join(o.run, 'vqvae');
   const step = savedStep(outDir);
   if (step >= o.vqvaeSteps) {
@@ -219,7 +232,10 @@ async function trainTheVQVAE(o: TrainDefaultOptions, log: Log): Promise<void> {
     train: { lr: o.vqvaeLr },
     workers: o.workers,
     saveEvery: o.saveEvery,
-    onSave: (s) => log(`vqvae: step ${s}/${o.vqvaeSteps} saved`),
+    onSave: (s) => {
+      flush();
+      log(`vqvae: step ${s}/${o.vqvaeSteps} saved`);
+    },
   });
   model.dispose();
 }
@@ -274,7 +290,7 @@ async function encodeAll(o: TrainDefaultOptions, log: Log): Promise<PriorSong[]>
   }
 }
 
-async function trainOnePrior(o: TrainDefaultOptions, r: ReturnType<typeof priorRuns>[number], log: Log): Promise<void> {
+async function trainOnePrior(o: TrainDefaultOptions, r: ReturnType<typeof priorRuns>[number], log: Log, flush: () => void): Promise<void> {
   const step = savedStep(r.dir);
   if (step >= r.steps) {
     log(`${r.stage}: already at step ${step}`);
@@ -294,7 +310,10 @@ async function trainOnePrior(o: TrainDefaultOptions, r: ReturnType<typeof priorR
     saveEvery: o.saveEvery,
     workers: o.workers,
     warn: (m) => log(`${r.stage}: warning: ${m}`),
-    onSave: (s, heldOut) => log(`${r.stage}: step ${s}/${r.steps} saved${heldOut === null ? '' : `, held-out bits per token ${heldOut.toFixed(3)}`}`),
+    onSave: (s, heldOut) => {
+      flush();
+      log(`${r.stage}: step ${s}/${r.steps} saved${heldOut === null ? '' : `, held-out bits per token ${heldOut.toFixed(3)}`}`);
+    },
   });
   model.dispose();
 }
@@ -570,10 +589,10 @@ export async function trainDefault(o: TrainDefaultOptions, log: Log = console.lo
   fs.mkdirSync(o.run, { recursive: true });
   const timings = new Timings(path.join(o.run, 'timings.json'));
   if (run('corpus')) await timings.time('corpus', log, () => makeCorpora(o, log));
-  if (run('vqvae')) await timings.time('vqvae', log, () => trainTheVQVAE(o, log));
+  if (run('vqvae')) await timings.time('vqvae', log, (flush) => trainTheVQVAE(o, log, flush));
   // The evaluation reads the held-out codes, which a cached encoding returns at once.
   const encoded = run('encode') || run('evaluate') ? await timings.time('encode', log, () => encodeAll(o, log)) : null;
-  for (const r of priorRuns(o)) if (run(r.stage)) await timings.time(r.stage, log, () => trainOnePrior(o, r, log));
+  for (const r of priorRuns(o)) if (run(r.stage)) await timings.time(r.stage, log, (flush) => trainOnePrior(o, r, log, flush));
   if (run('export')) await timings.time('export', log, () => exportWeights(o, log));
   if (!run('evaluate') || encoded === null) return null;
   const ev = await timings.time('evaluate', log, () => evaluate(o, encoded, log));

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { Rng } from '../rng';
+import type { PriorSampleOptions } from '../prior/prior';
 
 /**
  * What the sampling orchestration needs of a prior: the `Prior` of `src/prior` satisfies it
@@ -31,23 +31,8 @@ export interface SamplingPrior<M = unknown, L = unknown> {
   sample(opts: SamplingPriorOptions): Promise<tf.Tensor2D>;
 }
 
-/** The arguments of `SamplingPrior.sample` (the reference's `sample` kwargs). */
-export interface SamplingPriorOptions {
-  nSamples: number;
-  /** Tokens already there: int32 [N, context], or null for none. */
-  z?: tf.Tensor2D | null;
-  /** The level above's codes for this window: [int32 [N, n_ctx / cond_downsample]]. */
-  zConds?: tf.Tensor2D[] | null;
-  y?: tf.Tensor2D | null;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  chunkSize?: number;
-  /** Length of the window (context plus new tokens) when shorter than n_ctx. */
-  sampleTokens?: number;
-  rng: Rng;
-  onToken?: (done: number, total: number) => void;
-}
+/** The arguments of `SamplingPrior.sample` (the reference's `sample` kwargs): the prior's own options type. */
+export type SamplingPriorOptions = PriorSampleOptions;
 
 /** What scoring needs beyond sampling: the teacher-forced pass (reference `z_forward`). */
 export interface ScoringPrior<M = unknown, L = unknown> extends SamplingPrior<M, L> {

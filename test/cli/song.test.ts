@@ -73,6 +73,24 @@ describe('npm start (jukebox song)', () => {
     expect(help.stdout).toMatch(/--seconds S +length of the song; default 8\n/);
   }, 120_000);
 
+  it('sings with the shipped default models (weights/default), 16 kHz, from a short setting', async () => {
+    const out = path.join(dir, 'shipped');
+    const r = await npmStart('--seconds', '1.1', '--quiet', '--out', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // 1.1 s at 16 kHz is 17600 samples: 137 whole top-level tokens of 128 samples.
+    const codes = readSafetensors(path.join(out, 'codes.safetensors'));
+    expect([2, 1, 0].map((l) => codes.tensors.get(`level_${l}`)!.shape)).toEqual([[1, 137], [1, 548], [1, 2192]]);
+    expect(JSON.parse(codes.metadata.priors)).toEqual({ level_2: 'prior_level_2.safetensors', level_1: 'prior_level_1.safetensors', level_0: 'prior_level_0.safetensors' });
+    for (const level of [2, 1, 0]) {
+      const wav = readWavMono(path.join(out, `level_${level}`, 'item_0.wav'));
+      expect(wav.sampleRate).toBe(16000);
+      expect(wav.samples.length).toBe(17536);
+      // Decoded music, not silence.
+      expect(Math.max(...wav.samples.map(Math.abs))).toBeGreaterThan(0.01);
+    }
+  }, 120_000);
+
   it('a missing model folder, a missing file in it, or a length the models cannot make is one line saying what to do', async () => {
     const empty = await npmStart('--models', path.join(dir, 'nowhere'));
     expect(empty.code).toBe(1);

@@ -9,7 +9,7 @@ import { TINY_TOP, tinyUpsampler } from '../sample/tiny-priors';
 
 /**
  * A model folder laid out like weights/default (vqvae.safetensors, prior_level_{2,1,0}.safetensors)
- * holding random tiny models over the tiny VQ-VAE's geometry: `jukebox song` and notebook 03 run on
+ * holding random tiny models over the tiny VQ-VAE's geometry: `jukebox song` runs on
  * it in seconds. The priors carry the generated corpus's label tables, as the default models do,
  * so the corpus's artist and genre names resolve.
  */

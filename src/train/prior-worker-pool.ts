@@ -2,7 +2,7 @@ import * as path from 'path';
 import { Prior } from '../prior/prior';
 import type { PriorWorkerReply, PriorWorkerRequest } from './prior-worker-main';
 import type { PriorBatch, PriorMicroBatchResult, PriorMicroBatchRunner } from './prior-trainer';
-import { WorkerPool } from './worker-pool';
+import { weightsForWorkers, weightValues, WorkerPool } from './worker-pool';
 
 /**
  * Worker threads that each hold a copy of a prior and compute training micro-batches
@@ -18,25 +18,13 @@ export class PriorWorkerPool implements PriorMicroBatchRunner {
   }
 
   static async start(prior: Prior, size: number): Promise<PriorWorkerPool> {
-    const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const name of prior.spec.keys()) {
-      const t = prior.weights.get(name);
-      weights[name] = { shape: t.shape, data: (await t.data()) as Float32Array };
-    }
-    const pool = new WorkerPool<PriorWorkerRequest, PriorWorkerReply>(path.join(__dirname, 'prior-worker.js'), Math.max(1, Math.floor(size)));
-    try {
-      await pool.all({ type: 'init', config: prior.config, weights });
-    } catch (err) {
-      await pool.close();
-      throw err;
-    }
+    const weights = await weightsForWorkers(prior.spec, prior.weights);
+    const pool = await WorkerPool.startInitialised<PriorWorkerRequest, PriorWorkerReply>(path.join(__dirname, 'prior-worker.js'), size, { type: 'init', config: prior.config, weights });
     return new PriorWorkerPool(pool);
   }
 
   async setWeights(prior: Prior): Promise<void> {
-    const weights: Record<string, Float32Array> = {};
-    for (const name of prior.spec.keys()) weights[name] = (await prior.weights.get(name).data()) as Float32Array;
-    await this.pool.all({ type: 'set-weights', weights });
+    await this.pool.all({ type: 'set-weights', weights: await weightValues(prior.spec, prior.weights) });
   }
 
   async microBatch(slot: number, batch: PriorBatch): Promise<PriorMicroBatchResult> {

@@ -1,5 +1,23 @@
 import { Worker } from 'worker_threads';
 import { JukeboxError } from '../errors';
+import type { ParameterSpec, WeightMap } from '../vqvae/weights';
+
+/** The tensors a model declares, as plain data a worker can rebuild them from (its `init` message). */
+export async function weightsForWorkers(spec: ParameterSpec, weights: WeightMap): Promise<Record<string, { shape: number[]; data: Float32Array }>> {
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const name of spec.keys()) {
+    const t = weights.get(name);
+    out[name] = { shape: t.shape, data: (await t.data()) as Float32Array };
+  }
+  return out;
+}
+
+/** The current values of a model's tensors, for workers that already hold its shapes (`set-weights`). */
+export async function weightValues(spec: ParameterSpec, weights: WeightMap): Promise<Record<string, Float32Array>> {
+  const out: Record<string, Float32Array> = {};
+  for (const name of spec.keys()) out[name] = (await weights.get(name).data()) as Float32Array;
+  return out;
+}
 
 /**
  * Worker threads for using more than one core: tfjs's wasm backend runs one thread per isolate
@@ -12,6 +30,21 @@ export class WorkerPool<Request extends { type: string }, Reply extends { type: 
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private failure: Error | undefined;
+
+  /**
+   * Starts `size` workers (at least one) running `script` and sends each of them `init`; if any
+   * worker fails to initialise, the pool is closed and the error rethrown.
+   */
+  static async startInitialised<Q extends { type: string }, R extends { type: string; id: number }>(script: string, size: number, init: Q): Promise<WorkerPool<Q, R>> {
+    const pool = new WorkerPool<Q, R>(script, Math.max(1, Math.floor(size)));
+    try {
+      await pool.all(init);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
 
   /** Starts `size` workers running `script` (the caller then initialises them with requests). */
   constructor(script: string, readonly size: number) {

@@ -1,6 +1,6 @@
 import * as os from 'os';
 import * as path from 'path';
-import { WorkerPool } from '../train/worker-pool';
+import { weightsForWorkers, weightValues, WorkerPool } from '../train/worker-pool';
 import { VQVAE } from './vqvae';
 import type { Bandwidth } from './losses';
 import type { MicroBatchResult, TrainConfig } from './trainer';
@@ -20,18 +20,8 @@ export class VQVAEWorkerPool {
 
   /** Starts `size` workers (default: the number of cores) with copies of `model`'s weights. */
   static async start(model: VQVAE, size = os.cpus().length): Promise<VQVAEWorkerPool> {
-    const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const name of model.spec.keys()) {
-      const t = model.weights.get(name);
-      weights[name] = { shape: t.shape, data: (await t.data()) as Float32Array };
-    }
-    const pool = new WorkerPool<WorkerRequest, WorkerReply>(path.join(__dirname, 'worker.js'), Math.max(1, Math.floor(size)));
-    try {
-      await pool.all({ type: 'init', config: model.config, weights });
-    } catch (err) {
-      await pool.close();
-      throw err;
-    }
+    const weights = await weightsForWorkers(model.spec, model.weights);
+    const pool = await WorkerPool.startInitialised<WorkerRequest, WorkerReply>(path.join(__dirname, 'worker.js'), size, { type: 'init', config: model.config, weights });
     return new VQVAEWorkerPool(pool);
   }
 
@@ -57,9 +47,7 @@ export class VQVAEWorkerPool {
 
   /** Sends the model's current weights (all of them, codebooks included) to every worker. */
   async setWeights(model: VQVAE): Promise<void> {
-    const weights: Record<string, Float32Array> = {};
-    for (const name of model.spec.keys()) weights[name] = (await model.weights.get(name).data()) as Float32Array;
-    await this.pool.all({ type: 'set-weights', weights });
+    await this.pool.all({ type: 'set-weights', weights: await weightValues(model.spec, model.weights) });
   }
 
   /** One micro-batch's gradients (`VQVAETrainer.microBatchGradients`) on worker `worker`. */

@@ -1,10 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
-import { parentPort } from 'worker_threads';
 import { initBackend } from '../backend';
 import { PriorConfig } from '../prior/config';
 import { Prior } from '../prior/prior';
-import { WeightMap } from '../vqvae/weights';
 import { PriorBatch, priorMicroBatch, PriorMicroBatchResult } from './prior-trainer';
+import { serveWorkerRequests, setWorkerWeights, weightMapFromWorkerInit } from './worker-pool';
 
 /**
  * The body of a prior training worker (see `PriorWorkerPool`): its own copy of the prior on its
@@ -26,13 +24,12 @@ async function handle(request: PriorWorkerRequest & { id: number }): Promise<{ r
   switch (request.type) {
     case 'init': {
       await initBackend();
-      const weights = new WeightMap();
-      for (const [name, t] of Object.entries(request.weights)) weights.set(name, tf.tensor(t.data, t.shape, 'float32'));
+      const weights = weightMapFromWorkerInit(request.weights);
       prior = new Prior(request.config, weights);
       return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
     case 'set-weights': {
-      for (const [name, data] of Object.entries(request.weights)) prior!.weights.set(name, tf.tensor(data, prior!.weights.get(name).shape, 'float32'));
+      setWorkerWeights(prior!.weights, request.weights);
       return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
     case 'micro-batch': {
@@ -42,9 +39,4 @@ async function handle(request: PriorWorkerRequest & { id: number }): Promise<{ r
   }
 }
 
-parentPort!.on('message', (request: PriorWorkerRequest & { id: number }) => {
-  handle(request).then(
-    ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
-    (err: Error) => parentPort!.postMessage({ type: 'error', id: request.id, message: err.message }),
-  );
-});
+serveWorkerRequests(handle);

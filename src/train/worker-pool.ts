@@ -1,6 +1,7 @@
-import { Worker } from 'worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { parentPort, Worker } from 'worker_threads';
 import { JukeboxError } from '../errors';
-import type { ParameterSpec, WeightMap } from '../vqvae/weights';
+import { ParameterSpec, WeightMap } from '../vqvae/weights';
 
 /** The tensors a model declares, as plain data a worker can rebuild them from (its `init` message). */
 export async function weightsForWorkers(spec: ParameterSpec, weights: WeightMap): Promise<Record<string, { shape: number[]; data: Float32Array }>> {
@@ -89,4 +90,29 @@ export class WorkerPool<Request extends { type: string }, Reply extends { type: 
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
   }
+}
+
+/** Inside a worker: the WeightMap an `init` message's weights describe. */
+export function weightMapFromWorkerInit(weights: Record<string, { shape: number[]; data: Float32Array }>): WeightMap {
+  const map = new WeightMap();
+  for (const [name, t] of Object.entries(weights)) map.set(name, tf.tensor(t.data, t.shape, 'float32'));
+  return map;
+}
+
+/** Inside a worker: replaces every tensor a `set-weights` message carries, keeping its shape. */
+export function setWorkerWeights(map: WeightMap, weights: Record<string, Float32Array>): void {
+  for (const [name, data] of Object.entries(weights)) map.set(name, tf.tensor(data, map.get(name).shape, 'float32'));
+}
+
+/**
+ * Inside a worker: answers every request with `handle`'s reply (its `transfer` buffers moved),
+ * or with `{ type: 'error', id, message }`, the protocol `WorkerPool` expects.
+ */
+export function serveWorkerRequests<Q extends { id: number }, R>(handle: (request: Q) => Promise<{ reply: R; transfer: ArrayBuffer[] }>): void {
+  parentPort!.on('message', (request: Q) => {
+    handle(request).then(
+      ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
+      (err: Error) => parentPort!.postMessage({ type: 'error', id: request.id, message: err.message }),
+    );
+  });
 }

@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { parentPort } from 'worker_threads';
 import { initBackend } from '../backend';
 import { VQVAEConfig } from './config';
 import { Rng } from '../rng';
 import { Bandwidth } from './losses';
 import { MicroBatchResult, TrainConfig, VQVAETrainer } from './trainer';
 import { VQVAE } from './vqvae';
-import { WeightMap } from './weights';
+import { serveWorkerRequests, setWorkerWeights, weightMapFromWorkerInit } from '../train/worker-pool';
 
 /**
  * The body of a VQ-VAE worker thread (see `VQVAEWorkerPool`): it builds its own copy of the model
@@ -34,8 +33,7 @@ async function handle(request: WorkerRequest & { id: number }): Promise<{ reply:
   switch (request.type) {
     case 'init': {
       await initBackend();
-      const weights = new WeightMap();
-      for (const [name, t] of Object.entries(request.weights)) weights.set(name, tf.tensor(t.data, t.shape, 'float32'));
+      const weights = weightMapFromWorkerInit(request.weights);
       model = new VQVAE(request.config, weights);
       return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
@@ -54,7 +52,7 @@ async function handle(request: WorkerRequest & { id: number }): Promise<{ reply:
       return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
     case 'set-weights': {
-      for (const [name, data] of Object.entries(request.weights)) model!.weights.set(name, tf.tensor(data, model!.weights.get(name).shape, 'float32'));
+      setWorkerWeights(model!.weights, request.weights);
       return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
     case 'micro-batch': {
@@ -73,9 +71,4 @@ async function handle(request: WorkerRequest & { id: number }): Promise<{ reply:
   }
 }
 
-parentPort!.on('message', (request: WorkerRequest & { id: number }) => {
-  handle(request).then(
-    ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
-    (err: Error) => parentPort!.postMessage({ type: 'error', id: request.id, message: err.message } satisfies WorkerReply),
-  );
-});
+serveWorkerRequests(handle);

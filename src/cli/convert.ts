@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { readVQVAEStateDict, saveVQVAEStateDict } from '../checkpoint/load';
 import { JukeboxError } from '../errors';
-import { convertPrior, describePrior, isPriorCheckpoint } from '../prior/load';
+import { convertPrior, isPriorCheckpoint } from '../prior/load';
 import { VQVAE } from '../vqvae/vqvae';
 import { matchStateDict } from '../vqvae/weights';
 import { parseCommandArgs, required } from './args';
@@ -22,9 +22,6 @@ export const convertCommand: Command = {
     const labelIds = args.values['label-ids'];
     const metadata = { converted_from: path.basename(input) };
     if (isPriorCheckpoint(input)) {
-      if (typeof labelIds === 'string' && !describePrior(input).config.labels) {
-        throw new JukeboxError('convert: --label-ids given, but this prior takes no artist or genre labels', input);
-      }
       await convertPrior(input, out, {
         labelIds: typeof labelIds === 'string' ? labelIds : undefined,
         dtype: args.values.half === true ? 'F16' : 'F32',

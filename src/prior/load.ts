@@ -238,6 +238,9 @@ export function describePrior(path: string, opts: LoadPriorOptions = {}): PriorD
 export async function convertPrior(input: string, out: string, opts: LoadPriorOptions & { dtype?: 'F32' | 'F16'; metadata?: Record<string, string> } = {}): Promise<PriorDescription> {
   const { opened, config, configSource, spec, params, bytes, labelTables } = openCheckedPrior(input, opts);
   try {
+    if (opts.labelIds !== undefined && !config.labels) {
+      throw new JukeboxError('convert: --label-ids given, but this prior takes no artist or genre labels', input);
+    }
     const dtype = opts.dtype ?? 'F32';
     const tensors = new Map<string, StreamedSafetensorsTensor>();
     for (const [name, shape] of spec) tensors.set(name, { dtype, shape, data: () => params.get(name)!.read() });

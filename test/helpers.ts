@@ -74,11 +74,11 @@ export interface CommandResult {
 /**
  * Runs a command to completion without blocking this worker's event loop: a long `spawnSync`
  * starves vitest's own messages on a loaded machine ("Timeout calling onTaskUpdate"). The backend
- * is left to the command's own choice (JUKEBOX_BACKEND cleared).
+ * is left to the command's own choice (JUKEBOX_BACKEND cleared); `env` adds variables.
  */
-export function runCommand(command: string, args: string[], cwd = REPO_ROOT): Promise<CommandResult> {
+export function runCommand(command: string, args: string[], cwd = REPO_ROOT, env: NodeJS.ProcessEnv = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, JUKEBOX_BACKEND: '' } });
+    const child = spawn(command, args, { cwd, env: { ...process.env, JUKEBOX_BACKEND: '', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

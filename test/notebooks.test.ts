@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers';
+import { runCommand, tempDir } from './helpers';
 
 /**
  * Every notebook runs headless, as in CI: the tslab kernel (started at the repository root by
@@ -47,12 +47,12 @@ describe('notebooks', () => {
     }
   });
 
-  it.each(NOTEBOOKS)('%s executes headless with no cell error', (name) => {
+  it.each(NOTEBOOKS)('%s executes headless with no cell error', async (name) => {
     const out = path.join(dir, name);
     const started = Date.now();
-    const r = spawnSync(JUPYTER, ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=600', path.join(ROOT, 'notebooks', name), '--output', out],
-      { encoding: 'utf8', env: { ...process.env, ...NOTEBOOK_ENV[name], JUPYTER_PATH: path.join(dir, 'share', 'jupyter') } });
-    expect(r.status, r.stderr.slice(-3000)).toBe(0);
+    const r = await runCommand(JUPYTER, ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=600', path.join(ROOT, 'notebooks', name), '--output', out],
+      ROOT, { ...NOTEBOOK_ENV[name], JUPYTER_PATH: path.join(dir, 'share', 'jupyter') });
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const nb = JSON.parse(fs.readFileSync(out, 'utf8')) as { cells: Cell[] };
     const code = nb.cells.filter((c) => c.cell_type === 'code');
     for (const [i, cell] of code.entries()) {

@@ -8,7 +8,7 @@ import { vqvaePreset } from '../../src/checkpoint/presets';
 import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
 import { RUN_FILES, trainVQVAE } from '../../src/vqvae/training-run';
 import { StepMetrics } from '../../src/vqvae/trainer';
-import { musicLike, tempDir, useBackend } from '../helpers';
+import { musicLike, runCommand, tempDir, useBackend } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
@@ -107,8 +107,8 @@ describe('a killed run resumes exactly', () => {
 
   it('kill -9 after a checkpoint, --resume (on 2 threads), and the losses at the last step agree to 1e-5', async () => {
     const straight = path.join(dir, 'straight');
-    const r = spawnSync(process.execPath, [BIN, ...args(straight)], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
+    const r = await runCommand(process.execPath, [BIN, ...args(straight)]);
+    expect(r.code, r.stderr).toBe(0);
 
     const killed = path.join(dir, 'killed');
     const child = spawn(process.execPath, [BIN, ...args(killed)], { stdio: 'ignore' });
@@ -122,8 +122,8 @@ describe('a killed run resumes exactly', () => {
 
     // The original command with --resume added, on two worker threads: the numbers do not depend
     // on the thread count.
-    const resumed = spawnSync(process.execPath, [BIN, ...args(killed), '--resume', '--workers', '2'], { encoding: 'utf8' });
-    expect(resumed.status, resumed.stderr).toBe(0);
+    const resumed = await runCommand(process.execPath, [BIN, ...args(killed), '--resume', '--workers', '2']);
+    expect(resumed.code, resumed.stderr).toBe(0);
     const [a, b] = [lastMetrics(straight), lastMetrics(killed)];
     expect(b.step).toBe(STEPS - 1);
     for (const key of ['loss', 'recons_loss', 'multispectral_loss', 'commit_loss', 'usage']) {

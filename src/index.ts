@@ -21,3 +21,4 @@ export * from './labels/index';
 export * from './prior/index';
 export * from './sample/index';
 export * from './train/index';
+export * from './align/index';

@@ -1,0 +1,89 @@
+import type { WordTiming } from './words';
+
+/** Word-onset accuracy of predicted timings against the truth. */
+export interface OnsetAccuracy {
+  /** Truth words matched to a predicted word (the errors below are over these). */
+  words: number;
+  /** Median |predicted start − true start| in seconds over the matched words (NaN if none). */
+  median_abs_error: number;
+  /** Share of the truth's words whose matched onset is within 0.2 s (unmatched words count as misses). */
+  within_0_2: number;
+  /** The same within 0.5 s. */
+  within_0_5: number;
+}
+
+/** A word as compared: lower case, letters and digits only ("Night," and "night" match). */
+function normalised(word: string): string {
+  return word.normalize('NFKD').toLowerCase().replace(/[^\p{L}\p{N}]/gu, '');
+}
+
+/**
+ * Pairs predicted with true words in order: by index when both lists have the same normalised
+ * words (the usual case: the same lyrics), else along a longest common subsequence of the
+ * normalised words, so a word the lyrics cleaner dropped or split does not shift every later pair.
+ */
+export function matchWords(predicted: WordTiming[], truth: WordTiming[]): [number, number][] {
+  const p = predicted.map((w) => normalised(w.word));
+  const t = truth.map((w) => normalised(w.word));
+  if (p.length === t.length && p.every((w, i) => w === t[i])) return p.map((_, i) => [i, i]);
+  const n = p.length;
+  const m = t.length;
+  const lcs = new Int32Array((n + 1) * (m + 1));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i * (m + 1) + j] = p[i] === t[j] ? lcs[(i + 1) * (m + 1) + j + 1] + 1 : Math.max(lcs[(i + 1) * (m + 1) + j], lcs[i * (m + 1) + j + 1]);
+    }
+  }
+  const pairs: [number, number][] = [];
+  for (let i = 0, j = 0; i < n && j < m; ) {
+    if (p[i] === t[j]) {
+      pairs.push([i, j]);
+      i++;
+      j++;
+    } else if (lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
+      i++;
+    } else {
+      j++;
+    }
+  }
+  return pairs;
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * Onset accuracy of `predicted` against `truth` (word starts): the median absolute error over the
+ * matched words (see `matchWords`), and the share of the truth's words within 0.2 s and 0.5 s.
+ */
+export function onsetAccuracy(predicted: WordTiming[], truth: WordTiming[]): OnsetAccuracy {
+  const errors = matchWords(predicted, truth).map(([i, j]) => Math.abs(predicted[i].start - truth[j].start));
+  const share = (limit: number): number => (truth.length === 0 ? 0 : errors.filter((e) => e <= limit).length / truth.length);
+  return { words: errors.length, median_abs_error: median(errors), within_0_2: share(0.2), within_0_5: share(0.5) };
+}
+
+/**
+ * The baseline a timing must beat: the truth's words laid end to end over its sung span (first
+ * word's start to last word's end), each taking a share proportional to its length in characters,
+ * with one character's share between words (the space). Proportional to characters rather than equal shares, because
+ * that is what one knows without listening (long words take longer to sing) and it makes the
+ * stronger baseline; it still knows the span, which a real alignment must find by itself.
+ */
+export function evenSpreadBaseline(truth: WordTiming[]): WordTiming[] {
+  if (truth.length === 0) return [];
+  const from = Math.min(...truth.map((w) => w.start));
+  const to = Math.max(...truth.map((w) => w.end));
+  const chars = truth.map((w) => [...w.word].length);
+  const total = chars.reduce((a, b) => a + b, 0) + truth.length - 1;
+  const perChar = (to - from) / total;
+  let at = from;
+  return truth.map((w, i) => {
+    const out = { word: w.word, start: at, end: at + chars[i] * perChar };
+    at = out.end + perChar;
+    return out;
+  });
+}

@@ -1,0 +1,194 @@
+import * as tf from '@tensorflow/tfjs';
+import { JukeboxError } from '../errors';
+import type { SongMetadata } from '../labels/index';
+import type { Prior } from '../prior/prior';
+import { windowStarts } from '../sample/windows';
+
+/**
+ * Lyric attention over a whole song: the prior's teacher-forced passes over windows of the song's
+ * codes, the attention probabilities of its lyric layers recorded in each, and the windows stitched
+ * into one `[tokens, characters]` matrix per head as the reference's `get_alignment`
+ * (`jukebox/align.py`) does. This lives in `src/align/` (not `src/prior/`) because, like
+ * `src/sample/`, it drives a prior over a song (windows, labels, stitching); recording the
+ * probabilities stays in the model (`Prior.forward`'s `recordAttention`).
+ */
+
+/** The top level's hop between windows, as a fraction of n_ctx (the reference's `hop_fraction[-1]`). */
+export const DEFAULT_ALIGN_HOP_FRACTION = 0.5;
+
+/** Attention function ids of the layers that read lyrics (see src/prior/attention.ts). */
+const ENCODER_DECODER = 6;
+const PRIME = 7;
+
+/**
+ * The prior's lyric layers: its encoder-decoder layers (5b_lyrics design: music queries against
+ * the lyrics encoder's keys) or its prime layers (1b_lyrics design: recorded as the reference
+ * slices them, music queries against the lyric positions). Empty for a prior without lyrics.
+ */
+export function lyricLayers(prior: Prior): number[] {
+  if (!prior.hasLyrics) return [];
+  const out: number[] = [];
+  prior.prior.transformer.attnMods.forEach((layer, i) => {
+    if (layer.attnFunc === ENCODER_DECODER || layer.attnFunc === PRIME) out.push(i);
+  });
+  return out;
+}
+
+/** Key of one head's map in `LyricAttention.maps`. */
+export function headKey(layer: number, head: number): string {
+  return `${layer}/${head}`;
+}
+
+export interface LyricAttention {
+  /** Cleaned lyrics the model saw (the Labeller's full tokens as text), one character per column. */
+  characters: string;
+  /** Top-level tokens of the song (rows). */
+  tokens: number;
+  /** Seconds per token: hopLength / sampleRate. */
+  secondsPerToken: number;
+  /** Audio samples per top-level token. */
+  hopLength: number;
+  sampleRate: number;
+  /** Lyric characters the prior reads per window (n_tokens): a row's attention is spread over at most this many columns. */
+  lyricWindow: number;
+  /** Heads per layer. */
+  heads: number;
+  /** The captured layers, ascending. */
+  layers: number[];
+  /** First token of each window, in the order of `get_starts`. */
+  windowStarts: number[];
+  /** `${layer}/${head}` (see `headKey`) → stitched `[tokens, characters]` row-major (reference `get_alignment`). */
+  maps: Map<string, Float32Array>;
+}
+
+export interface CaptureOptions {
+  /** Lyric layers to record (default all of `lyricLayers`); every head of each is kept. */
+  layers?: number[];
+  /** Hop between windows as a fraction of n_ctx (default 0.5, the reference's top level). */
+  hopFraction?: number;
+  /** Windows per forward pass (default 4): the same values as one at a time, fewer passes. */
+  maxBatchSize?: number;
+  /** Called after each window pass with windows done and the total. */
+  onWindow?: (done: number, total: number) => void;
+}
+
+/**
+ * Teacher-forced passes over windows of the song's top-level codes `zTop` (starts as the
+ * reference's `get_starts`, hop `int(hopFraction × n_ctx)`), each with its label row (offset
+ * moved to the window, the Labeller's lyric window), recording every head of `layers`; stitched
+ * as `get_alignment` does: windows written in reverse start order, so where windows overlap the
+ * earliest one covering a token wins; each window's `n_tokens` columns go to the lyric characters
+ * its indices name, and padding (index -1) goes nowhere (the reference's dropped last column). A
+ * song shorter than n_ctx is zero-padded to one window and the matrix cut back to its length.
+ * `meta` describes the song as for sampling (`totalSeconds`, `offsetSeconds` of `zTop[0]`).
+ * Tensors live one pass.
+ */
+export async function captureLyricAttention(prior: Prior, zTop: Int32Array, meta: SongMetadata, opts: CaptureOptions = {}): Promise<LyricAttention> {
+  const available = lyricLayers(prior);
+  if (available.length === 0 || prior.labeller === null) throw new JukeboxError('align: this prior does not read lyrics (no encoder-decoder or prime layers)');
+  const layers = [...new Set(opts.layers ?? available)].sort((a, b) => a - b);
+  for (const l of layers) {
+    if (!available.includes(l)) throw new JukeboxError(`align: layer ${l} is not a lyric layer of this prior (lyric layers: ${available.join(', ')})`);
+  }
+  if (layers.length === 0) throw new JukeboxError('align: no layers to capture');
+  const total = zTop.length;
+  if (total === 0) throw new JukeboxError('align: the song has no top-level codes');
+  const hopFraction = opts.hopFraction ?? DEFAULT_ALIGN_HOP_FRACTION;
+  if (!(hopFraction > 0 && hopFraction <= 1)) throw new JukeboxError(`align: hop fraction must be in (0, 1], got ${hopFraction}`);
+  const maxBatch = opts.maxBatchSize ?? 4;
+  if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new JukeboxError(`align: max batch size must be a positive integer, got ${maxBatch}`);
+
+  const nCtx = prior.nCtx;
+  const nTokens = prior.nTokens;
+  const heads = prior.config.heads;
+  const labels = prior.labeller.getBatchLabels([meta]);
+  const characters = labels.info[0].lyrics;
+  const nChars = labels.info[0].fullTokens.length;
+  // Reference: zero-pad a short song to one context; `int(hop_fraction * n_ctx)`.
+  const padded = Math.max(total, nCtx);
+  const hop = Math.max(1, Math.floor(hopFraction * nCtx));
+  const starts = windowStarts(padded, nCtx, hop);
+
+  const maps = new Map<string, Float32Array>();
+  for (const l of layers) for (let h = 0; h < heads; h++) maps.set(headKey(l, h), new Float32Array(total * nChars));
+  const recordSet = new Set(layers);
+
+  // Reverse start order: later writes (earlier windows) win where windows overlap.
+  const order = [...starts].reverse();
+  let done = 0;
+  for (let b = 0; b < order.length; b += maxBatch) {
+    const batch = order.slice(b, b + maxBatch);
+    const zData = new Int32Array(batch.length * nCtx);
+    batch.forEach((start, i) => zData.set(zTop.subarray(start, Math.min(total, start + nCtx)), i * nCtx));
+    const windowIndices: number[][] = [];
+    const yRows: tf.Tensor2D[] = [];
+    for (const start of batch) {
+      const got = prior.getY(labels, start)!;
+      yRows.push(got.y);
+      windowIndices.push(got.indices[0]);
+    }
+    const z = tf.tensor2d(zData, [batch.length, nCtx], 'int32');
+    const y = yRows.length === 1 ? yRows[0] : (tf.concat(yRows, 0) as tf.Tensor2D);
+    let attention: Map<number, tf.Tensor> | undefined;
+    try {
+      attention = prior.forward(z, { y, recordAttention: recordSet }).attention;
+      for (const l of layers) {
+        const w = attention?.get(l);
+        if (w === undefined) throw new Error(`align: layer ${l} recorded no attention`);
+        // [B, heads, n_ctx (music queries), n_tokens (lyric keys)]
+        const [bn, hn, qn, kn] = w.shape;
+        if (bn !== batch.length || hn !== heads || qn !== nCtx || kn !== nTokens) {
+          throw new Error(`align: layer ${l} recorded attention [${w.shape}], expected [${batch.length}, ${heads}, ${nCtx}, ${nTokens}]`);
+        }
+        const data = w.dataSync() as Float32Array;
+        batch.forEach((start, i) => {
+          const indices = windowIndices[i];
+          const rows = Math.min(nCtx, total - start);
+          for (let h = 0; h < heads; h++) {
+            const out = maps.get(headKey(l, h))!;
+            const base = (i * heads + h) * nCtx * nTokens;
+            for (let r = 0; r < rows; r++) {
+              const src = base + r * nTokens;
+              const dst = (start + r) * nChars;
+              for (let j = 0; j < nTokens; j++) {
+                const c = indices[j];
+                if (c >= 0) out[dst + c] = data[src + j];
+              }
+            }
+          }
+        });
+      }
+    } finally {
+      tf.dispose([z, ...yRows]);
+      if (yRows.length > 1) y.dispose();
+      if (attention) tf.dispose([...attention.values()]);
+    }
+    done += batch.length;
+    opts.onWindow?.(done, order.length);
+    // Let the event loop breathe between passes (progress output, cancellation).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  const hopLength = prior.rawToTokens;
+  return {
+    characters,
+    tokens: total,
+    secondsPerToken: hopLength / prior.sampleRate,
+    hopLength,
+    sampleRate: prior.sampleRate,
+    lyricWindow: nTokens,
+    heads,
+    layers,
+    windowStarts: starts,
+    maps,
+  };
+}
+
+/** One head's stitched map, or a JukeboxError naming what was captured. */
+export function headMap(attn: LyricAttention, layer: number, head: number): Float32Array {
+  const m = attn.maps.get(headKey(layer, head));
+  if (m === undefined) {
+    throw new JukeboxError(`align: layer ${layer} head ${head} was not captured (layers ${attn.layers.join(', ')}, heads 0..${attn.heads - 1})`);
+  }
+  return m;
+}

@@ -1,0 +1,10 @@
+export { lyricLayers, captureLyricAttention, headKey, headMap, DEFAULT_ALIGN_HOP_FRACTION } from './capture';
+export type { LyricAttention, CaptureOptions } from './capture';
+export { alignWords, wordPath, lyricWords, ALIGNMENT_METHOD, DEFAULT_GAP_LEVEL } from './words';
+export type { WordTiming, LyricWord, AlignWordsOptions } from './words';
+export { rankHeads, scoreHead } from './heads';
+export type { HeadScore } from './heads';
+export { onsetAccuracy, evenSpreadBaseline, matchWords } from './accuracy';
+export type { OnsetAccuracy } from './accuracy';
+export { alignLyrics } from './align';
+export type { AlignmentResult, AlignLyricsOptions } from './align';

@@ -79,3 +79,18 @@ export {
 export type { NotebookDisplay, ShowOptions } from './notebook';
 export { reconstructionReport } from './report';
 export type { ReconstructionReportInput } from './report';
+export {
+  parseHeadKey,
+  headKeys,
+  characterList,
+  characterLabels,
+  poolAttention,
+  wordCharacterStarts,
+  attentionHeatmapTrace,
+  attentionExplorerFigure,
+  alignmentFigure,
+  headGridFigure,
+} from './attention';
+export type { AttentionMaps, TimedWord, RankedHead, PooledAttention, AttentionHeatmapOptions, AttentionExplorerOptions, AlignmentFigureOptions, HeadGridOptions } from './attention';
+export { karaokePage, KARAOKE_IDS } from './karaoke';
+export type { KaraokePageInput } from './karaoke';

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
+import { captureLyricAttention } from '../align/capture';
+import { rankHeads } from '../align/heads';
 import { loadVQVAE } from '../checkpoint/load';
 import { SafetensorsTensor, writeSafetensors } from '../checkpoint/safetensors';
 import { JukeboxError } from '../errors';
@@ -82,8 +84,16 @@ export interface TrainPriorOptions {
   warn?: (message: string) => void;
 }
 
-/** The metrics log's line of a step: the step's numbers, and held-out ones at saves. */
-export type PriorRunMetrics = PriorStepMetrics & { heldout_bpd?: number; heldout_prime_loss?: number };
+/** A lyric head and the head finder's score of its attention (higher: more alignment-like). */
+export interface LyricHeadScore { layer: number; head: number; score: number }
+
+/**
+ * The metrics log's line of a step: the step's numbers, and held-out ones at saves. A top prior
+ * with lyrics also logs at each save the head finder's score of every lyric head on one held-out
+ * window (`lyric_heads`, best first): the reference learns alignment late, which the loss alone
+ * does not show.
+ */
+export type PriorRunMetrics = PriorStepMetrics & { heldout_bpd?: number; heldout_prime_loss?: number; lyric_heads?: LyricHeadScore[] };
 
 /** Songs held out from training: every tenth in hash order (at least one when there are two or more). */
 function heldOutSongs(songs: PriorSong[]): Set<string> {
@@ -110,6 +120,21 @@ function score(prior: Prior, windows: PriorWindows, batchSize: number, perSong: 
     primeLoss += (r.primeLoss * b.items) / all.length;
   }
   return { bpd, primeLoss };
+}
+
+/**
+ * The head finder's scores of every lyric head on one held-out window: the middle window of the
+ * first held-out song long enough for one (mid-song, where words are sung), teacher-forced with
+ * its labels. Null for priors without lyrics, upsamplers, and runs with no such song.
+ */
+async function lyricHeadScores(prior: Prior, windows: PriorWindows): Promise<LyricHeadScore[] | null> {
+  if (!prior.hasLyrics || prior.condDownsample !== null) return null;
+  const song = windows.songs.find((s) => s.codes[0].length >= prior.nCtx);
+  if (song === undefined) return null;
+  const start = Math.floor((song.codes[0].length - prior.nCtx) / 2);
+  const meta = { artist: song.meta.artist, genre: song.meta.genre, lyrics: song.meta.lyrics, totalSeconds: song.seconds, offsetSeconds: (start * prior.rawToTokens) / prior.sampleRate };
+  const attention = await captureLyricAttention(prior, song.codes[0].slice(start, start + prior.nCtx), meta);
+  return rankHeads(attention).map((h) => ({ layer: h.layer, head: h.head, score: h.score }));
 }
 
 async function saveRun(outDir: string, trainer: PriorTrainer, rng: Rng, settings: RunSettings): Promise<void> {
@@ -263,6 +288,8 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       const save = trainer.step % saveEvery === 0 || trainer.step === steps;
       const heldOut = save ? score(prior, heldWindows, settings.batch_size, options.heldOutWindows ?? 4) : null;
       if (heldOut !== null) Object.assign(metrics, { heldout_bpd: heldOut.bpd, heldout_prime_loss: heldOut.primeLoss });
+      const heads = save ? await lyricHeadScores(prior, heldWindows) : null;
+      if (heads !== null) metrics.lyric_heads = heads;
       history.push(metrics);
       fs.appendFileSync(metricsFile, JSON.stringify(metrics) + '\n');
       const seconds = (Date.now() - started) / 1000;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { isPowerOfTwo, realFFT } from './fft';
 
 /** One STFT configuration, named as the reference's `STFTValues`. */
 export interface STFTSettings {
@@ -98,13 +99,104 @@ function reflectPad(x: tf.Tensor2D, pad: number): tf.Tensor2D {
  * `torch.stft(x, n_fft, hop, win_length=window, window=hann_window(window))` with torch's defaults
  * (centred frames, reflect padding of n_fft/2, one-sided), then the norm over real and imaginary
  * parts. `x` [B, T] (T > n_fft / 2) → `[B, frames, bins]` with frames = floor(T / hop) + 1.
- * Differentiable: framing is slices of hop-sized blocks and the DFT a matrix product.
+ * Differentiable. A power-of-two n_fft (every setting the reference uses) runs as float64 FFTs on
+ * the host (`fftMagnitude`); any other n_fft as DFT-matrix products on the backend.
  */
 export function stftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
+  const [, length] = x.shape;
+  if (length <= s.nFft / 2) throw new Error(`stft: signal of ${length} samples is too short for n_fft ${s.nFft}`);
+  return isPowerOfTwo(s.nFft) && s.nFft >= 4 ? fftMagnitude(x, s) : dftMagnitude(x, s);
+}
+
+/** Where frame samples come from: the Hann window, and the geometry of the reflect-padded signal. */
+function frameGeometry(length: number, s: STFTSettings) {
+  const pad = s.nFft / 2;
+  const offset = Math.floor((s.nFft - s.windowSize) / 2);
+  const frames = Math.floor((length + 2 * pad - s.nFft) / s.hopLength) + 1;
+  const window = Float64Array.from({ length: s.windowSize }, (_, n) => 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / s.windowSize));
+  // Sample n of frame f is padded sample f·hop + offset + n: with reflect padding that is input
+  // sample |q| reflected at the end, q = f·hop + offset + n − pad, or a zero past the padding.
+  const source = (p: number): number => {
+    if (p >= length + 2 * pad) return -1;
+    const q = Math.abs(p - pad);
+    return q < length ? q : 2 * (length - 1) - q;
+  };
+  return { pad, offset, frames, window, source };
+}
+
+/**
+ * `stftMagnitude` by real FFTs in float64, with its gradient written out: with G = dL/d|X|
+ * · X / |X| per bin (0 where |X| = 0, as torch.norm's), a frame's gradient is
+ * window · Re Σ_k G[k] e^{+2πikm/n}, an inverse real FFT of G (halved between the two
+ * end bins), overlap-added through the framing and folded back through the reflect padding.
+ */
+export function fftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input] = args as [tf.Tensor2D];
+    const [batch, length] = input.shape;
+    const { offset, frames, window, source } = frameGeometry(length, s);
+    const fft = realFFT(s.nFft);
+    const bins = s.nFft / 2 + 1;
+    const data = input.dataSync();
+    const spectrum = { re: new Float64Array(batch * frames * bins), im: new Float64Array(batch * frames * bins) };
+    const magnitudes = new Float32Array(batch * frames * bins);
+    const frame = new Float64Array(s.nFft);
+    const re = new Float64Array(bins);
+    const im = new Float64Array(bins);
+    for (let b = 0; b < batch; b++) {
+      for (let f = 0; f < frames; f++) {
+        const start = f * s.hopLength + offset;
+        for (let n = 0; n < s.windowSize; n++) {
+          const q = source(start + n);
+          frame[offset + n] = q < 0 ? 0 : window[n] * data[b * length + q];
+        }
+        fft.forward(frame, re, im);
+        const o = (b * frames + f) * bins;
+        spectrum.re.set(re, o);
+        spectrum.im.set(im, o);
+        for (let k = 0; k < bins; k++) magnitudes[o + k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
+      }
+    }
+    return {
+      value: tf.tensor3d(magnitudes, [batch, frames, bins]),
+      gradFunc: (dy: tf.Tensor) => {
+        const dMag = dy.dataSync();
+        const grad = new Float64Array(batch * length);
+        const back = new Float64Array(s.nFft);
+        for (let b = 0; b < batch; b++) {
+          for (let f = 0; f < frames; f++) {
+            const o = (b * frames + f) * bins;
+            for (let k = 0; k < bins; k++) {
+              const m = Math.sqrt(spectrum.re[o + k] ** 2 + spectrum.im[o + k] ** 2);
+              const scale = m > 0 ? dMag[o + k] / m : 0;
+              // Bins 0 and n/2 appear once in the full spectrum, the others twice.
+              const share = k === 0 || k === bins - 1 ? scale : 0.5 * scale;
+              re[k] = share * spectrum.re[o + k];
+              im[k] = share * spectrum.im[o + k];
+            }
+            fft.inverse(re, im, back);
+            const start = f * s.hopLength + offset;
+            for (let n = 0; n < s.windowSize; n++) {
+              const q = source(start + n);
+              if (q >= 0) grad[b * length + q] += window[n] * back[offset + n];
+            }
+          }
+        }
+        return [tf.tensor2d(Float32Array.from(grad), [batch, length])];
+      },
+    };
+  });
+  return op(x) as tf.Tensor3D;
+}
+
+/**
+ * `stftMagnitude` for an n_fft that is not a power of two: framing by slices of hop-sized blocks
+ * and the DFT as a matrix product, differentiated by tfjs.
+ */
+export function dftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
   return tf.tidy(() => {
     const [batch, length] = x.shape;
     const pad = s.nFft / 2;
-    if (length <= pad) throw new Error(`stft: signal of ${length} samples is too short for n_fft ${s.nFft}`);
     const padded = reflectPad(x, pad);
     const frames = Math.floor((length + 2 * pad - s.nFft) / s.hopLength) + 1;
     const offset = Math.floor((s.nFft - s.windowSize) / 2);

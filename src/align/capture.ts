@@ -142,19 +142,8 @@ export async function captureLyricAttention(prior: Prior, zTop: Int32Array, meta
         }
         const data = w.dataSync() as Float32Array;
         batch.forEach((start, i) => {
-          const indices = windowIndices[i];
-          const rows = Math.min(nCtx, total - start);
           for (let h = 0; h < heads; h++) {
-            const out = maps.get(headKey(l, h))!;
-            const base = (i * heads + h) * nCtx * nTokens;
-            for (let r = 0; r < rows; r++) {
-              const src = base + r * nTokens;
-              const dst = (start + r) * nChars;
-              for (let j = 0; j < nTokens; j++) {
-                const c = indices[j];
-                if (c >= 0) out[dst + c] = data[src + j];
-              }
-            }
+            stitchWindow(maps.get(headKey(l, h))!, total, nChars, start, windowIndices[i], data.subarray((i * heads + h) * nCtx * nTokens, (i * heads + h + 1) * nCtx * nTokens));
           }
         });
       }
@@ -182,6 +171,29 @@ export async function captureLyricAttention(prior: Prior, zTop: Int32Array, meta
     windowStarts: starts,
     maps,
   };
+}
+
+/**
+ * Writes one window's attention of one head, `[n_ctx, n_tokens]` row-major (music queries ×
+ * the window's lyric keys), into the stitched `[total, nChars]` map `out`, as `get_alignment`'s
+ * `alignment[start:end, indices] = attention`: key j goes to character `indices[j]`, padding keys
+ * (index -1) are dropped, and rows past the song's end (a short song's zero padding) are cut.
+ * Call it for the windows in reverse start order, so that the earliest window covering a token
+ * writes last and wins, as in the reference.
+ */
+export function stitchWindow(out: Float32Array, total: number, nChars: number, start: number, indices: readonly number[], attention: Float32Array): void {
+  const nTokens = indices.length;
+  const nCtx = attention.length / nTokens;
+  if (!Number.isInteger(nCtx)) throw new Error(`align: window attention of ${attention.length} values is not [n_ctx, ${nTokens}]`);
+  const rows = Math.min(nCtx, total - start);
+  for (let r = 0; r < rows; r++) {
+    const src = r * nTokens;
+    const dst = (start + r) * nChars;
+    for (let j = 0; j < nTokens; j++) {
+      const c = indices[j];
+      if (c >= 0) out[dst + c] = attention[src + j];
+    }
+  }
 }
 
 /** One head's stitched map, or a JukeboxError naming what was captured. */

@@ -92,3 +92,8 @@ export function runCommand(command: string, args: string[], cwd = REPO_ROOT, env
 export function runJukebox(...args: string[]): Promise<CommandResult> {
   return runCommand(process.execPath, [JUKEBOX_BIN, ...args]);
 }
+
+/** Runs `jukebox ...args` like runJukebox, with `env` added to (or overriding) the environment. */
+export function runJukeboxWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CommandResult> {
+  return runCommand(process.execPath, [JUKEBOX_BIN, ...args], REPO_ROOT, env);
+}

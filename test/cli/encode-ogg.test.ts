@@ -1,20 +1,16 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeAudioFile, writeWav } from '../../src/audio';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
-import { tempDir } from '../helpers';
+import { runJukebox, tempDir } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
 const ZIP = path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth');
 const AUDIO = path.join(ROOT, 'test', 'fixtures', 'audio');
 
-function jukebox(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, JUKEBOX_BACKEND: '' } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+/** `jukebox ...args` from the repository root, the backend left to its own choice. */
+const jukebox = runJukebox;
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
@@ -37,7 +33,7 @@ describe('jukebox encode: Ogg Vorbis and Ogg Opus', () => {
     const input = path.join(dir, name);
     fs.copyFileSync(path.join(AUDIO, fixture), input);
     const out = path.join(dir, `${name}.safetensors`);
-    const r = jukebox('encode', input, '--vqvae', ZIP, '--out', out);
+    const r = await jukebox('encode', input, '--vqvae', ZIP, '--out', out);
     expect(r.stderr.replace(/npm warn.*\n/g, '')).toBe('');
     expect(r.code).toBe(0);
     const meta = readSafetensors(out).metadata;
@@ -48,15 +44,15 @@ describe('jukebox encode: Ogg Vorbis and Ogg Opus', () => {
     const wav = path.join(dir, `${name}.wav`);
     await writeWav(wav, decoded.channels, decoded.sampleRate, { format: 'float32' });
     const viaWav = path.join(dir, `${name}.wav.safetensors`);
-    expect(jukebox('encode', wav, '--vqvae', ZIP, '--out', viaWav).code).toBe(0);
+    expect((await jukebox('encode', wav, '--vqvae', ZIP, '--out', viaWav)).code).toBe(0);
     expect(codesOf(out)).toEqual(codesOf(viaWav));
   });
 
-  it('a cut Ogg file: exit 1, one line naming it, no output', () => {
+  it('a cut Ogg file: exit 1, one line naming it, no output', async () => {
     const cut = path.join(dir, 'cut.ogg');
     fs.writeFileSync(cut, fs.readFileSync(path.join(AUDIO, 'stereo-44100.ogg')).subarray(0, 4000));
     const out = path.join(dir, 'cut.safetensors');
-    const r = jukebox('encode', cut, '--vqvae', ZIP, '--out', out);
+    const r = await jukebox('encode', cut, '--vqvae', ZIP, '--out', out);
     expect(r.code).toBe(1);
     const lines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('npm warn'));
     expect(lines).toEqual([expect.stringMatching(new RegExp(`^jukebox: ${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: truncated Ogg file: it ends inside page 2 `))]);

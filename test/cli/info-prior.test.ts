@@ -1,4 +1,3 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -6,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend';
 import { validatePriorConfig } from '../../src/prior/config';
 import { loadPrior, randomPrior, savePrior } from '../../src/prior/load';
+import { runJukeboxWithEnv } from '../helpers';
 
 /**
  * `jukebox info` on prior checkpoints (the reference fixtures made by openai/jukebox): it tells a
@@ -13,18 +13,17 @@ import { loadPrior, randomPrior, savePrior } from '../../src/prior/load';
  * its label tables hold.
  */
 const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
 const PRIOR_FIXTURES = path.join(ROOT, 'test', 'fixtures', 'prior');
 const LABEL_IDS = path.join(PRIOR_FIXTURES, 'label_ids');
 
-function jukebox(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, JUKEBOX_BACKEND: '', JUKEBOX_LABEL_IDS: '' } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/** `jukebox ...args` from the repository root, with no id tables from the environment. */
+function jukebox(...args: string[]) {
+  return runJukeboxWithEnv({ JUKEBOX_LABEL_IDS: '' }, ...args);
 }
 
 describe('jukebox info on a prior', () => {
-  it('describes a 5b_lyrics-style top prior and lists its artists and genres from the id tables', () => {
-    const r = jukebox('info', path.join(PRIOR_FIXTURES, 'top_5b_like.pth.tar'), '--label-ids', LABEL_IDS, '--json');
+  it('describes a 5b_lyrics-style top prior and lists its artists and genres from the id tables', async () => {
+    const r = await jukebox('info', path.join(PRIOR_FIXTURES, 'top_5b_like.pth.tar'), '--label-ids', LABEL_IDS, '--json');
     expect(r.code, r.stderr).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.kind).toBe('top-level prior');
@@ -42,19 +41,19 @@ describe('jukebox info on a prior', () => {
     expect(info.fits_wasm).toBe(true);
   });
 
-  it('names the 1b_lyrics design, an upsampler, and says when no id tables are available', () => {
-    const top = jukebox('info', path.join(PRIOR_FIXTURES, 'top_1b_like.pth'));
+  it('names the 1b_lyrics design, an upsampler, and says when no id tables are available', async () => {
+    const top = await jukebox('info', path.join(PRIOR_FIXTURES, 'top_1b_like.pth'));
     expect(top.code, top.stderr).toBe(0);
     expect(top.stdout).toMatch(/lyrics:\s+lyrics in the same sequence \(1b_lyrics design\), 32 characters per window/);
     expect(top.stdout).toMatch(/artists:\s+no id tables \(give --label-ids DIR/);
-    const up = jukebox('info', path.join(PRIOR_FIXTURES, 'upsampler_l1.pth.tar'));
+    const up = await jukebox('info', path.join(PRIOR_FIXTURES, 'upsampler_l1.pth.tar'));
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/kind:\s+upsampler \(level 1, conditioned on level 2\)/);
     expect(up.stdout).toMatch(/lyrics:\s+none/);
   });
 
-  it('still describes a VQ-VAE as before', () => {
-    const r = jukebox('info', path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth'), '--json');
+  it('still describes a VQ-VAE as before', async () => {
+    const r = await jukebox('info', path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth'), '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).preset).toBe('tiny');
   });
@@ -66,10 +65,10 @@ describe('jukebox convert on a prior', () => {
     try {
       const out = path.join(dir, 'prior.safetensors');
       const src = path.join(PRIOR_FIXTURES, 'top_5b_like.pth.tar');
-      const r = jukebox('convert', src, '--out', out, '--label-ids', LABEL_IDS, '--half');
+      const r = await jukebox('convert', src, '--out', out, '--label-ids', LABEL_IDS, '--half');
       expect(r.code, r.stderr).toBe(0);
       expect(fs.readdirSync(dir)).toEqual(['prior.safetensors']);
-      const info = JSON.parse(jukebox('info', out, '--json').stdout);
+      const info = JSON.parse((await jukebox('info', out, '--json')).stdout);
       expect(info.artists).toContain('nora_quill');
       expect(info.format).toBe('safetensors');
       // The fixture's weights are float16, so halving loses nothing: both load to identical tensors.
@@ -103,10 +102,10 @@ describe('jukebox convert on a prior', () => {
       await savePrior(unlabelled, model);
       model.dispose();
       const out = path.join(dir, 'x.safetensors');
-      const noLabels = jukebox('convert', unlabelled, '--out', out, '--label-ids', LABEL_IDS);
+      const noLabels = await jukebox('convert', unlabelled, '--out', out, '--label-ids', LABEL_IDS);
       expect(noLabels.code).toBe(1);
       expect(noLabels.stderr).toMatch(/--label-ids given, but this prior takes no artist or genre labels/);
-      const vq = jukebox('convert', path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth'), '--out', out, '--half');
+      const vq = await jukebox('convert', path.join(ROOT, 'test', 'fixtures', 'reference', 'tiny_vqvae_zip.pth'), '--out', out, '--half');
       expect(vq.code).toBe(1);
       expect(vq.stderr.trim().split('\n')).toHaveLength(1);
       expect(vq.stderr).toMatch(/--label-ids and --half apply to priors; this is a VQ-VAE checkpoint/);

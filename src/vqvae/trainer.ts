@@ -20,6 +20,12 @@ export interface TrainConfig extends OptimizerConfig {
   restarts: boolean;
   /** Reference `revival_threshold`; default 1.0. */
   revival_threshold: number;
+  /**
+   * Quantise the latents (default true). False trains plain autoencoders, the paper's "no
+   * quantisation" row of Table 2: the decoder reads the encoder's latents and the commit loss is
+   * left out; the codebooks still follow the latents by EMA, so their metrics stay comparable.
+   */
+  quantise: boolean;
 }
 
 export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = {
@@ -29,6 +35,7 @@ export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = {
   lmix: JUKEBOX_LMIX,
   restarts: true,
   revival_threshold: 1.0,
+  quantise: true,
 };
 
 /** One step's numbers, keyed as the reference logs them (level L is suffix `_l{L+1}`). */
@@ -137,7 +144,7 @@ export class VQVAETrainer {
     const codes = tf.tensor1d(tf.argMax(score, 1).dataSync() as Int32Array, 'int32');
     const quantised = tf.gather(k, codes);
     const decoded = model.decoders[level]
-      .apply(w, (straightThrough(latents, quantised) as tf.Tensor2D).reshape([batch, -1, width]) as tf.Tensor3D)
+      .apply(w, (config.quantise ? (straightThrough(latents, quantised) as tf.Tensor2D) : latents).reshape([batch, -1, width]) as tf.Tensor3D)
       .reshape([batch, length]) as tf.Tensor2D;
     const spectrum = stftMagnitude(decoded, DEFAULT_STFT);
     const multi = tf.addN(MULTISPECTRAL_STFTS.map((s, i) => spectrogramDistance(targets.multi[i], stftMagnitude(decoded, s))));
@@ -152,7 +159,7 @@ export class VQVAETrainer {
     };
     let loss = tf.add(scalars.recons_loss, tf.mul(config.multispectral, scalars.multispectral_loss));
     if (config.spectral !== 0) loss = tf.add(loss, tf.mul(config.spectral, scalars.spectral_loss));
-    loss = tf.add(loss, tf.mul(model.config.commit, scalars.commit_loss)) as tf.Scalar;
+    if (config.quantise) loss = tf.add(loss, tf.mul(model.config.commit, scalars.commit_loss)) as tf.Scalar;
     return { loss: loss as tf.Scalar, output: { latents, codes, decoded }, scalars };
   }
 

@@ -1,30 +1,28 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWavMono } from '../../src/audio';
 import { compareReconstruction } from '../../src/metrics';
 import { launchOffline, openPage } from '../browser';
-import { tempDir, useBackend } from '../helpers';
+import { CommandResult, runJukebox, tempDir, useBackend } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
 const CLIP = path.join(ROOT, 'data', 'demo-clip.wav');
 const MODEL = path.join(ROOT, 'data', 'demo-mini.safetensors');
 
 const { dir, cleanup } = tempDir();
 const OUT = path.join(dir, 'out');
-let run: { status: number | null; stderr: string };
+let run: CommandResult;
 
 beforeAll(async () => {
   await useBackend();
-  run = spawnSync(process.execPath, [BIN, 'reconstruct', CLIP, '--vqvae', MODEL, '--out-dir', OUT], { encoding: 'utf8' });
+  run = await runJukebox('reconstruct', CLIP, '--vqvae', MODEL, '--out-dir', OUT);
 });
 afterAll(cleanup);
 
 describe('jukebox reconstruct', () => {
   it('writes one WAV per level, metrics.json and report.html', () => {
-    expect(run.status, run.stderr).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(fs.readdirSync(OUT).sort()).toEqual(['level_0.wav', 'level_1.wav', 'level_2.wav', 'metrics.json', 'report.html']);
     const input = readWavMono(CLIP);
     for (const [level, hop] of [[0, 8], [1, 32], [2, 128]]) {
@@ -77,10 +75,10 @@ describe('jukebox reconstruct', () => {
     }
   });
 
-  it('fails in one line without leaving files for a bad input', () => {
+  it('fails in one line without leaving files for a bad input', async () => {
     const out = path.join(dir, 'bad');
-    const r = spawnSync(process.execPath, [BIN, 'reconstruct', MODEL, '--vqvae', MODEL, '--out-dir', out], { encoding: 'utf8' });
-    expect(r.status).toBe(1);
+    const r = await runJukebox('reconstruct', MODEL, '--vqvae', MODEL, '--out-dir', out);
+    expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'))).toHaveLength(1);
     expect(r.stderr).toMatch(/demo-mini\.safetensors: /);
     expect(fs.existsSync(out)).toBe(false);

@@ -1,24 +1,22 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeCorpus } from '../../data/corpus/corpus';
-import { tempDir } from '../helpers';
+import { runCommand, tempDir } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const work = tempDir('jukebox-make-corpus-');
 afterAll(() => work.cleanup());
 
 /** `npm run make-corpus -- ...args`, as the package script runs it (tsx). */
-function makeCorpus(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'data', 'corpus', 'make-corpus.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function makeCorpus(...args: string[]) {
+  return runCommand(process.execPath, ['--import', 'tsx', path.join(ROOT, 'data', 'corpus', 'make-corpus.ts'), ...args], ROOT);
 }
 
 describe('npm run make-corpus', () => {
   it('writes the same files as writeCorpus, and says how fast it went', async () => {
     const out = path.join(work.dir, 'cli');
-    const r = makeCorpus('--songs', '1', '--seed', '3', '--seconds', '8', '--sr', '16000', '--out', out);
+    const r = await makeCorpus('--songs', '1', '--seed', '3', '--seconds', '8', '--sr', '16000', '--out', out);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^1\/1 song_3_0000: [a-z_]+, [a-z]+, \d+ words/);
@@ -30,14 +28,14 @@ describe('npm run make-corpus', () => {
     }
   });
 
-  it('answers bad options with one line and the usage', () => {
+  it('answers bad options with one line and the usage', async () => {
     for (const [args, message] of [
       [['--seed', '1', '--out', work.dir], '--songs must be a whole number ≥ 1, got nothing'],
       [['--songs', '2', '--seed', '1'], '--out DIR is required'],
       [['--songs', '2', '--seed', '1', '--seconds', '2', '--out', work.dir], '--seconds must be between 5 and 3600, got 2'],
       [['--songs', '1', '--seed', 'x', '--out', work.dir], '--seed must be a whole number ≥ 0, got x'],
     ] as [string[], string][]) {
-      const r = makeCorpus(...args);
+      const r = await makeCorpus(...args);
       expect(r.code).toBe(2);
       expect(r.stderr.split('\n')[0]).toBe(`make-corpus: ${message}`);
       expect(r.stderr).toMatch(/^usage: npm run make-corpus/m);

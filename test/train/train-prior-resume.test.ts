@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
 import { PRIOR_RUN_FILES, PriorRunMetrics } from '../../src/train/prior-run';
-import { tempDir, useBackend } from '../helpers';
+import { runJukebox, tempDir, useBackend } from '../helpers';
 import { saveTinyVQVAE, writeTrainingSet } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 afterAll(cleanup);
 
-const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+const run = runJukebox;
 const lastLine = (stderr: string) => stderr.trim().split('\n').pop()!;
 
 describe('a killed run resumes exactly', () => {
@@ -44,8 +44,8 @@ describe('a killed run resumes exactly', () => {
 
   it('kill -9 after a checkpoint, the original command with --resume (on 2 worker threads): same losses, cached codes reused', async () => {
     const straight = path.join(dir, 'straight');
-    const r = run(...args(straight));
-    expect(r.status, r.stderr).toBe(0);
+    const r = await run(...args(straight));
+    expect(r.code, r.stderr).toBe(0);
 
     const killed = path.join(dir, 'killed');
     const child = spawn(process.execPath, [BIN, ...args(killed)], { stdio: 'ignore' });
@@ -58,8 +58,8 @@ describe('a killed run resumes exactly', () => {
     const cached = new Map(codeFiles(killed).map((f) => [f, fs.statSync(f).mtimeMs]));
     expect(cached.size).toBe(5);
 
-    const resumed = run(...args(killed), '--resume', '--workers', '2');
-    expect(resumed.status, resumed.stderr).toBe(0);
+    const resumed = await run(...args(killed), '--resume', '--workers', '2');
+    expect(resumed.code, resumed.stderr).toBe(0);
     for (const [f, mtime] of cached) expect(fs.statSync(f).mtimeMs).toBe(mtime);
     const [a, b] = [lastMetrics(straight), lastMetrics(killed)];
     expect(b.step).toBe(STEPS - 1);
@@ -73,33 +73,33 @@ describe('a killed run resumes exactly', () => {
 
   it('refuses a new run over an old one, a changed setting (naming both values), and another VQ-VAE than the cached codes\'', async () => {
     const out = path.join(dir, 'straight');
-    expect(lastLine(run(...args(out)).stderr)).toMatch(/^jukebox: .*straight: already holds a training run; pass --resume/);
-    const seed = run(...args(out).map((a) => (a === '5' ? '6' : a)), '--resume');
-    expect(seed.status).toBe(1);
+    expect(lastLine((await run(...args(out))).stderr)).toMatch(/^jukebox: .*straight: already holds a training run; pass --resume/);
+    const seed = await run(...args(out).map((a) => (a === '5' ? '6' : a)), '--resume');
+    expect(seed.code).toBe(1);
     expect(seed.stderr.trim()).toBe('jukebox: train-prior: --seed cannot change when resuming: the run has 5, this command gives 6');
     const other = path.join(dir, 'other-vqvae.safetensors');
     await saveTinyVQVAE(other, 2);
-    const swapped = run(...args(out).map((a) => (a === VQVAE_FILE ? other : a)), '--resume');
-    expect(swapped.status).toBe(1);
+    const swapped = await run(...args(out).map((a) => (a === VQVAE_FILE ? other : a)), '--resume');
+    expect(swapped.code).toBe(1);
     expect(swapped.stderr.trim().split('\n')).toHaveLength(1);
     expect(swapped.stderr).toMatch(/--vqvae does not match the run's cached codes: they were made with .*vqvae\.safetensors \(hash [0-9a-f]{16}\), .*other-vqvae\.safetensors has hash [0-9a-f]{16}/);
   });
 });
 
 describe('bad inputs: one line each', () => {
-  it('a data folder without sidecars', () => {
+  it('a data folder without sidecars', async () => {
     const bare = path.join(dir, 'bare');
     fs.mkdirSync(bare);
     fs.copyFileSync(path.join(DATA, 'song0.wav'), path.join(bare, 'song0.wav'));
-    const r = run('train-prior', '--data', bare, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x1'));
-    expect(r.status).toBe(1);
+    const r = await run('train-prior', '--data', bare, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x1'));
+    expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^jukebox: .*song0\.wav: has no sidecar song0\.json \(JSON with artist, genre, lyrics\)/);
   });
 
-  it('a sidecar with lyrics for a prior without lyrics', () => {
-    const r = run('train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top_no_lyrics', '--steps', '2', '--out', path.join(dir, 'x2'));
-    expect(r.status).toBe(1);
+  it('a sidecar with lyrics for a prior without lyrics', async () => {
+    const r = await run('train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top_no_lyrics', '--steps', '2', '--out', path.join(dir, 'x2'));
+    expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/song0\.json: has lyrics, but preset 'tiny_top_no_lyrics' is a prior without lyrics/);
   });
@@ -107,8 +107,8 @@ describe('bad inputs: one line each', () => {
   it('a VQ-VAE of another geometry than the preset', async () => {
     const small = path.join(dir, 'small-vqvae.safetensors');
     await saveTinyVQVAE(small, 0, 'mini');
-    const r = run('train-prior', '--data', DATA, '--vqvae', small, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x3'));
-    expect(r.status).toBe(1);
+    const r = await run('train-prior', '--data', DATA, '--vqvae', small, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x3'));
+    expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/--vqvae does not match preset 'tiny_top': the VQ-VAE has 3 levels, 128 codes, 22050 Hz, downs_t \[3,2,2\]/);
   });

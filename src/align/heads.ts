@@ -8,13 +8,19 @@ export interface HeadScore {
   head: number;
   /** monotonicity × concentration × coverage. */
   score: number;
-  /** Spearman rank correlation of token time with the attended character (the row's argmax), floored at 0. */
+  /**
+   * Spearman rank correlation of token time with the attended character (the row's argmax) over
+   * the focused rows (largest share at least twice uniform over the lyric window), floored at 0.
+   */
   monotonicity: number;
   /** Mean over tokens of 1 − entropy / log(keys): 1 is all attention on one character, 0 uniform over the lyric window. */
   concentration: number;
-  /** Share of the lyrics' words that some token attends to most (its argmax lies in the word). */
+  /** Share of the lyrics' words that some focused token attends to most (its argmax lies in the word). */
   coverage: number;
 }
+
+/** A row is focused when its largest share is at least this many times uniform over the keys. */
+const FOCUSED = 2;
 
 /** Ranks in [0, n) of values, ties given their mean rank (for Spearman's correlation). */
 function ranks(values: Float64Array): Float64Array {
@@ -80,12 +86,15 @@ export function scoreHead(map: Float32Array, tokens: number, characters: string,
     }
     concentration += 1 - Math.min(1, h / logKeys);
     rows++;
-    times.push(t);
-    argmaxes.push(best);
+    // Only rows that single a character out say where the head is in the lyrics.
+    if (bestV / sum >= FOCUSED / keys) {
+      times.push(t);
+      argmaxes.push(best);
+    }
   }
   if (rows === 0) return { score: 0, monotonicity: 0, concentration: 0, coverage: 0 };
   concentration /= rows;
-  const monotonicity = rows < 2 ? 0 : Math.max(0, pearson(ranks(Float64Array.from(times)), ranks(Float64Array.from(argmaxes))));
+  const monotonicity = times.length < 2 ? 0 : Math.max(0, pearson(ranks(Float64Array.from(times)), ranks(Float64Array.from(argmaxes))));
   const words = lyricWords(characters);
   const wordOf = new Int32Array(nChars).fill(-1);
   words.forEach((w, k) => wordOf.fill(k, w.from, w.to));
@@ -102,7 +111,8 @@ export function scoreHead(map: Float32Array, tokens: number, characters: string,
  * song goes on (monotonicity: Spearman's correlation is indifferent to the singing rate and robust
  * to a few stray tokens), and reach all of them (coverage: a head that stays on the first line, or
  * jumps to the end, covers few words). Rows with no attention on any character (all on padding)
- * are left out.
+ * are left out; rows spread near uniformly (where nothing is sung) count towards concentration
+ * only, since their argmax is noise.
  */
 export function rankHeads(attn: LyricAttention): HeadScore[] {
   const out: HeadScore[] = [];

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { ALIGNMENT_METHOD, alignWords, lyricWords, wordPath } from '../../src/align/index';
+import { JukeboxError } from '../../src/errors';
+import { lcg, syntheticAttention, syntheticMap } from './synthetic';
+
+const LYRICS = 'the night is long,\nand the river keeps the time';
+const SPANS: [number, number][] = [[10, 20], [22, 40], [42, 48], [50, 70], [140, 150], [152, 160], [162, 190], [192, 210], [212, 222], [224, 250]];
+
+describe('lyricWords', () => {
+  it('splits cleaned lyrics on whitespace and trims punctuation, keeping inner apostrophes', () => {
+    const words = lyricWords("don't stop, (now) -- \"ok\"!\nyes");
+    expect(words.map((w) => w.word)).toEqual(["don't", 'stop', 'now', 'ok', 'yes']);
+    expect(words[1]).toEqual({ word: 'stop', from: 6, to: 10 });
+  });
+});
+
+describe('alignWords', () => {
+  it('says which method it is', () => {
+    expect(ALIGNMENT_METHOD).toMatch(/viterbi/);
+  });
+
+  it('recovers each word\'s span from attention that moves through the lyrics', () => {
+    const attn = syntheticAttention(LYRICS, 260, [syntheticMap(LYRICS, 260, SPANS)]);
+    const words = alignWords(attn, 0, 0);
+    expect(words.map((w) => w.word)).toEqual(['the', 'night', 'is', 'long', 'and', 'the', 'river', 'keeps', 'the', 'time']);
+    words.forEach((w, k) => {
+      expect(w.start).toBeCloseTo(SPANS[k][0] * attn.secondsPerToken, 9);
+      expect(w.end).toBeCloseTo(SPANS[k][1] * attn.secondsPerToken, 9);
+    });
+  });
+
+  it('gives an instrumental passage no words: diffuse attention is a gap, not a stretched word', () => {
+    // Tokens 70..140 sing nothing: attention spreads over the lyric window.
+    const attn = syntheticAttention(LYRICS, 260, [syntheticMap(LYRICS, 260, SPANS)]);
+    const spt = attn.secondsPerToken;
+    for (const w of alignWords(attn, 0, 0)) expect(w.end <= 70 * spt + 1e-9 || w.start >= 140 * spt - 1e-9).toBe(true);
+    // What a path without gaps (DTW over the characters) does instead: a word swallows the break.
+    const noGaps = alignWords(attn, 0, 0, { gapLevel: 1e-6 });
+    expect(noGaps.some((w) => w.start < 100 * spt && w.end > 110 * spt)).toBe(true);
+    // Still so with noise on every value and a break that leans towards the next word (twice uniform).
+    const rand = lcg(5);
+    const map = syntheticMap(LYRICS, 260, SPANS);
+    const n = LYRICS.length;
+    for (let t = 70; t < 140; t++) map[t * n + lyricWords(LYRICS)[4].from] = 2 / 32;
+    for (let i = 0; i < map.length; i++) map[i] *= 0.7 + 0.6 * rand();
+    const noisy = alignWords(syntheticAttention(LYRICS, 260, [map]), 0, 0);
+    for (const w of noisy) expect(w.end <= 71 * spt || w.start >= 139 * spt).toBe(true);
+    expect(noisy[4].start).toBeCloseTo(140 * spt, 1);
+  });
+
+  it('keeps words out of a break where the attention rests on a line break', () => {
+    const map = syntheticMap(LYRICS, 260, SPANS);
+    const n = LYRICS.length;
+    const newline = LYRICS.indexOf('\n');
+    for (let t = 70; t < 140; t++) {
+      map.fill(0.1 / 31, t * n, (t + 1) * n);
+      map[t * n + newline] = 0.9;
+    }
+    const words = alignWords(syntheticAttention(LYRICS, 260, [map]), 0, 0);
+    expect(words[3].end).toBeCloseTo(70 * 0.008, 9);
+    expect(words[4].start).toBeCloseTo(140 * 0.008, 9);
+  });
+
+  it('gives every word at least one token and keeps them in order, even from attention that says nothing', () => {
+    const map = new Float32Array(30 * LYRICS.length).fill(1 / LYRICS.length);
+    const words = alignWords(syntheticAttention(LYRICS, 30, [map]), 0, 0);
+    expect(words).toHaveLength(10);
+    words.forEach((w, k) => {
+      expect(w.end - w.start).toBeGreaterThan(0);
+      if (k > 0) expect(w.start).toBeGreaterThanOrEqual(words[k - 1].end);
+    });
+  });
+
+  it('returns no words for lyrics without any, and refuses fewer tokens than words', () => {
+    expect(alignWords(syntheticAttention('... !', 5, [new Float32Array(25)]), 0, 0)).toEqual([]);
+    expect(() => wordPath(new Float32Array(5 * LYRICS.length), 5, LYRICS, 0.1)).toThrow(JukeboxError);
+    expect(() => alignWords(syntheticAttention(LYRICS, 30, [new Float32Array(30 * LYRICS.length)]), 3, 0)).toThrow(/layer 3 head 0 was not captured/);
+    expect(() => alignWords(syntheticAttention(LYRICS, 30, [new Float32Array(30 * LYRICS.length)]), 0, 0, { gapLevel: 0 })).toThrow(JukeboxError);
+  });
+});

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alignLyrics, ALIGNMENT_METHOD, captureLyricAttention, headKey, lyricLayers } from '../../src/align/index';
-import { SongMetadata } from '../../src/labels';
+import { alignLyrics, ALIGNMENT_METHOD, captureLyricAttention, headKey, lyricLayers, lyricWords } from '../../src/align/index';
+import { JukeboxError } from '../../src/errors';
+import { relevantLyricTokens, SongMetadata } from '../../src/labels';
 import { randomPrior } from '../../src/prior/load';
 import { Prior } from '../../src/prior/prior';
 import { useBackend } from '../helpers';
@@ -95,5 +96,69 @@ describe('alignLyrics', () => {
     const r = await alignLyrics(top1b, z, META, { findHead: true });
     expect(r.heads).toHaveLength(2);
     expect([r.layer, r.head]).toEqual([r.heads![0].layer, r.heads![0].head]);
+  });
+});
+
+describe('robustness', () => {
+  it('aligns lyrics with accents, punctuation and non-ASCII characters: the columns are the cleaned lyrics', async () => {
+    const warnings: string[] = [];
+    const prior = randomPrior(TINY.top5b, 21);
+    try {
+      const lyrics = 'Café «naïve» — Straße, déjà-vu!\nПривет мир; 你好 ✨ façade… “ok”';
+      const meta: SongMetadata = { ...META, lyrics };
+      const cleaned = prior.labeller!.textProcessor.clean(lyrics, (w) => warnings.push(w));
+      const r = await alignLyrics(prior, songCodes(prior, 120, 8), meta);
+      expect(r.characters.join('')).toBe(cleaned);
+      expect(cleaned).toMatch(/^Cafe naive -- Strasse, deja-vu!\nPrivet mir; Ni Hao/);
+      expect(r.words.map((w) => w.word)).toEqual(lyricWords(cleaned).map((w) => w.word));
+      expect(r.words.map((w) => w.word).slice(0, 6)).toEqual(['Cafe', 'naive', 'Strasse', 'deja-vu', 'Privet', 'mir']);
+      for (const w of r.words) expect(w.end).toBeGreaterThan(w.start);
+      expect(warnings.join()).toMatch(/dropped/);
+    } finally {
+      prior.dispose();
+    }
+  });
+
+  it('windows lyrics longer than the lyric window as the Labeller does', async () => {
+    // 32 lyric tokens per window, ~190 characters: each window reads its own slice.
+    const lyrics = Array.from({ length: 12 }, (_, i) => `line ${i} of a song that goes on`).join('\n');
+    const meta: SongMetadata = { ...META, lyrics, totalSeconds: 1.2 };
+    const z = songCodes(top5b, 160, 9);
+    const attn = await captureLyricAttention(top5b, z, meta, { layers: [18] });
+    const n = attn.characters.length;
+    expect(n).toBeGreaterThan(6 * top5b.nTokens / 2);
+    const full = top5b.labeller!.getBatchLabels([meta]).info[0].fullTokens;
+    const map = attn.maps.get(headKey(18, 0))!;
+    const slices = attn.windowStarts.map((start) => relevantLyricTokens(full, 32, Math.round(1.2 * 44100), start * 128, 64 * 128, true).indices);
+    expect(new Set(slices.map((s) => s[0])).size).toBe(slices.length);
+    // Rows only the first window covers (tokens 0..31) attend exactly to its slice; the rows of
+    // the last window's tail (past every earlier window) to the last slice.
+    const columnsOf = (t: number): number[] => Array.from({ length: n }, (_, c) => c).filter((c) => map[t * n + c] !== 0);
+    for (const t of [0, 17, 31]) expect(columnsOf(t)).toEqual(slices[0]);
+    for (const t of [128, 159]) expect(columnsOf(t)).toEqual(slices[slices.length - 1]);
+  });
+
+  it('rejects what it cannot align, naming the option', async () => {
+    const z = songCodes(top5b, 64, 1);
+    await expect(alignLyrics(top5b, z, META, { layer: 3 })).rejects.toThrow(/layer 3 is not a lyric layer of this prior \(lyric layers: 18\)/);
+    await expect(alignLyrics(top5b, z, META, { head: 1 })).rejects.toThrow(/--head needs --layer/);
+    await expect(alignLyrics(top5b, z, META, { layer: 18, head: 2 })).rejects.toThrow(/head 2 is out of range/);
+    await expect(captureLyricAttention(top5b, new Int32Array(0), META)).rejects.toThrow(JukeboxError);
+    await expect(captureLyricAttention(top5b, z, META, { hopFraction: 0 })).rejects.toThrow(/hop fraction/);
+    const noLyrics = randomPrior({ ...TINY.top5b, use_tokens: false, n_tokens: 0, attn_order: 2, prior_depth: 3, merged_decoder: false, prime_loss_fraction: 0, alignment_layer: null, alignment_head: null }, 3);
+    try {
+      expect(lyricLayers(noLyrics)).toEqual([]);
+      await expect(alignLyrics(noLyrics, z, META)).rejects.toThrow(/does not read lyrics/);
+    } finally {
+      noLyrics.dispose();
+    }
+  });
+
+  it('aligns with one layer alone: ranks that layer\'s heads', async () => {
+    const r = await alignLyrics(top5b, songCodes(top5b, 80, 4), META, { layer: 18 });
+    expect(r.layer).toBe(18);
+    expect(r.heads!.map((h) => h.layer)).toEqual([18, 18]);
+    expect(r.head).toBe(r.heads![0].head);
+    expect([...r.attention.maps.keys()].sort()).toEqual(['18/0', '18/1']);
   });
 });

@@ -94,6 +94,10 @@ const TINY_TOP: Partial<PriorConfig> = {
   prime_heads: 2,
   prime_attn_order: 2,
   prime_blocks: 4,
+  // No published alignment head: a random or briefly trained tiny prior has none, so alignment
+  // ranks the heads of layer 3 (its encoder-decoder layer) and takes the first (src/align).
+  alignment_layer: null,
+  alignment_head: null,
 };
 
 /**
@@ -293,6 +297,11 @@ const PRESETS: Record<string, Partial<PriorConfig>> = {
     prime_heads: 2,
     prime_attn_order: 2,
     prime_blocks: 8,
+    // Which head of the encoder-decoder layers (3 and 7) becomes the alignment head is decided by
+    // training, and changes when the model is retrained: alignment ranks all eight (src/align,
+    // rankHeads) and takes the first, rather than a head fixed here going stale.
+    alignment_layer: null,
+    alignment_head: null,
   },
   /** The shipped level-1 upsampler (weights/default/prior_level_1), conditioned on level 2. */
   default_upsampler_level_1: { ...DEFAULT_UPSAMPLER, level: 1 },

@@ -23,8 +23,8 @@ export const ALIGNMENT_METHOD = 'viterbi-words-gaps';
 
 /**
  * Default background level of a gap, in multiples of uniform attention over the lyric window
- * (1 / n_tokens): a gap wins a token unless some character of the current word draws more than
- * this. Three times uniform: a head that spreads over the whole window (what alignment heads do
+ * (1 / n_tokens, the keys every row attends to, padding included when the lyrics are shorter):
+ * a gap wins a token unless some character of the current word draws more than this. Three times uniform: a head that spreads over the whole window (what alignment heads do
  * where nothing is sung, and what every head does before it specialises) stays below it, while
  * attention that picks out a word's characters is many times above it.
  */
@@ -76,7 +76,7 @@ export function alignWords(attn: LyricAttention, layer: number, head: number, op
   const map = headMap(attn, layer, head);
   const gapLevel = opts.gapLevel ?? DEFAULT_GAP_LEVEL;
   if (!(gapLevel > 0)) throw new JukeboxError(`align: gap level must be > 0, got ${gapLevel}`);
-  const background = Math.min(1, gapLevel / Math.max(1, Math.min(attn.lyricWindow, attn.characters.length)));
+  const background = Math.min(1, gapLevel / Math.max(1, attn.lyricWindow));
   const path = wordPath(map, attn.tokens, attn.characters, background);
   const words = lyricWords(attn.characters);
   return words.map((w, k) => ({ word: w.word, start: path[k].first * attn.secondsPerToken, end: (path[k].last + 1) * attn.secondsPerToken }));

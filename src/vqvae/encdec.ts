@@ -13,8 +13,8 @@ export interface BlockOptions extends ResnetOptions {
  * Keys: `model.{i}.0` (strided conv), `model.{i}.1` (Resnet1D), `model.{down_t}` (output conv).
  */
 export class EncoderConvBlock {
-  private readonly downs: { conv: Conv1d; resnet: Resnet1D }[] = [];
-  private readonly out: Conv1d;
+  readonly downs: { conv: Conv1d; resnet: Resnet1D }[] = [];
+  readonly out: Conv1d;
 
   constructor(
     registry: ParameterRegistry,
@@ -66,8 +66,8 @@ export class EncoderConvBlock {
  * dilations, transposed conv ×stride_t). Keys: `model.0`, `model.{i+1}.0`, `model.{i+1}.1`.
  */
 export class DecoderConvBlock {
-  private readonly inConv: Conv1d;
-  private readonly ups: { resnet: Resnet1D; conv: ConvTranspose1d }[] = [];
+  readonly inConv: Conv1d;
+  readonly ups: { resnet: Resnet1D; conv: ConvTranspose1d }[] = [];
 
   constructor(
     registry: ParameterRegistry,

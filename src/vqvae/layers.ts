@@ -90,10 +90,10 @@ export class ConvTranspose1d {
   readonly weight: string;
   readonly bias: string;
   /** Input offsets δ (output phase r at m uses x[m + δ]) span [minOffset, maxOffset]. */
-  private readonly minOffset: number;
-  private readonly maxOffset: number;
+  readonly minOffset: number;
+  readonly maxOffset: number;
   /** For each tap t and phase r, the reference kernel index k, or -1 when none lands there. */
-  private readonly tapKernelIndex: number[][];
+  readonly tapKernelIndex: number[][];
 
   constructor(
     registry: ParameterRegistry,

@@ -3,6 +3,7 @@ import { JukeboxError } from '../errors';
 import { BottleneckBlock } from './bottleneck';
 import { hopLengths, levelBlockSize, validateVQVAEConfig, VQVAEConfig } from './config';
 import { Decoder, Encoder } from './encdec';
+import { decodeFast, encodeFast, fastVQVAEUnsupported, fastVQVAEWanted } from './fast/conv-runner';
 import { Reach } from './layers';
 import { ParameterRegistry, ParameterSpec, WeightMap } from './weights';
 
@@ -86,6 +87,7 @@ export class VQVAE {
       throw new JukeboxError(`encode expects audio shaped [batch, samples, 1], got [${x.shape}]`);
     }
     levels.forEach((level) => this.checkLevel(level));
+    if (this.takesFastPath()) return encodeFast(this, x, levels);
     return levels.map((level) => {
       const latents = this.encoders[level].apply(this.weights, x);
       const codes = this.bottleneck[level].quantise(this.weights, latents);
@@ -102,10 +104,19 @@ export class VQVAE {
     this.checkAlive();
     this.checkLevel(level);
     if (codes.rank !== 2) throw new JukeboxError(`decode expects codes shaped [batch, tokens], got [${codes.shape}]`);
+    if (this.takesFastPath()) return decodeFast(this, codes, level);
     const z = this.bottleneck[level].dequantise(this.weights, codes);
     const audio = this.decoders[level].apply(this.weights, z);
     z.dispose();
     return audio;
+  }
+
+  /**
+   * Whether `encode`/`decode` run on the hand-written WebAssembly path (src/vqvae/fast): on the
+   * CPU backends, for every config it covers, unless JUKEBOX_FAST_VQVAE=0.
+   */
+  takesFastPath(): boolean {
+    return fastVQVAEWanted() && fastVQVAEUnsupported(this) === null;
   }
 
   /** Audio samples either side of a token's span that change its code (encoder receptive reach). */

@@ -1,0 +1,324 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Decoder, Encoder } from '../encdec';
+import type { Conv1d, ConvTranspose1d, Resnet1D } from '../layers';
+import type { VQVAE } from '../vqvae';
+import type { WeightMap } from '../weights';
+import { ConvArena, convArena } from './conv-arena';
+import { ConvThreads, SCORE_ROWS } from './conv-threads';
+
+/**
+ * The VQ-VAE's inference path in hand-written WebAssembly SIMD (conv-kernels.wat): a whole
+ * encoder (with its codebook lookup) or decoder runs in one memory, activations `[T, C]` laid out
+ * once per call, with no tfjs op in between. tfjs-wasm spends most of a residual block outside
+ * its convolution (the ReLU, the residual add, padding copies, fresh tensors per op); here the
+ * ReLUs, the bias and the residual add are folded into the convolution itself and the residual
+ * branch is written in place. The tfjs path (`Encoder.apply`, `Decoder.apply`) stays the
+ * reference: tests hold this path's latents and audio to it, and its codes equal.
+ *
+ * Used by `VQVAE.encode`/`decode` on the CPU backends (wasm, cpu) unless `JUKEBOX_FAST_VQVAE=0`;
+ * training never takes it (it has no gradient).
+ */
+
+/** Floors for the kernels' fused ReLU: 0 applies one, -inf none. */
+const RELU = 0;
+const NONE = -Infinity;
+/** Multiply-adds below which a convolution stays on the calling thread (about 0.1 ms of work). */
+const MIN_SPLIT_MACS = 1 << 21;
+
+/** An activation `[rows, channels]` in the arena: row 0 at `ptr`, `margin` zero rows either side. */
+interface Act {
+  ptr: number;
+  rows: number;
+  channels: number;
+  /** Bytes from one row to the next (channels padded to whole 8-column panels). */
+  rowBytes: number;
+}
+
+/** Whether the VQ-VAE's encode/decode take the fast path: CPU backends, unless JUKEBOX_FAST_VQVAE=0. */
+export function fastVQVAEWanted(): boolean {
+  if (process.env.JUKEBOX_FAST_VQVAE === '0') return false;
+  const backend = tf.getBackend();
+  return (backend === 'wasm' || backend === 'cpu') && convArena() !== null;
+}
+
+/**
+ * Why `model` cannot run on the fast path, or null when it can: the kernels write whole panels of
+ * 8 channels, which a transposed convolution's interleaved phases and the codebook scores need
+ * exactly, and the VQ-VAE never scales its residual branches.
+ */
+export function fastVQVAEUnsupported(model: VQVAE): string | null {
+  if (model.config.l_bins % 8 !== 0) return `l_bins ${model.config.l_bins} is not a multiple of 8`;
+  for (const decoder of model.decoders) {
+    for (const block of decoder.blocks) {
+      for (const { conv } of block.ups) if (conv.nOut % 8 !== 0) return `a transposed conv has ${conv.nOut} channels, not a multiple of 8`;
+    }
+  }
+  const resnets = [
+    ...model.encoders.flatMap((e) => e.blocks.flatMap((b) => b.downs.map((d) => d.resnet))),
+    ...model.decoders.flatMap((d) => d.blocks.flatMap((b) => b.ups.map((u) => u.resnet))),
+  ];
+  if (resnets.some((r) => r.blocks.some((b) => b.resScale !== 1))) return 'a residual branch is scaled';
+  return null;
+}
+
+/** Zero rows either side of every activation: the widest padding any convolution reads. */
+function marginRows(model: VQVAE): number {
+  let margin = 1;
+  const conv = (c: Conv1d) => (margin = Math.max(margin, c.padding));
+  const resnet = (r: Resnet1D) => r.blocks.forEach((b) => (conv(b.conv3), conv(b.conv1)));
+  for (const e of model.encoders) {
+    for (const b of e.blocks) {
+      b.downs.forEach((d) => (conv(d.conv), resnet(d.resnet)));
+      conv(b.out);
+    }
+  }
+  for (const d of model.decoders) {
+    conv(d.out);
+    for (const b of d.blocks) {
+      conv(b.inConv);
+      b.ups.forEach((u) => {
+        resnet(u.resnet);
+        margin = Math.max(margin, -u.conv.minOffset, u.conv.maxOffset + u.conv.stride + u.conv.kernel);
+      });
+    }
+  }
+  return margin;
+}
+
+/** One call's work in the arena: weights packed as needed, activations laid out as they come. */
+export class ConvRun {
+  constructor(
+    readonly a: ConvArena,
+    readonly w: WeightMap,
+    readonly margin: number,
+    readonly threads: ConvThreads | null = a.threads(),
+  ) {}
+
+  /** The `conv` kernel over `rows` rows, shared by row ranges with the worker threads when it pays. */
+  private kernel(w: number, b: number, x: number, xs: number, xd: number, taps: number, nIn: number, y: number, ys: number,
+    panels: number, rows: number, reluIn: boolean, reluOut: boolean, residual: boolean): void {
+    const inFloor = reluIn ? RELU : NONE;
+    const outFloor = reluOut ? RELU : NONE;
+    const threads = this.threads;
+    if (threads === null || rows * taps * nIn * panels * 8 < MIN_SPLIT_MACS) {
+      this.a.k.conv(w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, inFloor, outFloor, residual ? 1 : 0);
+      return;
+    }
+    const own = threads.post('conv', rows, (from, count) =>
+      [w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, reluIn ? 0 : 1, reluOut ? 0 : 1, residual ? 1 : 0]);
+    this.a.k.conv(w, b, x, xs, xd, taps, nIn, y, ys, panels, own, inFloor, outFloor, residual ? 1 : 0);
+    threads.wait();
+  }
+
+  /** A fresh activation whose margins are zero (its rows are the caller's to write). */
+  act(rows: number, channels: number, rowFloats = Math.ceil(channels / 8) * 8): Act {
+    const rowBytes = rowFloats * 4;
+    const base = this.a.alloc((rows + 2 * this.margin) * rowBytes);
+    const ptr = base + this.margin * rowBytes;
+    const f = this.a.f32;
+    f.fill(0, base / 4, ptr / 4);
+    f.fill(0, (ptr + rows * rowBytes) / 4, (ptr + (rows + this.margin) * rowBytes) / 4);
+    return { ptr, rows, channels, rowBytes };
+  }
+
+  /**
+   * Packs `value(tap, i, o)` for `nOut` outputs into the kernel's panels (8 outputs each, zero past
+   * nOut) and `bias(o)` beside it; returns both pointers.
+   */
+  pack(taps: number, nIn: number, nOut: number, value: (tap: number, i: number, o: number) => number, bias: (o: number) => number): { w: number; b: number } {
+    const panels = Math.ceil(nOut / 8);
+    const w = this.a.alloc(panels * taps * nIn * 32);
+    const b = this.a.alloc(panels * 32);
+    const f = this.a.f32;
+    let at = w / 4;
+    for (let p = 0; p < panels; p++) {
+      for (let tap = 0; tap < taps; tap++) {
+        for (let i = 0; i < nIn; i++) {
+          for (let c = 0; c < 8; c++) f[at++] = p * 8 + c < nOut ? value(tap, i, p * 8 + c) : 0;
+        }
+      }
+    }
+    for (let o = 0; o < panels * 8; o++) f[b / 4 + o] = o < nOut ? bias(o) : 0;
+    return { w, b };
+  }
+
+  /**
+   * `layer` on `x`: into a new activation or `into`, overwriting it or, with `residual`, added to
+   * what it holds (the residual branch in place). ReLUs on the input and the output are fused.
+   */
+  conv(layer: Conv1d, x: Act, opts: { reluIn?: boolean; reluOut?: boolean; into?: Act; residual?: boolean } = {}): Act {
+    const { nIn, nOut, kernel, stride, padding, dilation } = layer;
+    if (padding > this.margin) throw new Error(`fast VQ-VAE: padding ${padding} exceeds the margin ${this.margin}`);
+    const rows = Math.floor((x.rows + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
+    const wd = this.w.get(layer.weight).dataSync() as Float32Array; // [nOut, nIn, kernel]
+    const bd = this.w.get(layer.bias).dataSync() as Float32Array;
+    const packed = this.pack(kernel, nIn, nOut, (tap, i, o) => wd[(o * nIn + i) * kernel + tap], (o) => bd[o]);
+    const y = opts.into ?? this.act(rows, nOut);
+    if (y.rows !== rows) throw new Error(`fast VQ-VAE: a conv writes ${rows} rows into ${y.rows}`);
+    this.kernel(packed.w, packed.b, x.ptr - padding * x.rowBytes, stride * x.rowBytes, dilation * x.rowBytes, kernel, nIn,
+      y.ptr, y.rowBytes, Math.ceil(nOut / 8), rows, opts.reluIn === true, opts.reluOut === true, opts.residual === true);
+    return y;
+  }
+
+  /** A Resnet1D in place on `x`: x += conv1(relu(conv3(relu(x)))) per block. */
+  resnet(resnet: Resnet1D, x: Act): void {
+    if (resnet.blocks.length === 0) return;
+    const h = this.act(x.rows, resnet.blocks[0].conv3.nOut);
+    for (const block of resnet.blocks) {
+      this.conv(block.conv3, x, { reluIn: true, reluOut: true, into: h });
+      this.conv(block.conv1, h, { into: x, residual: true });
+    }
+  }
+
+  /**
+   * A transposed convolution as the tfjs path computes it (`ConvTranspose1d.apply`): one plain
+   * convolution writing all `stride` output phases of a row side by side, which channels-last is
+   * already the interleaved output.
+   */
+  convTranspose(layer: ConvTranspose1d, x: Act): Act {
+    const { nIn, nOut, kernel, stride, minOffset, maxOffset, tapKernelIndex } = layer;
+    const taps = maxOffset - minOffset + 1;
+    const outLen = layer.outputLength(x.rows);
+    const rows = Math.ceil(outLen / stride);
+    if (-minOffset > this.margin || rows - 1 + maxOffset - (x.rows - 1) > this.margin) {
+      throw new Error('fast VQ-VAE: a transposed conv reads past the margin');
+    }
+    const wd = this.w.get(layer.weight).dataSync() as Float32Array; // [nIn, nOut, kernel]
+    const bd = this.w.get(layer.bias).dataSync() as Float32Array;
+    const packed = this.pack(taps, nIn, stride * nOut, (tap, i, o) => {
+      const k = tapKernelIndex[tap][Math.floor(o / nOut)];
+      return k < 0 ? 0 : wd[(i * nOut + (o % nOut)) * kernel + k];
+    }, (o) => bd[o % nOut]);
+    const y = this.act(rows * stride, nOut);
+    this.kernel(packed.w, packed.b, x.ptr + minOffset * x.rowBytes, x.rowBytes, x.rowBytes, taps, nIn,
+      y.ptr, stride * y.rowBytes, (stride * nOut) / 8, rows, false, false, false);
+    if (outLen < rows * stride) {
+      this.a.f32.fill(0, (y.ptr + outLen * y.rowBytes) / 4, (y.ptr + rows * stride * y.rowBytes) / 4);
+      y.rows = outLen;
+    }
+    return y;
+  }
+
+  /** The encoder's latents `[T / hop, emb_width]` of the audio in `x`. */
+  encode(encoder: Encoder, x: Act): Act {
+    let h = x;
+    for (const block of encoder.blocks) {
+      for (const { conv, resnet } of block.downs) {
+        h = this.conv(conv, h);
+        this.resnet(resnet, h);
+      }
+      h = this.conv(block.out, h);
+    }
+    return h;
+  }
+
+  /** The codes of the latents in `z`: the largest x·k − |k|²/2 of the codebook, as `BottleneckBlock.quantise`. */
+  quantise(codebook: string, z: Act): Int32Array {
+    const kd = this.w.get(codebook).dataSync() as Float32Array; // [bins, width]
+    const [bins, width] = this.w.get(codebook).shape as [number, number];
+    const half = new Float32Array(bins);
+    for (let j = 0; j < bins; j++) {
+      let s = 0;
+      for (let i = 0; i < width; i++) s = Math.fround(s + Math.fround(kd[j * width + i] * kd[j * width + i]));
+      half[j] = Math.fround(s * -0.5);
+    }
+    const packed = this.pack(1, width, bins, (_, i, o) => kd[o * width + i], (o) => half[o]);
+    const codes = this.a.alloc(z.rows * 4);
+    const scores = this.a.alloc(SCORE_ROWS * bins * 4); // this thread's; each worker gets its own
+    const threads = this.threads;
+    let own = z.rows;
+    if (threads !== null && z.rows * width * bins >= MIN_SPLIT_MACS) {
+      const workerScores = Array.from({ length: threads.count }, () => this.a.alloc(SCORE_ROWS * bins * 4));
+      own = threads.post('quantise', z.rows, (from, count, worker) =>
+        [packed.w, packed.b, z.ptr + from * z.rowBytes, z.rowBytes, width, bins, count, workerScores[worker], codes + from * 4]);
+    }
+    for (let start = 0; start < own; start += SCORE_ROWS) {
+      const n = Math.min(SCORE_ROWS, own - start);
+      this.a.k.conv(packed.w, packed.b, z.ptr + start * z.rowBytes, z.rowBytes, 0, 1, width, scores, bins * 4, bins / 8, n, NONE, NONE, 0);
+      this.a.k.argmax(scores, bins * 4, bins, n, codes + start * 4);
+    }
+    if (own < z.rows) threads!.wait();
+    return this.a.i32.slice(codes / 4, codes / 4 + z.rows);
+  }
+
+  /** The decoder's audio `[T, 1]` (in an 8-float row stride) from the latents in `z`. */
+  decode(decoder: Decoder, z: Act): Act {
+    let h = z;
+    for (const block of [...decoder.blocks].reverse()) {
+      h = this.conv(block.inConv, h);
+      for (const { resnet, conv } of block.ups) {
+        this.resnet(resnet, h);
+        h = this.convTranspose(conv, h);
+      }
+    }
+    return this.conv(decoder.out, h);
+  }
+}
+
+/** Runs `body` with a fresh `ConvRun` over this thread's arena, releasing the arena after. */
+function withRun<T>(model: VQVAE, body: (run: ConvRun) => T): T {
+  const arena = convArena();
+  if (arena === null) throw new Error('fast VQ-VAE: WebAssembly SIMD is not available');
+  const mark = arena.used;
+  try {
+    return body(new ConvRun(arena, model.weights, marginRows(model)));
+  } finally {
+    arena.release(mark);
+  }
+}
+
+/** `VQVAE.encode` on the fast path: `[B, T, 1]` audio → `[B, T / hop_L]` int32 codes per level. */
+export function encodeFast(model: VQVAE, x: tf.Tensor3D, levels: number[]): tf.Tensor2D[] {
+  const [batch, length] = x.shape;
+  const audio = x.dataSync() as Float32Array;
+  const codes = levels.map(() => [] as Int32Array[]);
+  withRun(model, (run) => {
+    for (let b = 0; b < batch; b++) {
+      const input = run.act(length, 1, 1);
+      run.a.f32.set(audio.subarray(b * length, (b + 1) * length), input.ptr / 4);
+      const mark = run.a.used;
+      levels.forEach((level, i) => {
+        codes[i].push(run.quantise(model.bottleneck[level].codebook, run.encode(model.encoders[level], input)));
+        run.a.release(mark);
+      });
+    }
+  });
+  return codes.map((items) => {
+    const n = items[0].length;
+    const all = new Int32Array(batch * n);
+    items.forEach((c, b) => all.set(c, b * n));
+    return tf.tensor2d(all, [batch, n], 'int32');
+  });
+}
+
+/** `VQVAE.decode` on the fast path: `[B, N]` codes → `[B, N · hop, 1]` audio. */
+export function decodeFast(model: VQVAE, codes: tf.Tensor2D, level: number): tf.Tensor3D {
+  const [batch, tokens] = codes.shape;
+  const ids = codes.dataSync();
+  const codebook = model.weights.get(model.bottleneck[level].codebook);
+  const kd = codebook.dataSync() as Float32Array;
+  const [bins, width] = codebook.shape as [number, number];
+  let out: Float32Array | undefined;
+  let samples = 0;
+  withRun(model, (run) => {
+    for (let b = 0; b < batch; b++) {
+      const mark = run.a.used;
+      const z = run.act(tokens, width);
+      for (let t = 0; t < tokens; t++) {
+        const id = ids[b * tokens + t];
+        if (!(id >= 0 && id < bins)) throw new Error(`code ${id} is outside the codebook (0..${bins - 1})`);
+        run.a.f32.set(kd.subarray(id * width, (id + 1) * width), (z.ptr + t * z.rowBytes) / 4);
+      }
+      const y = run.decode(model.decoders[level], z);
+      if (out === undefined) {
+        samples = y.rows;
+        out = new Float32Array(batch * samples);
+      }
+      const f = run.a.f32;
+      const stride = y.rowBytes / 4;
+      for (let t = 0, at = y.ptr / 4; t < samples; t++, at += stride) out[b * samples + t] = f[at];
+      run.a.release(mark);
+    }
+  });
+  return tf.tensor3d(out ?? new Float32Array(0), [batch, samples, 1]);
+}

@@ -121,16 +121,20 @@ export async function captureLyricAttention(prior: Prior, zTop: Int32Array, meta
     const zData = new Int32Array(batch.length * nCtx);
     batch.forEach((start, i) => zData.set(zTop.subarray(start, Math.min(total, start + nCtx)), i * nCtx));
     const windowIndices: number[][] = [];
-    const yRows: tf.Tensor2D[] = [];
-    for (const start of batch) {
-      const got = prior.getY(labels, start)!;
-      yRows.push(got.y);
-      windowIndices.push(got.indices[0]);
-    }
-    const z = tf.tensor2d(zData, [batch.length, nCtx], 'int32');
-    const y = yRows.length === 1 ? yRows[0] : (tf.concat(yRows, 0) as tf.Tensor2D);
+    const owned: tf.Tensor[] = [];
     let attention: Map<number, tf.Tensor> | undefined;
     try {
+      const yRows: tf.Tensor2D[] = [];
+      for (const start of batch) {
+        const got = prior.getY(labels, start)!;
+        owned.push(got.y);
+        yRows.push(got.y);
+        windowIndices.push(got.indices[0]);
+      }
+      const z = tf.tensor2d(zData, [batch.length, nCtx], 'int32');
+      owned.push(z);
+      const y = yRows.length === 1 ? yRows[0] : (tf.concat(yRows, 0) as tf.Tensor2D);
+      if (yRows.length > 1) owned.push(y);
       attention = prior.forward(z, { y, recordAttention: recordSet }).attention;
       for (const l of layers) {
         const w = attention?.get(l);
@@ -148,8 +152,7 @@ export async function captureLyricAttention(prior: Prior, zTop: Int32Array, meta
         });
       }
     } finally {
-      tf.dispose([z, ...yRows]);
-      if (yRows.length > 1) y.dispose();
+      tf.dispose(owned);
       if (attention) tf.dispose([...attention.values()]);
     }
     done += batch.length;

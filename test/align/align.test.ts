@@ -162,3 +162,12 @@ describe('robustness', () => {
     expect([...r.attention.maps.keys()].sort()).toEqual(['18/0', '18/1']);
   });
 });
+
+describe('captureLyricAttention errors', () => {
+  it('leaks nothing when a window\'s labels are refused (codes longer than the song\'s total length)', async () => {
+    const before = tf.memory().numTensors;
+    // 420 tokens of 128 samples at 44.1 kHz is 1.22 s, past a song said to last 1 s: the last window starts outside it.
+    await expect(captureLyricAttention(top5b, songCodes(top5b, 420, 2), { ...META, totalSeconds: 1 }, { maxBatchSize: 2 })).rejects.toThrow(/window start 1.033 s is not inside the song/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

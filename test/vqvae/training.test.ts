@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { spawn, spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { vqvaePreset } from '../../src/checkpoint/presets';
 import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
 import { RUN_FILES, trainVQVAE } from '../../src/vqvae/training-run';
 import { StepMetrics } from '../../src/vqvae/trainer';
-import { musicLike, runCommand, tempDir, useBackend } from '../helpers';
+import { musicLike, runCommand, runJukebox, tempDir, useBackend } from '../helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
@@ -76,10 +76,10 @@ describe('training a tiny VQ-VAE on synthetic music', () => {
     console.log(`usage without restarts ${usage}; distinct codes ${distinct}`);
   }, 600_000);
 
-  it('writes a model every other command reads, and a JSONL metrics log', () => {
+  it('writes a model every other command reads, and a JSONL metrics log', async () => {
     const out = path.join(dir, 'restarts');
-    const info = spawnSync(process.execPath, [BIN, 'info', path.join(out, RUN_FILES.model), '--json'], { encoding: 'utf8' });
-    expect(info.status).toBe(0);
+    const info = await runJukebox('info', path.join(out, RUN_FILES.model), '--json');
+    expect(info.code).toBe(0);
     expect(JSON.parse(info.stdout)).toMatchObject({ preset: 'tiny', levels: 3, hop_lengths: [4, 8, 16] });
     const lines = fs.readFileSync(path.join(out, RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i));
@@ -135,25 +135,25 @@ describe('a killed run resumes exactly', () => {
     console.log(`resumed from step ${stoppedAt}: loss at step ${STEPS - 1} straight ${a.loss}, resumed ${b.loss}`);
   }, 600_000);
 
-  it('refuses to overwrite a run without --resume, and to change settings on resume', () => {
+  it('refuses to overwrite a run without --resume, and to change settings on resume', async () => {
     const out = path.join(dir, 'straight');
-    const again = spawnSync(process.execPath, [BIN, ...args(out)], { encoding: 'utf8' });
-    expect(again.status).toBe(1);
+    const again = await runJukebox(...args(out));
+    expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already holds a training run; pass --resume/);
-    const changed = spawnSync(process.execPath, [BIN, 'train-vqvae', '--out', out, '--steps', '40', '--resume', '--preset', 'small'], { encoding: 'utf8' });
-    expect(changed.status).toBe(1);
+    const changed = await runJukebox('train-vqvae', '--out', out, '--steps', '40', '--resume', '--preset', 'small');
+    expect(changed.code).toBe(1);
     expect(changed.stderr.trim()).toBe("jukebox: train-vqvae: --preset cannot change when resuming: the run has 'tiny', this command gives 'small'");
-    const lr = spawnSync(process.execPath, [BIN, ...args(out), '--resume', '--lr', '0.01'], { encoding: 'utf8' });
-    expect(lr.status).toBe(1);
+    const lr = await runJukebox(...args(out), '--resume', '--lr', '0.01');
+    expect(lr.code).toBe(1);
     expect(lr.stderr.trim()).toBe('jukebox: train-vqvae: --lr cannot change when resuming: the run has 0.0003, this command gives 0.01');
   });
 
-  it('reports a data folder with no usable audio in one line', () => {
+  it('reports a data folder with no usable audio in one line', async () => {
     const empty = path.join(dir, 'empty');
     fs.mkdirSync(empty);
     fs.writeFileSync(path.join(empty, 'broken.wav'), 'not audio at all');
-    const r = spawnSync(process.execPath, [BIN, 'train-vqvae', '--data', empty, '--preset', 'tiny', '--steps', '5', '--out', path.join(dir, 'x')], { encoding: 'utf8' });
-    expect(r.status).toBe(1);
+    const r = await runJukebox('train-vqvae', '--data', empty, '--preset', 'tiny', '--steps', '5', '--out', path.join(dir, 'x'));
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/warning: .*broken\.wav/);
     expect(r.stderr.trim().split('\n').pop()).toMatch(/^jukebox: .*empty/);
   });

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { removePendingTempFiles } from '../atomic-write';
 import { JukeboxError } from '../errors';
+import { alignCommand } from './align';
 import { convertCommand } from './convert';
 import { decodeCommand } from './decode';
 import { encodeCommand } from './encode';
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   sample: sampleCommand,
   upsample: upsampleCommand,
   score: scoreCommand,
+  align: alignCommand,
 };
 
 /** The toolkit's version, from package.json (the one `npm` installed this copy as). */

@@ -7,7 +7,7 @@ const ROOT = path.join(__dirname, '..', '..');
 
 const jukebox = runJukebox;
 
-const COMMANDS = ['song', 'encode', 'decode', 'convert', 'info', 'reconstruct', 'train-vqvae', 'train-prior', 'sample', 'upsample', 'score'];
+const COMMANDS = ['song', 'encode', 'decode', 'convert', 'info', 'reconstruct', 'train-vqvae', 'train-prior', 'sample', 'upsample', 'score', 'align'];
 
 describe('jukebox --help and --version', () => {
   it('--version prints package.json\'s version', async () => {

@@ -66,6 +66,10 @@ export interface HeadAccuracy extends HeadId {
   /** The head finder's score (mean over songs), and its rank by that (1: first). */
   score: number;
   finder_rank: number;
+  /** The score's three factors, each a mean over songs (see rankHeads). */
+  monotonicity: number;
+  concentration: number;
+  coverage: number;
   /** Songs where the head finder ranks this head first. */
   ranked_first_in: number;
   /** Onset accuracy of this head's alignment, over all words of all songs. */
@@ -192,7 +196,7 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
     const predicted: WordTiming[][] = [];
     const baselines: WordTiming[][] = [];
     const truths: WordTiming[][] = [];
-    const byHead = new Map<string, { id: HeadId; words: WordTiming[][]; scores: number[]; first: number }>();
+    const byHead = new Map<string, { id: HeadId; words: WordTiming[][]; scores: HeadScore[]; first: number }>();
     let method = '';
     for (const [i, s] of songs.entries()) {
       const songStarted = Date.now();
@@ -212,7 +216,7 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
         if (h.layer === used.layer && h.head === used.head) words = timed;
         const entry = byHead.get(key(h)) ?? { id: { layer: h.layer, head: h.head }, words: [], scores: [], first: 0 };
         entry.words.push(timed);
-        entry.scores.push(h.score);
+        entry.scores.push(h);
         byHead.set(key(h), entry);
         return { ...h, accuracy: onsetAccuracy(timed, truth) };
       });
@@ -238,7 +242,13 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
     }
 
     const heads: HeadAccuracy[] = [...byHead.values()]
-      .map((h) => ({ ...h.id, score: h.scores.reduce((a, b) => a + b, 0) / h.scores.length, finder_rank: 0, ranked_first_in: h.first, accuracy: pooled(h.words, truths) }))
+      .map((h) => {
+        const mean = (k: 'score' | 'monotonicity' | 'concentration' | 'coverage') => h.scores.reduce((a, b) => a + b[k], 0) / h.scores.length;
+        return {
+          ...h.id, score: mean('score'), finder_rank: 0, monotonicity: mean('monotonicity'), concentration: mean('concentration'), coverage: mean('coverage'),
+          ranked_first_in: h.first, accuracy: pooled(h.words, truths),
+        };
+      })
       .sort((a, b) => b.score - a.score)
       .map((h, i) => ({ ...h, finder_rank: i + 1 }));
     const mostAccurate = heads.reduce((a, b) => (b.accuracy.median_abs_error < a.accuracy.median_abs_error ? b : a));
@@ -283,8 +293,11 @@ export function reportTable(r: AlignAccuracyReport): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   const headRows = [
-    ['head', 'finder score', 'finder rank', 'ranked first in', 'median err (s)', '<=0.2 s', '<=0.5 s'],
-    ...r.heads.map((h) => [head(h), h.score.toFixed(3), String(h.finder_rank), `${h.ranked_first_in}/${r.songs}`, s(h.accuracy.median_abs_error), pct(h.accuracy.within_0_2), pct(h.accuracy.within_0_5)]),
+    ['head', 'finder score', 'monotonic', 'concentrated', 'coverage', 'finder rank', 'ranked first in', 'median err (s)', '<=0.2 s', '<=0.5 s'],
+    ...r.heads.map((h) => [
+      head(h), h.score.toFixed(3), h.monotonicity.toFixed(3), h.concentration.toFixed(3), h.coverage.toFixed(3), String(h.finder_rank), `${h.ranked_first_in}/${r.songs}`,
+      s(h.accuracy.median_abs_error), pct(h.accuracy.within_0_2), pct(h.accuracy.within_0_5),
+    ]),
   ];
   const hw = headRows[0].map((_, c) => Math.max(...headRows.map((row) => row[c].length)));
   const hline = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(hw[c]) : cell.padStart(hw[c]))).join('  ');

@@ -74,6 +74,7 @@ describe('npm run align-accuracy, end to end on tiny models', () => {
     for (let i = 1; i < report.heads.length; i++) expect(report.heads[i].score).toBeLessThanOrEqual(report.heads[i - 1].score);
     expect(report.heads.reduce((n, h) => n + h.ranked_first_in, 0)).toBe(2);
     expect(report.heads.every((h) => h.accuracy.words === report.words)).toBe(true);
+    for (const h of report.heads) for (const f of [h.score, h.monotonicity, h.concentration, h.coverage]) expect(f >= 0 && f <= 1).toBe(true);
     expect(report.head_finder.first).toEqual({ layer: report.heads[0].layer, head: report.heads[0].head });
     const best = report.heads.find((h) => h.layer === report.head_finder.most_accurate.layer && h.head === report.head_finder.most_accurate.head)!;
     expect(best.finder_rank).toBe(report.head_finder.most_accurate.finder_rank);

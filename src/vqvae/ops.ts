@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { convFilterGradients, gradKernels } from '../train/fast/grad-kernels';
 
 /**
  * A 1-D convolution with its own gradient. tfjs can neither differentiate dilated convolutions
@@ -6,9 +7,8 @@ import * as tf from '@tensorflow/tfjs';
  * the backward pass is written out here from operations every backend has:
  * - input gradient: the output gradient, zero padded, correlated with the kernel reversed in time
  *   and transposed in channels (a plain dilated conv);
- * - filter gradient: one matrix product per tap between the time-shifted input and the output
- *   gradient;
- * - bias gradient: the output gradient summed over batch and time.
+ * - filter and bias gradients: `filterGradients` (a WebAssembly kernel, or one matrix product
+ *   per tap between the time-shifted input and the output gradient).
  * Strides are folded away before this core runs (see `conv1d`), so it is always stride 1.
  */
 type ConvCore = (x: tf.Tensor3D, w: tf.Tensor3D, b: tf.Tensor1D) => tf.Tensor3D;
@@ -49,25 +49,56 @@ function convCore(dilation: number, activation: 'linear' | 'relu', padding: numb
         const crop = reach - padding;
         const dx = tf.conv2d(g.reshape([batch, 1, tOut, cOut]) as tf.Tensor4D, flipped, 1, [[0, 0], [0, 0], [crop, crop], [0, 0]], 'NHWC', [1, dilation])
           .reshape([batch, tIn, cIn]);
-        // dw[k] = Σ_b,t x̃[b, t + k·d]ᵀ g[b, t] with x̃ the padded input: transpose x once
-        // ([B, C_in, T_in]), pad it, and slice per tap.
-        let xT = tf.transpose(xs, [0, 2, 1]) as tf.Tensor3D;
-        if (padding > 0) xT = tf.pad(xT, [[0, 0], [0, 0], [padding, padding]]);
-        const taps: tf.Tensor[] = [];
-        for (let tap = 0; tap < k; tap++) {
-          const xTap = xT.slice([0, 0, tap * dilation], [batch, cIn, tOut]);
-          const product = tf.matMul(xTap, g); // [B, C_in, C_out]
-          taps.push(batch === 1 ? product.reshape([cIn, cOut]) : tf.sum(product, 0));
-        }
-        const dw = tf.stack(taps);
-        // Σ over batch and time as a matrix product: tfjs sums over leading axes by transposing first.
-        const db = tf.matMul(tf.ones([1, batch * tOut]), g.reshape([batch * tOut, cOut])).reshape([cOut]);
+        const [dw, db] = filterGradients(xs as tf.Tensor3D, g, k, dilation, padding);
         return [dx, dw, db];
       },
     };
   }) as unknown as ConvCore;
   cores.set(key, core);
   return core;
+}
+
+/**
+ * A stride-1 conv's filter gradient [K, C_in, C_out] and bias gradient [C_out] from its input
+ * `x` [B, T_in, C_in] and output gradient `g` [B, T_out, C_out]: by the WebAssembly kernel of
+ * src/train/fast where the engine has SIMD128 (one pass per tap over the unpadded input, no
+ * transposed copies), else by `tapFilterGradients`.
+ */
+function filterGradients(x: tf.Tensor3D, g: tf.Tensor3D, taps: number, dilation: number, padding: number): [tf.Tensor, tf.Tensor] {
+  const kernels = gradKernels();
+  if (kernels === null) return tapFilterGradients(x, g, taps, dilation, padding);
+  return kernelFilterGradients(x, g, taps, dilation, padding);
+}
+
+/** `filterGradients` by the WebAssembly kernel (`gradKernels()` must not be null). */
+export function kernelFilterGradients(x: tf.Tensor3D, g: tf.Tensor3D, taps: number, dilation: number, padding: number): [tf.Tensor, tf.Tensor] {
+  const [batch, tIn, cIn] = x.shape;
+  const [, tOut, cOut] = g.shape;
+  const { dw, db } = convFilterGradients(gradKernels()!, x.dataSync() as Float32Array, g.dataSync() as Float32Array, { batch, tIn, cIn, tOut, cOut, taps, dilation, padding });
+  return [tf.tensor3d(dw, [taps, cIn, cOut]), tf.tensor1d(db)];
+}
+
+/**
+ * `filterGradients` as tfjs operations: dw[k] = Σ_b,t x̃[b, t + k·d]ᵀ g[b, t] with x̃ the padded
+ * input, one matrix product per tap of x transposed once ([B, C_in, T_in]), padded and sliced;
+ * db = Σ_b,t g[b, t] as a product with a row of ones.
+ */
+export function tapFilterGradients(x: tf.Tensor3D, g: tf.Tensor3D, taps: number, dilation: number, padding: number): [tf.Tensor, tf.Tensor] {
+  return tf.tidy(() => {
+    const [batch, , cIn] = x.shape;
+    const [, tOut, cOut] = g.shape;
+    let xT = tf.transpose(x, [0, 2, 1]) as tf.Tensor3D;
+    if (padding > 0) xT = tf.pad(xT, [[0, 0], [0, 0], [padding, padding]]);
+    const products: tf.Tensor[] = [];
+    for (let tap = 0; tap < taps; tap++) {
+      const xTap = xT.slice([0, 0, tap * dilation], [batch, cIn, tOut]);
+      const product = tf.matMul(xTap, g); // [B, C_in, C_out]
+      products.push(batch === 1 ? product.reshape([cIn, cOut]) : tf.sum(product, 0));
+    }
+    // Σ over batch and time as a matrix product: tfjs sums over leading axes by transposing first.
+    const db = tf.matMul(tf.ones([1, batch * tOut]), g.reshape([batch * tOut, cOut])).reshape([cOut]);
+    return [tf.stack(products), db];
+  });
 }
 
 export interface Conv1dOptions {

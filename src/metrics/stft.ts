@@ -108,22 +108,6 @@ export function stftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
   return isPowerOfTwo(s.nFft) && s.nFft >= 4 ? fftMagnitude(x, s) : dftMagnitude(x, s);
 }
 
-/** Where frame samples come from: the Hann window, and the geometry of the reflect-padded signal. */
-function frameGeometry(length: number, s: STFTSettings) {
-  const pad = s.nFft / 2;
-  const offset = Math.floor((s.nFft - s.windowSize) / 2);
-  const frames = Math.floor((length + 2 * pad - s.nFft) / s.hopLength) + 1;
-  const window = Float64Array.from({ length: s.windowSize }, (_, n) => 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / s.windowSize));
-  // Sample n of frame f is padded sample f·hop + offset + n: with reflect padding that is input
-  // sample |q| reflected at the end, q = f·hop + offset + n − pad, or a zero past the padding.
-  const source = (p: number): number => {
-    if (p >= length + 2 * pad) return -1;
-    const q = Math.abs(p - pad);
-    return q < length ? q : 2 * (length - 1) - q;
-  };
-  return { pad, offset, frames, window, source };
-}
-
 /**
  * `stftMagnitude` by real FFTs in float64, with its gradient written out: with G = dL/d|X|
  * · X / |X| per bin (0 where |X| = 0, as torch.norm's), a frame's gradient is
@@ -134,22 +118,27 @@ export function fftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input] = args as [tf.Tensor2D];
     const [batch, length] = input.shape;
-    const { offset, frames, window, source } = frameGeometry(length, s);
+    const pad = s.nFft / 2;
+    const padded = length + 2 * pad;
+    const offset = Math.floor((s.nFft - s.windowSize) / 2);
+    const frames = Math.floor((padded - s.nFft) / s.hopLength) + 1;
+    const window = hann(s.windowSize);
     const fft = realFFT(s.nFft);
     const bins = s.nFft / 2 + 1;
     const data = input.dataSync();
     const spectrum = { re: new Float64Array(batch * frames * bins), im: new Float64Array(batch * frames * bins) };
     const magnitudes = new Float32Array(batch * frames * bins);
+    // Frame f's sample n (at offset + n of the FFT frame, zero elsewhere) is padded sample
+    // f·hop + offset + n of the reflect-padded item, or 0 past its end.
+    const signal = new Float64Array(padded);
     const frame = new Float64Array(s.nFft);
     const re = new Float64Array(bins);
     const im = new Float64Array(bins);
     for (let b = 0; b < batch; b++) {
+      for (let p = 0; p < padded; p++) signal[p] = data[b * length + reflect(p - pad, length)];
       for (let f = 0; f < frames; f++) {
         const start = f * s.hopLength + offset;
-        for (let n = 0; n < s.windowSize; n++) {
-          const q = source(start + n);
-          frame[offset + n] = q < 0 ? 0 : window[n] * data[b * length + q];
-        }
+        for (let n = 0; n < s.windowSize; n++) frame[offset + n] = window[n] * signal[start + n];
         fft.forward(frame, re, im);
         const o = (b * frames + f) * bins;
         spectrum.re.set(re, o);
@@ -161,32 +150,49 @@ export function fftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
       value: tf.tensor3d(magnitudes, [batch, frames, bins]),
       gradFunc: (dy: tf.Tensor) => {
         const dMag = dy.dataSync();
-        const grad = new Float64Array(batch * length);
+        const grad = new Float32Array(batch * length);
         const back = new Float64Array(s.nFft);
         for (let b = 0; b < batch; b++) {
+          signal.fill(0);
           for (let f = 0; f < frames; f++) {
             const o = (b * frames + f) * bins;
             for (let k = 0; k < bins; k++) {
-              const m = Math.sqrt(spectrum.re[o + k] ** 2 + spectrum.im[o + k] ** 2);
-              const scale = m > 0 ? dMag[o + k] / m : 0;
+              const r = spectrum.re[o + k];
+              const i = spectrum.im[o + k];
+              const m = Math.sqrt(r * r + i * i);
               // Bins 0 and n/2 appear once in the full spectrum, the others twice.
-              const share = k === 0 || k === bins - 1 ? scale : 0.5 * scale;
-              re[k] = share * spectrum.re[o + k];
-              im[k] = share * spectrum.im[o + k];
+              const share = m > 0 ? ((k === 0 || k === bins - 1 ? 1 : 0.5) * dMag[o + k]) / m : 0;
+              re[k] = share * r;
+              im[k] = share * i;
             }
             fft.inverse(re, im, back);
             const start = f * s.hopLength + offset;
-            for (let n = 0; n < s.windowSize; n++) {
-              const q = source(start + n);
-              if (q >= 0) grad[b * length + q] += window[n] * back[offset + n];
-            }
+            for (let n = 0; n < s.windowSize; n++) signal[start + n] += window[n] * back[offset + n];
           }
+          const item = new Float64Array(length);
+          for (let p = 0; p < padded; p++) item[reflect(p - pad, length)] += signal[p];
+          grad.set(item, b * length);
         }
-        return [tf.tensor2d(Float32Array.from(grad), [batch, length])];
+        return [tf.tensor2d(grad, [batch, length])];
       },
     };
   });
   return op(x) as tf.Tensor3D;
+}
+
+/** Index into a signal of `length` samples of position q of its reflection (…, x[1], x[0], x[1], …). */
+function reflect(q: number, length: number): number {
+  const a = Math.abs(q);
+  return a < length ? a : 2 * (length - 1) - a;
+}
+
+const hannWindows = new Map<number, Float64Array>();
+
+/** The periodic Hann window of `size` samples (torch.hann_window), cached. */
+function hann(size: number): Float64Array {
+  let w = hannWindows.get(size);
+  if (w === undefined) hannWindows.set(size, (w = Float64Array.from({ length: size }, (_, n) => 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / size))));
+  return w;
 }
 
 /**

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { alignLyrics } from '../align/index';
 import { writeFileAtomic, writeAll } from '../atomic-write';
 import { openAudioAsync } from '../audio/index';
 import { initBackend } from '../backend';
@@ -14,6 +15,7 @@ import { BatchedCodesFile, readBatchedCodesFile, writeBatchedCodesFile } from '.
 import { encodeChunked, SampleSource } from '../vqvae/streaming';
 import type { VQVAE } from '../vqvae/vqvae';
 import { samplePage } from '../viz/sample-pages';
+import { writeAlignmentOutputs } from './align';
 import { OptionSpec, ParsedArgs, parseCommandArgs, parseTake, required } from './args';
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, LabelOptions, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
@@ -31,6 +33,9 @@ const OUTPUT_DETAILS = [
   'Writes DIR/codes.safetensors (int32 level_L [N, tokens] for every level sampled and the prompt levels; metadata:',
   'labels, settings, seed, sample_rate, hop_lengths) and, unless --codes-only, DIR/level_L/item_i.wav (32-bit float)',
   'and DIR/index.html (offline players per level and item). --codes-only needs no --vqvae.',
+  'When the top prior reads lyrics, each item also gets DIR/item_i/ (alignment.json, attention.safetensors and',
+  'index.html, as `jukebox align` writes them): its lyrics aligned to the sampled top-level codes, one extra',
+  'teacher-forced pass of the top level per item, with the prior\'s alignment head (else the head finder\'s first).',
 ].join('\n');
 
 const SAMPLING_DETAILS = [
@@ -128,6 +133,7 @@ async function sampleAndWrite(run: Run, zs: SongCodes, lengthSamples: number, me
     await writeBatchedCodesFile(path.join(dir, 'codes.safetensors'), zs, run.geometry.sampleRate, run.geometry.hopLengths, metadata);
     if (run.vqvae === null) return;
     const audio = await decodeAll(run.vqvae, zs, dir, (level) => !run.quiet && process.stderr.write(`decoding level ${level}\n`));
+    const alignmentPages = await writeItemAlignments(run, zs, metas, audio, dir);
     const labelsTable = metas.map((m) => ({
       artist: m.artist ?? (m.artistId !== undefined ? `id ${m.artistId}` : ''),
       genre: m.genre ?? (m.genreId !== undefined ? `id ${m.genreId}` : ''),
@@ -147,10 +153,42 @@ async function sampleAndWrite(run: Run, zs: SongCodes, lengthSamples: number, me
       labels: labelsTable,
       // Every item of a CLI run sings the same lyrics (one --lyrics file).
       lyrics: metas[0].lyrics,
+      alignmentPages,
       settings: { mode: extra.mode, seed: run.options.seed, temperature: first.temperature, 'top-k': first.topK, 'top-p': first.topP, ...Object.fromEntries([...run.settings].map(([l, s]) => [`hop L${l}`, s.hopFraction])) },
     });
     await writeFileAtomic(path.join(dir, 'index.html'), (fd) => writeAll(fd, Buffer.from(html)));
   });
+}
+
+/**
+ * Each item's lyric alignment (the reference's `save_html` per item): the item's own lyrics
+ * aligned to its sampled top-level codes by the top prior, written to `dir/item_i/` with the page
+ * playing the item's finest decoded level. None when the run has no top prior reading lyrics (an
+ * upsample run, a prior without lyrics) or an item has no lyrics. Returns the pages, relative to `dir`.
+ */
+async function writeItemAlignments(run: Run, zs: SongCodes, metas: ReturnType<typeof songMetadata>[], audio: Map<number, { file: string; seconds: number }[]>, dir: string): Promise<(string | null)[]> {
+  const top = run.priors.find((p) => p.prior.condDownsample === null);
+  if (top === undefined || !top.prior.hasLyrics) return [];
+  const codes = zs.get(top.prior.level)!;
+  const finest = Math.min(...audio.keys());
+  const pages: (string | null)[] = [];
+  for (const [i, meta] of metas.entries()) {
+    if (meta.lyrics.trim() === '') {
+      pages.push(null);
+      continue;
+    }
+    if (!run.quiet) process.stderr.write(`aligning the lyrics of item ${i}\n`);
+    const result = await alignLyrics(top.prior, codes[i], meta);
+    const itemDir = path.join(dir, `item_${i}`);
+    fs.mkdirSync(itemDir);
+    await writeAlignmentOutputs(itemDir, result, {
+      title: `Item ${i}: lyric alignment`,
+      subtitle: `top prior ${path.basename(top.file)} · layer ${result.layer}, head ${result.head} · ${result.words.length} words · seed ${run.options.seed}`,
+      audio: { src: `../${audio.get(finest)![i].file}` },
+    });
+    pages.push(`item_${i}/index.html`);
+  }
+  return pages;
 }
 
 function disposeRun(run: Partial<Run>): void {

@@ -33,6 +33,8 @@ export interface SamplePageInput {
   maxTimelines?: number;
   /** The lyrics sung, shown in full with their line breaks (the labels table shows only their start). */
   lyrics?: string;
+  /** Each item's lyric alignment page relative to this page (`item_i/index.html`), null for an item without one. */
+  alignmentPages?: (string | null)[];
 }
 
 /**
@@ -65,6 +67,13 @@ export function samplePage(input: SamplePageInput): string {
         description: level === 0 ? 'The finest level: the final audio.' : `Decoded from level ${level} alone: coarser than the level below it.`,
       }),
     );
+  }
+  const pages = (input.alignmentPages ?? []).map((p, i) => ({ p, i })).filter((x): x is { p: string; i: number } => x.p !== null);
+  if (pages.length > 0) {
+    const links = pages.map(({ p, i }) => `<li><a href="${escapeHtml(p.split('/').map(encodeURIComponent).join('/'))}">item ${i}</a></li>`).join('');
+    sections.push(sectionHtml('Lyric alignment', `<ul class="jbx-alignment-links">${links}</ul>`, {
+      description: 'Each item\'s lyrics aligned to its music by the top prior\'s lyric attention: a karaoke page with the word being sung highlighted.',
+    }));
   }
   const timelines = Math.min(items, input.maxTimelines ?? 8);
   const figures: string[] = [];

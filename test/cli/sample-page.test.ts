@@ -1,4 +1,5 @@
 import { spawn } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomPrior, savePrior } from '../../src/prior/load';
@@ -30,8 +31,9 @@ beforeAll(async () => {
     await savePrior(F(file), p);
     p.dispose();
   }
+  fs.writeFileSync(F('lyrics.txt'), 'one two three\nfour five six seven\n');
   // About 0.1 s of audio: 140 top tokens, so the top level takes several windows.
-  const s = await jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--levels', '2,1', '--vqvae', VQVAE, '--artist-id', '1', '--genre-id', '1',
+  const s = await jukebox('sample', '--top', F('top.safetensors'), '--upsamplers', F('up1.safetensors'), '--levels', '2,1', '--vqvae', VQVAE, '--artist-id', '1', '--genre-id', '1', '--lyrics', F('lyrics.txt'),
     '--seconds', '0.1', '--samples', '2', '--quiet', '--out', F('out'));
   expect(s.stderr).toBe('');
   const r = await jukebox('score', F('out/codes.safetensors'), '--prior', F('top.safetensors'), '--artist-id', '1', '--genre-id', '1', '--quiet', '--out', F('out/scores.safetensors'));
@@ -65,4 +67,29 @@ describe('the sample and score pages in Chromium', () => {
       await browser.close();
     }
   });
+
+  it('each item\'s alignment page plays the item\'s finest level and highlights the word being sung', async () => {
+    const browser = await launchOffline();
+    try {
+      for (const i of [0, 1]) {
+        const a = JSON.parse(fs.readFileSync(F(`out/item_${i}/alignment.json`), 'utf8')) as { words: { word: string; start: number; end: number }[] };
+        expect(a.words.map((w) => w.word)).toEqual(['one', 'two', 'three', 'four', 'five', 'six', 'seven']);
+        const { page, consoleErrors, pageErrors } = await openPage(browser.context, F(`out/item_${i}/index.html`));
+        await page.waitForFunction(() => (document.querySelector('audio') as HTMLAudioElement).readyState >= 1, undefined, { timeout: 20_000 });
+        expect(await page.$eval('audio', (e) => (e as HTMLAudioElement).duration)).toBeCloseTo(2192 / 22050, 3);
+        const w = a.words[3];
+        const current = await page.evaluate((t) => new Promise<string | null>((resolve) => {
+          const audio = document.querySelector('audio') as HTMLAudioElement;
+          audio.addEventListener('seeked', () => setTimeout(() => resolve(document.querySelector('.jbx-word.jbx-current')?.textContent ?? null), 50), { once: true });
+          audio.currentTime = t;
+        }), (w.start + w.end) / 2);
+        expect(current).toBe(w.word);
+        expect(pageErrors).toEqual([]);
+        expect(consoleErrors).toEqual([]);
+      }
+      expect(browser.blocked).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWavMono, writeWav } from '../../src/audio';
+import { alignLyrics } from '../../src/align/index';
 import { readSafetensors } from '../../src/checkpoint/safetensors';
 import { checkBackendCapacity, randomPrior, savePrior } from '../../src/prior/load';
 import { writeBatchedCodesFile } from '../../src/vqvae/codes-file';
@@ -65,8 +66,24 @@ describe('jukebox sample', () => {
     const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
     expect(html.match(/<audio /g)).toHaveLength(6);
     expect(html).toContain('src="level_0/item_1.wav"');
-    expect(fs.readdirSync(out).sort()).toEqual(['codes.safetensors', 'index.html', 'level_0', 'level_1', 'level_2']);
+    expect(fs.readdirSync(out).sort()).toEqual(['codes.safetensors', 'index.html', 'item_0', 'item_1', 'level_0', 'level_1', 'level_2']);
     expect(fs.readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    // Each item's lyrics aligned to its own top-level codes (the tiny prior names no head: the head finder's first).
+    expect(html).toContain('href="item_1/index.html"');
+    const prior = randomPrior(TINY_TOP, 1);
+    try {
+      for (const i of [0, 1]) {
+        const item = path.join(out, `item_${i}`);
+        expect(fs.readdirSync(item).sort()).toEqual(['alignment.json', 'attention.safetensors', 'heads.json', 'index.html']);
+        const a = JSON.parse(fs.readFileSync(path.join(item, 'alignment.json'), 'utf8'));
+        const lib = await alignLyrics(prior, Int32Array.from(rows(path.join(out, 'codes.safetensors'), 'level_2')[i]), JSON.parse(m.labels)[i]);
+        expect(a).toEqual({ layer: lib.layer, head: lib.head, sample_rate: 22050, hop_length: 16, characters: lib.characters, words: lib.words, method: lib.method });
+        expect(readSafetensors(path.join(item, 'attention.safetensors')).tensors.get('alignment')!.shape).toEqual([40, lib.characters.length]);
+        expect(fs.readFileSync(path.join(item, 'index.html'), 'utf8')).toContain(`src="../level_0/item_${i}.wav"`);
+      }
+    } finally {
+      prior.dispose();
+    }
   });
 
   it('--codes-only needs no VQ-VAE; the seed makes runs reproducible', async () => {

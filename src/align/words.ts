@@ -63,7 +63,9 @@ export interface AlignWordsOptions {
  * its characters gets there; a gap's is the log of the larger of the attention on its own
  * characters (spaces, line breaks, punctuation) and a background level (`gapLevel` × uniform over
  * the lyric window). The best path maximises the summed scores; a word's start and end are its
- * first token and one past its last, in seconds.
+ * first token and one past its last, in seconds. The chain holds the words whose characters some
+ * window read (columns with any attention): when the codes are an excerpt of a longer song, the
+ * lyrics no window reached get no timing and are left out, rather than squeezed into the excerpt.
  *
  * Why Viterbi over words and gaps rather than DTW over characters: DTW assigns every token to some
  * character, so a stretch where nothing is sung (an instrumental break, where the attention
@@ -78,37 +80,46 @@ export function alignWords(attn: LyricAttention, layer: number, head: number, op
   if (!(gapLevel > 0)) throw new JukeboxError(`align: gap level must be > 0, got ${gapLevel}`);
   const background = Math.min(1, gapLevel / Math.max(1, attn.lyricWindow));
   const path = wordPath(map, attn.tokens, attn.characters, background);
-  const words = lyricWords(attn.characters);
-  return words.map((w, k) => ({ word: w.word, start: path[k].first * attn.secondsPerToken, end: (path[k].last + 1) * attn.secondsPerToken }));
+  const timed: WordTiming[] = [];
+  lyricWords(attn.characters).forEach((w, k) => {
+    if (path[k].first >= 0) timed.push({ word: w.word, start: path[k].first * attn.secondsPerToken, end: (path[k].last + 1) * attn.secondsPerToken });
+  });
+  return timed;
 }
 
 /**
  * The Viterbi path of `alignWords` over a `[tokens, characters]` matrix: each word's first and
- * last token. `background` is the gap level as an attention probability.
+ * last token (-1 for words no window read). `background` is the gap level as an attention
+ * probability.
  */
 export function wordPath(map: Float32Array, tokens: number, characters: string, background: number): { first: number; last: number }[] {
   const nChars = characters.length;
   if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
-  const words = lyricWords(characters);
-  const n = words.length;
-  if (n === 0) return [];
-  if (tokens < n) throw new JukeboxError(`align: the song has ${tokens} tokens, fewer than its ${n} words`);
+  const all = lyricWords(characters);
+  const span = all.map(() => ({ first: -1, last: -1 }));
+  // Only characters some window read have attention: the chain runs over the words they hold.
+  const readChar = new Uint8Array(nChars);
+  for (let i = 0; i < map.length; i++) if (map[i] !== 0) readChar[i % nChars] = 1;
+  const chain = all.map((w, k) => ({ ...w, k })).filter((w) => readChar.subarray(w.from, w.to).some((r) => r === 1));
+  const n = chain.length;
+  if (n === 0) return span;
+  if (tokens < n) throw new JukeboxError(`align: the song has ${tokens} tokens, fewer than the ${n} words its windows read`);
   const eps = 1e-12;
   const logBackground = Math.log(background + eps);
-  // States: 2k = gap before word k (k = 0..n), 2k + 1 = word k.
+  // States: 2k = gap before word k (k = 0..n), 2k + 1 = word k (of the chain).
   const S = 2 * n + 1;
   const emit = new Float64Array(S);
   const emission = (t: number): void => {
     const row = t * nChars;
     for (let k = 0; k <= n; k++) {
-      const from = k === 0 ? 0 : words[k - 1].to;
-      const to = k === n ? nChars : words[k].from;
+      const from = k === 0 ? 0 : chain[k - 1].to;
+      const to = k === n ? nChars : chain[k].from;
       let best = background;
       for (let c = from; c < to; c++) best = Math.max(best, map[row + c]);
       emit[2 * k] = best === background ? logBackground : Math.log(best + eps);
       if (k < n) {
         let m = 0;
-        for (let c = words[k].from; c < words[k].to; c++) m = Math.max(m, map[row + c]);
+        for (let c = chain[k].from; c < chain[k].to; c++) m = Math.max(m, map[row + c]);
         emit[2 * k + 1] = Math.log(m + eps);
       }
     }
@@ -140,12 +151,11 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
     [prev, cur] = [cur, prev];
   }
   let s = prev[S - 1] >= prev[S - 2] ? S - 1 : S - 2;
-  const span = Array.from({ length: n }, () => ({ first: -1, last: -1 }));
   for (let t = tokens - 1; t >= 0; t--) {
     if (s % 2 === 1) {
-      const k = (s - 1) / 2;
-      if (span[k].last < 0) span[k].last = t;
-      span[k].first = t;
+      const w = span[chain[(s - 1) / 2].k];
+      if (w.last < 0) w.last = t;
+      w.first = t;
     }
     if (t > 0) s -= back[t * S + s];
   }

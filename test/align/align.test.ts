@@ -30,6 +30,9 @@ const META: SongMetadata = {
   lyrics: 'the night is long and the river keeps the time, we sing it slowly then faster and faster still',
 };
 
+/** A whole song at the tiny priors' rate (128 samples per token at 44.1 kHz): 345 tokens, 1.001 s. */
+const WHOLE = { tokens: 345, meta: { ...META, totalSeconds: (345 * 128) / 44100 } };
+
 function songCodes(prior: Prior, tokens: number, seed: number): Int32Array {
   const t = codes(1, tokens, prior.lBins, seed);
   const data = t.dataSync() as Int32Array;
@@ -74,21 +77,29 @@ describe('captureLyricAttention', () => {
 
 describe('alignLyrics', () => {
   it('uses the prior\'s alignment head and times every word within the song', async () => {
-    const z = songCodes(top5b, 160, 5);
+    const z = songCodes(top5b, WHOLE.tokens, 5);
     const before = tf.memory().numTensors;
-    const r = await alignLyrics(top5b, z, META);
+    const r = await alignLyrics(top5b, z, WHOLE.meta);
     expect(tf.memory().numTensors).toBe(before);
     expect([r.layer, r.head]).toEqual([18, 1]);
     expect(r.method).toBe(ALIGNMENT_METHOD);
     expect(r.heads).toBeUndefined();
     expect(r.words.map((w) => w.word)).toEqual(META.lyrics.split(' ').map((w) => w.replace(',', '')));
-    const seconds = 160 * r.hop_length / r.sample_rate;
+    const seconds = WHOLE.tokens * r.hop_length / r.sample_rate;
     for (const [i, w] of r.words.entries()) {
       expect(w.start).toBeGreaterThanOrEqual(0);
       expect(w.end).toBeGreaterThan(w.start);
       expect(w.end).toBeLessThanOrEqual(seconds + 1e-9);
       if (i > 0) expect(w.start).toBeGreaterThanOrEqual(r.words[i - 1].end);
     }
+  });
+
+  it('times only the words the windows read when the codes are an excerpt of a longer song', async () => {
+    const r = await alignLyrics(top5b, songCodes(top5b, 100, 5), META);
+    const all = lyricWords(r.characters.join('')).map((w) => w.word);
+    expect(r.words.length).toBeGreaterThan(0);
+    expect(r.words.length).toBeLessThan(all.length);
+    expect(r.words.map((w) => w.word)).toEqual(all.slice(0, r.words.length));
   });
 
   it('ranks the heads with findHead and aligns with the first', async () => {
@@ -105,9 +116,9 @@ describe('robustness', () => {
     const prior = randomPrior(TINY.top5b, 21);
     try {
       const lyrics = 'Café «naïve» — Straße, déjà-vu!\nПривет мир; 你好 ✨ façade… “ok”';
-      const meta: SongMetadata = { ...META, lyrics };
+      const meta: SongMetadata = { ...WHOLE.meta, lyrics };
       const cleaned = prior.labeller!.textProcessor.clean(lyrics, (w) => warnings.push(w));
-      const r = await alignLyrics(prior, songCodes(prior, 120, 8), meta);
+      const r = await alignLyrics(prior, songCodes(prior, WHOLE.tokens, 8), meta);
       expect(r.characters.join('')).toBe(cleaned);
       expect(cleaned).toMatch(/^Cafe naive -- Strasse, deja-vu!\nPrivet mir; Ni Hao/);
       expect(r.words.map((w) => w.word)).toEqual(lyricWords(cleaned).map((w) => w.word));

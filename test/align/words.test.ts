@@ -71,9 +71,19 @@ describe('alignWords', () => {
     });
   });
 
+  it('leaves out the words no window read (codes of an excerpt of a longer song)', () => {
+    // Only the first line's characters (and the line break after it) have attention.
+    const map = syntheticMap(LYRICS, 80, SPANS.slice(0, 4));
+    const n = LYRICS.length;
+    for (let t = 0; t < 80; t++) map.fill(0, t * n + LYRICS.indexOf('\n') + 1, (t + 1) * n);
+    const words = alignWords(syntheticAttention(LYRICS, 80, [map]), 0, 0);
+    expect(words.map((w) => w.word)).toEqual(['the', 'night', 'is', 'long']);
+    words.forEach((w, k) => expect(w.start).toBeCloseTo(SPANS[k][0] * 0.008, 9));
+  });
+
   it('returns no words for lyrics without any, and refuses fewer tokens than words', () => {
     expect(alignWords(syntheticAttention('... !', 5, [new Float32Array(25)]), 0, 0)).toEqual([]);
-    expect(() => wordPath(new Float32Array(5 * LYRICS.length), 5, LYRICS, 0.1)).toThrow(JukeboxError);
+    expect(() => wordPath(new Float32Array(5 * LYRICS.length).fill(0.01), 5, LYRICS, 0.1)).toThrow(/5 tokens, fewer than the 10 words/);
     expect(() => alignWords(syntheticAttention(LYRICS, 30, [new Float32Array(30 * LYRICS.length)]), 3, 0)).toThrow(/layer 3 head 0 was not captured/);
     expect(() => alignWords(syntheticAttention(LYRICS, 30, [new Float32Array(30 * LYRICS.length)]), 0, 0, { gapLevel: 0 })).toThrow(JukeboxError);
   });

@@ -12,8 +12,9 @@ import { defaultConfig, Figure, Layout, MAGMA, matrixSpec, Trace } from './figur
  * - `headGridFigure`: all heads side by side, as the head finder ranks them.
  *
  * Maps are mean-pooled in time to a few hundred columns and stored as whole percent of the
- * head's peak (1 byte a cell, base64): a 4-minute song's head is then ~250 KB of page instead of
- * the ~4 MB of its float matrix, and a colour step of 1% is finer than the eye sees.
+ * head's peak, a high percentile (1 byte a cell, base64): a 4-minute song's head is then ~250 KB
+ * of page instead of the ~4 MB of its float matrix, and a colour step of 1% is finer than the eye
+ * sees.
  */
 
 /** Stitched attention maps over a song: `LyricAttention` of src/align satisfies this. */
@@ -78,7 +79,7 @@ export function characterLabels(characters: string | readonly string[]): string[
 
 /** One head's map pooled for drawing. */
 export interface PooledAttention {
-  /** `[characters][columns]`: whole percent (0..100) of the head's largest pooled value. */
+  /** `[characters][columns]`: whole percent (0..100) of the head's peak (see `poolAttention`). */
   z: number[][];
   /** Time of each column's centre, seconds. */
   x: number[];
@@ -88,27 +89,29 @@ export interface PooledAttention {
 
 /**
  * Mean-pools a `[tokens, characters]` map in time to at most `maxColumns` columns and scales it
- * to whole percent of its peak, transposed to plotly's `z[row = character][column = time]`.
+ * to whole percent of its peak (the 99.5th percentile of its non-zero cells; the few above it
+ * show as 100), transposed to plotly's `z[row = character][column = time]`.
  */
 export function poolAttention(matrix: ArrayLike<number>, tokens: number, characters: number, secondsPerToken: number, maxColumns = 600): PooledAttention {
   if (matrix.length !== tokens * characters) throw new RangeError(`attention map has ${matrix.length} values, expected ${tokens} tokens x ${characters} characters`);
   const stride = Math.max(1, Math.ceil(tokens / Math.max(1, maxColumns)));
   const cols = Math.ceil(tokens / stride);
   const sums = new Float64Array(characters * cols);
-  let peak = 0;
   for (let c = 0; c < cols; c++) {
     const a = c * stride;
     const b = Math.min(tokens, a + stride);
     for (let k = 0; k < characters; k++) {
       let s = 0;
       for (let t = a; t < b; t++) s += matrix[t * characters + k];
-      const mean = s / (b - a);
-      sums[k * cols + c] = mean;
-      if (mean > peak) peak = mean;
+      sums[k * cols + c] = s / (b - a);
     }
   }
-  const scale = peak > 0 ? 100 / peak : 0;
-  const z = Array.from({ length: characters }, (_, k) => Array.from(sums.subarray(k * cols, (k + 1) * cols), (v) => Math.round(v * scale)));
+  // The peak is the 99.5th percentile of the non-zero cells, not the largest: a few very sharp
+  // cells (a head fixing on one character for a moment) would otherwise leave the rest black.
+  const nonzero = Float64Array.from(sums.filter((v) => v > 0)).sort();
+  const robust = nonzero.length > 0 ? nonzero[Math.min(nonzero.length - 1, Math.floor(0.995 * nonzero.length))] : 0;
+  const scale = robust > 0 ? 100 / robust : 0;
+  const z = Array.from({ length: characters }, (_, k) => Array.from(sums.subarray(k * cols, (k + 1) * cols), (v) => Math.min(100, Math.round(v * scale))));
   const x = Array.from({ length: cols }, (_, c) => {
     const a = c * stride;
     const b = Math.min(tokens, a + stride);

@@ -55,6 +55,11 @@ describe('attention figures', () => {
     expect(p.z[1].slice(0, 5)).toEqual([0, 0, 100, 100, 0]);
     expect(p.x[0]).toBeCloseTo(2.5 * 0.02, 6);
     expect(() => poolAttention(new Float32Array(3), 2, 2, 0.1)).toThrow(/3 values, expected 2 tokens x 2 characters/);
+    // One spike does not black out the rest: the peak is the 99.5th percentile of the non-zero cells.
+    const spiky = Float32Array.from({ length: 1000 }, (_, i) => (i < 500 ? 0.05 : 0.1));
+    spiky[7] = 50;
+    const q = poolAttention(spiky, 1000, 1, 0.01, 1000);
+    expect([q.z[0][7], q.z[0][0], q.z[0][999]]).toEqual([100, 50, 100]);
   });
 
   it('finds each word at its first character, in order', () => {

@@ -199,6 +199,16 @@ export function stitchWindow(out: Float32Array, total: number, nChars: number, s
   }
 }
 
+/**
+ * 1 for each character (column) that has attention in any of `maps`: the characters some window
+ * read (every key of a window gets some attention; the lyrics no window reached get none).
+ */
+export function readCharacters(maps: Iterable<Float32Array>, nChars: number): Uint8Array {
+  const read = new Uint8Array(nChars);
+  for (const map of maps) for (let i = 0; i < map.length; i++) if (map[i] !== 0) read[i % nChars] = 1;
+  return read;
+}
+
 /** One head's stitched map, or a JukeboxError naming what was captured. */
 export function headMap(attn: LyricAttention, layer: number, head: number): Float32Array {
   const m = attn.maps.get(headKey(layer, head));

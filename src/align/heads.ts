@@ -1,5 +1,5 @@
 import type { LyricAttention } from './capture';
-import { headMap } from './capture';
+import { headMap, readCharacters } from './capture';
 import { lyricWords } from './words';
 
 /** How alignment-like one head's stitched attention is (each measure in [0, 1]). */
@@ -15,7 +15,7 @@ export interface HeadScore {
   monotonicity: number;
   /** Mean over tokens of 1 − entropy / log(keys): 1 is all attention on one character, 0 uniform over the lyric window. */
   concentration: number;
-  /** Share of the lyrics' words that some focused token attends to most (its argmax lies in the word). */
+  /** Share of the lyrics' words (those some window read) that some focused token attends to most (its argmax lies in the word). */
   coverage: number;
 }
 
@@ -56,8 +56,11 @@ function pearson(a: Float64Array, b: Float64Array): number {
   return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
 }
 
-/** The three measures and their product for one `[tokens, characters]` map. */
-export function scoreHead(map: Float32Array, tokens: number, characters: string, lyricWindow: number): Omit<HeadScore, 'layer' | 'head'> {
+/**
+ * The three measures and their product for one `[tokens, characters]` map. `read` marks the
+ * characters some window read (default: those with attention in this map).
+ */
+export function scoreHead(map: Float32Array, tokens: number, characters: string, lyricWindow: number, read?: Uint8Array): Omit<HeadScore, 'layer' | 'head'> {
   const nChars = characters.length;
   const keys = Math.max(2, Math.min(lyricWindow, nChars));
   const logKeys = Math.log(keys);
@@ -95,7 +98,9 @@ export function scoreHead(map: Float32Array, tokens: number, characters: string,
   if (rows === 0) return { score: 0, monotonicity: 0, concentration: 0, coverage: 0 };
   concentration /= rows;
   const monotonicity = times.length < 2 ? 0 : Math.max(0, pearson(ranks(Float64Array.from(times)), ranks(Float64Array.from(argmaxes))));
-  const words = lyricWords(characters);
+  // Coverage counts the words some window read (an excerpt's codes reach only part of the lyrics).
+  const readChar = read ?? readCharacters([map], nChars);
+  const words = lyricWords(characters).filter((w) => readChar.subarray(w.from, w.to).some((r) => r === 1));
   const wordOf = new Int32Array(nChars).fill(-1);
   words.forEach((w, k) => wordOf.fill(k, w.from, w.to));
   const hit = new Set<number>();
@@ -116,9 +121,10 @@ export function scoreHead(map: Float32Array, tokens: number, characters: string,
  */
 export function rankHeads(attn: LyricAttention): HeadScore[] {
   const out: HeadScore[] = [];
+  const read = readCharacters(attn.maps.values(), attn.characters.length);
   for (const layer of attn.layers) {
     for (let head = 0; head < attn.heads; head++) {
-      const s = scoreHead(headMap(attn, layer, head), attn.tokens, attn.characters, attn.lyricWindow);
+      const s = scoreHead(headMap(attn, layer, head), attn.tokens, attn.characters, attn.lyricWindow, read);
       out.push({ layer, head, ...s });
     }
   }

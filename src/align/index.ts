@@ -1,4 +1,4 @@
-export { lyricLayers, captureLyricAttention, stitchWindow, headKey, headMap, DEFAULT_ALIGN_HOP_FRACTION } from './capture';
+export { lyricLayers, captureLyricAttention, stitchWindow, readCharacters, headKey, headMap, DEFAULT_ALIGN_HOP_FRACTION } from './capture';
 export type { LyricAttention, CaptureOptions } from './capture';
 export { alignWords, wordPath, lyricWords, ALIGNMENT_METHOD, DEFAULT_GAP_LEVEL } from './words';
 export type { WordTiming, LyricWord, AlignWordsOptions } from './words';

@@ -1,5 +1,5 @@
 import { JukeboxError } from '../errors';
-import { headMap, type LyricAttention } from './capture';
+import { headMap, readCharacters, type LyricAttention } from './capture';
 
 /** One word of the lyrics and when it is sung, in seconds from the first token of the codes. */
 export interface WordTiming {
@@ -79,7 +79,7 @@ export function alignWords(attn: LyricAttention, layer: number, head: number, op
   const gapLevel = opts.gapLevel ?? DEFAULT_GAP_LEVEL;
   if (!(gapLevel > 0)) throw new JukeboxError(`align: gap level must be > 0, got ${gapLevel}`);
   const background = Math.min(1, gapLevel / Math.max(1, attn.lyricWindow));
-  const path = wordPath(map, attn.tokens, attn.characters, background);
+  const path = wordPath(map, attn.tokens, attn.characters, background, readCharacters(attn.maps.values(), attn.characters.length));
   const timed: WordTiming[] = [];
   lyricWords(attn.characters).forEach((w, k) => {
     if (path[k].first >= 0) timed.push({ word: w.word, start: path[k].first * attn.secondsPerToken, end: (path[k].last + 1) * attn.secondsPerToken });
@@ -90,16 +90,15 @@ export function alignWords(attn: LyricAttention, layer: number, head: number, op
 /**
  * The Viterbi path of `alignWords` over a `[tokens, characters]` matrix: each word's first and
  * last token (-1 for words no window read). `background` is the gap level as an attention
- * probability.
+ * probability; `read` marks the characters some window read (default: those with attention in `map`).
  */
-export function wordPath(map: Float32Array, tokens: number, characters: string, background: number): { first: number; last: number }[] {
+export function wordPath(map: Float32Array, tokens: number, characters: string, background: number, read?: Uint8Array): { first: number; last: number }[] {
   const nChars = characters.length;
   if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
   const all = lyricWords(characters);
   const span = all.map(() => ({ first: -1, last: -1 }));
   // Only characters some window read have attention: the chain runs over the words they hold.
-  const readChar = new Uint8Array(nChars);
-  for (let i = 0; i < map.length; i++) if (map[i] !== 0) readChar[i % nChars] = 1;
+  const readChar = read ?? readCharacters([map], nChars);
   const chain = all.map((w, k) => ({ ...w, k })).filter((w) => readChar.subarray(w.from, w.to).some((r) => r === 1));
   const n = chain.length;
   if (n === 0) return span;

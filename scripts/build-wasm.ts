@@ -10,6 +10,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import * as v8 from 'v8';
 import wabt from 'wabt';
 
 /** The `.wat` sources under `dir`, recursively. */
@@ -21,12 +22,16 @@ export function watSources(dir = path.join(__dirname, '..', 'src')): string[] {
   });
 }
 
-/** The binary of one `.wat` file (SIMD128 and shared memory; not relaxed SIMD, which needs a Node flag). */
+/**
+ * The binary of one `.wat` file (SIMD128, shared memory and relaxed SIMD; Node 20 validates relaxed
+ * SIMD only with its V8 flag, set here as src/vqvae/fast/conv-arena.ts sets it before loading).
+ */
 export async function compileWat(file: string): Promise<Uint8Array> {
   const w = await wabt();
-  const module = w.parseWat(path.basename(file), fs.readFileSync(file, 'utf8'), { simd: true, threads: true });
+  const module = w.parseWat(path.basename(file), fs.readFileSync(file, 'utf8'), { simd: true, threads: true, relaxed_simd: true });
   try {
     const binary = module.toBinary({}).buffer;
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     // wabt.js's own validate() rejects shared memories whatever the features, so V8 validates.
     new WebAssembly.Module(binary);
     return binary;

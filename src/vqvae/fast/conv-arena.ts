@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import * as v8 from 'v8';
 import { wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
 import { ConvThreads, vqvaeThreads } from './conv-threads';
 
@@ -13,15 +14,25 @@ export interface ConvKernels {
 let compiled: WebAssembly.Module | null | undefined;
 
 /**
- * The compiled kernels, or null where this WebAssembly engine lacks SIMD128 (then the VQ-VAE keeps
- * the tfjs path). Compiled once, synchronously: the module is small.
+ * The compiled kernels, or null where this WebAssembly engine lacks SIMD128 or relaxed SIMD (then
+ * the VQ-VAE keeps the tfjs path). Compiled once, synchronously: the module is small.
+ *
+ * Relaxed SIMD's fused multiply-add is on by default from Node 22 (V8 11.4); Node 20 has it behind
+ * `--experimental-wasm-relaxed-simd`, which V8 reads when it validates a module, so it is set here
+ * when the first attempt fails (it also holds in worker threads, which share the process's flags).
  */
 export function convKernelModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
+    const bytes = fs.readFileSync(path.join(__dirname, 'conv-kernels.wasm'));
     try {
-      compiled = new wasmApi.Module(fs.readFileSync(path.join(__dirname, 'conv-kernels.wasm')));
+      compiled = new wasmApi.Module(bytes);
     } catch {
-      compiled = null;
+      try {
+        v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+        compiled = new wasmApi.Module(bytes);
+      } catch {
+        compiled = null;
+      }
     }
   }
   return compiled;

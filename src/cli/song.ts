@@ -86,7 +86,8 @@ export const songCommand: Command = {
   usage: SONG_USAGE,
   details: [
     'Samples the top level from the lyrics, artist and genre, upsamples it to levels 1 and 0, and decodes every level.',
-    'Writes DIR/codes.safetensors, DIR/level_L/item_0.wav per level and DIR/index.html (players, code timelines, lyrics).',
+    'Writes DIR/codes.safetensors, DIR/level_L/item_0.wav per level, DIR/index.html (players, code timelines, lyrics)',
+    'and DIR/item_0/ (the lyrics aligned to the song: alignment.json, attention.safetensors, a karaoke index.html).',
     `  --lyrics FILE      UTF-8 text; default ${shown(DEFAULT_LYRICS)}`,
     `  --artist NAME      default ${DEFAULT_ARTIST}; the artists are listed by \`jukebox info <models>/${MODEL_FILES.top}\``,
     '  --genre NAME       default the genre the artist sings most in the training corpus',
@@ -140,6 +141,7 @@ export const songCommand: Command = {
     const lines = [
       `wrote ${shown(path.resolve(out))}/`,
       '  index.html              open it in a browser: players, code timelines of the three levels, the lyrics',
+      '  item_0/index.html       the lyrics aligned to the song: a karaoke page (alignment.json: word timings)',
       '  codes.safetensors       the codes of levels 2, 1 and 0',
       '  level_0/item_0.wav      the song (decoded from level 0, the finest)',
       ...[1, 2].map((l) => `  level_${l}/item_0.wav      decoded from level ${l} alone: coarser`),

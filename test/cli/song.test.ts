@@ -68,7 +68,7 @@ describe('npm start (jukebox song)', () => {
     const [meta] = JSON.parse(codes.metadata.labels);
     expect(meta).toMatchObject({ artist: 'amber_vale', genre: 'pop', lyrics: fs.readFileSync(path.join(ROOT, 'data', 'default-lyrics.txt'), 'utf8') });
     expect(codes.metadata.seed).toBe('0');
-    expect(fs.readdirSync(path.join(cwd, 'out')).sort()).toEqual(['codes.safetensors', 'index.html', 'level_0', 'level_1', 'level_2']);
+    expect(fs.readdirSync(path.join(cwd, 'out')).sort()).toEqual(['codes.safetensors', 'index.html', 'item_0', 'level_0', 'level_1', 'level_2']);
     const help = await song(cwd, '--help');
     expect(help.stdout).toMatch(/--seconds S +length of the song; default 8\n/);
   }, 120_000);
@@ -89,6 +89,11 @@ describe('npm start (jukebox song)', () => {
       // Decoded music, not silence.
       expect(Math.max(...wav.samples.map(Math.abs))).toBeGreaterThan(0.01);
     }
+    // The lyrics aligned to the song by the top prior: the karaoke page and its files.
+    expect(fs.readdirSync(path.join(out, 'item_0')).sort()).toEqual(expect.arrayContaining(['alignment.json', 'attention.safetensors', 'index.html']));
+    const alignment = JSON.parse(fs.readFileSync(path.join(out, 'item_0', 'alignment.json'), 'utf8'));
+    expect(alignment).toMatchObject({ sample_rate: 16000, hop_length: 128 });
+    expect(alignment.words.length).toBeGreaterThan(0);
   }, 120_000);
 
   it('a missing model folder, a missing file in it, or a length the models cannot make is one line saying what to do', async () => {

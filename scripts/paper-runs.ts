@@ -107,7 +107,7 @@ export const DEFAULTS: PaperRunsOptions = {
 
 /** `--tiny`: seconds of work, for tests and the notebook's PAPER_RERUN. */
 export const TINY: Partial<PaperRunsOptions> = {
-  songs: 3, heldOutSongs: 2, seconds: 2, steps: 4, window: 2048, width: 4, depth: 1, embWidth: 8, codes: 32, smallCodes: 4, warmup: 1, saveEvery: 2, workers: 1,
+  songs: 3, heldOutSongs: 2, seconds: 5, steps: 4, window: 2048, width: 4, depth: 1, embWidth: 8, codes: 32, smallCodes: 4, warmup: 1, saveEvery: 2, workers: 1,
 };
 
 type Log = (line: string) => void;

@@ -167,7 +167,10 @@ describe('the karaoke page in Chromium', () => {
     const only = { ...ATTN, maps: new Map([['3/1', diagonal()]]) };
     fs.writeFileSync(file, karaokePage({ title: 'No audio', attention: only, chosen: { layer: 3, head: 1 }, words: new Map([['3/1', WORDS]]) }));
     const explorer = path.join(dir, 'explorer.html');
-    fs.writeFileSync(explorer, htmlPage({ title: 'Explorer', sections: [figureHtml(attentionExplorerFigure(ATTN), { id: 'explorer' })] }));
+    fs.writeFileSync(explorer, htmlPage({ title: 'Explorer', sections: [
+      figureHtml(attentionExplorerFigure(ATTN), { id: 'explorer' }),
+      figureHtml(alignmentFigure(ATTN, 3, 1, { words: WORDS, truth: OTHER }), { id: 'paper' }),
+    ] }));
     const browser = await launchOffline();
     try {
       const { page, consoleErrors, pageErrors } = await openPage(browser.context, file);
@@ -179,6 +182,9 @@ describe('the karaoke page in Chromium', () => {
       expect(await page.$eval('.jbx-word.jbx-current', (e) => e.textContent)).toBe('la');
       const ex = await openPage(browser.context, explorer);
       await ex.page.waitForFunction(() => document.querySelector('#explorer .main-svg') !== null, undefined, { timeout: 30_000 });
+      // The paper-style figure: the heatmap and both onset overlays drawn (4 markers each).
+      await ex.page.waitForFunction(() => document.querySelectorAll('#paper .scatterlayer .trace').length === 2, undefined, { timeout: 30_000 });
+      expect(await ex.page.$$eval('#paper .scatterlayer .trace', (t) => t.map((e) => e.querySelectorAll('path.point').length))).toEqual([4, 4]);
       const after = await ex.page.evaluate(async () => {
         const gd = document.getElementById('explorer') as unknown as { layout: { updatemenus: { buttons: { label: string; args: unknown[] }[] }[] }; data: { name: string }[] };
         const Plotly = (window as unknown as { Plotly: { update(gd: unknown, a: unknown, b: unknown): Promise<void> } }).Plotly;

@@ -2,15 +2,35 @@ import * as tf from '@tensorflow/tfjs';
 import * as path from 'path';
 import { JukeboxError } from './errors';
 
-/** The backends a user can ask for with `JUKEBOX_BACKEND`, fastest first. */
-export const BACKEND_CHOICES = ['gpu', 'node', 'wasm', 'cpu'] as const;
+/**
+ * The backends a user can ask for with `JUKEBOX_BACKEND`: `gpu` (tfjs-node-gpu: TensorFlow with
+ * CUDA), `node` (tfjs-node: TensorFlow on the CPU), `tensorflow` (whichever of those two is
+ * installed, gpu first), `webgpu` (tfjs's WebGPU backend on Dawn, the `webgpu` npm package),
+ * `wasm` and `cpu`. None but wasm and cpu is a dependency: the user installs them (README, GPU).
+ */
+export const BACKEND_CHOICES = ['gpu', 'node', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/**
+ * Tried in this order without JUKEBOX_BACKEND: the TensorFlow bindings when installed, then wasm.
+ * WebGPU is only taken when asked for: it is untested on a GPU here, and on the CPU the wasm
+ * backend's hand-written paths (VQ-VAE, sampling) beat it.
+ */
+const AUTO_ORDER: readonly BackendChoice[] = ['gpu', 'node', 'wasm', 'cpu'];
+
+/** What to install for each optional backend, for the one-line error when it is missing. */
+const INSTALL_HINT: Partial<Record<BackendChoice, string>> = {
+  gpu: 'npm install @tensorflow/tfjs-node-gpu@4.22.0 (Linux x64, CUDA 11.2 and cuDNN 8.1)',
+  node: 'npm install @tensorflow/tfjs-node@4.22.0',
+  tensorflow: 'npm install @tensorflow/tfjs-node-gpu@4.22.0 or @tensorflow/tfjs-node@4.22.0',
+  webgpu: 'npm install webgpu @tensorflow/tfjs-backend-webgpu@4.22.0, and a GPU driver with Vulkan, Metal or D3D12',
+};
 
 /** What was picked, for `jukebox info` and benchmark reports. */
 export interface BackendInfo {
-  /** The choice that won: `gpu` (tfjs-node-gpu), `node` (tfjs-node), `wasm` or `cpu`. */
+  /** The choice that won: `gpu` (tfjs-node-gpu), `node` (tfjs-node), `webgpu`, `wasm` or `cpu`. */
   choice: BackendChoice;
-  /** The tfjs backend name (`tensorflow`, `wasm`, `cpu`). */
+  /** The tfjs backend name (`tensorflow`, `webgpu`, `wasm`, `cpu`). */
   tfName: string;
   /** Why it was picked: the env override or the fallback order. */
   reason: string;
@@ -56,12 +76,42 @@ async function activateTensorflow(name: string): Promise<boolean> {
   return tf.setBackend('tensorflow');
 }
 
+/**
+ * WebGPU in Node: Dawn's bindings (the `webgpu` package, an ES module) provide `navigator.gpu` and
+ * the WebGPU globals that tfjs's webgpu backend looks for; the backend registers itself on import.
+ * Its factory fails when Dawn finds no adapter, and then setBackend returns false.
+ */
+async function activateWebGPU(): Promise<boolean> {
+  let dawn: { create(options: string[]): unknown; globals: Record<string, unknown> };
+  try {
+    // A real dynamic import: `webgpu` is ESM only, which require() cannot load in Node 20.
+    dawn = await (new Function('name', 'return import(name)') as (name: string) => Promise<typeof dawn>)('webgpu');
+    require('@tensorflow/tfjs-backend-webgpu');
+  } catch {
+    return false;
+  }
+  if (tf.findBackendFactory('webgpu') === null) return false;
+  Object.assign(globalThis, dawn.globals);
+  const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
+  if (g.navigator === undefined) g.navigator = {};
+  g.navigator.gpu ??= dawn.create([]);
+  try {
+    return await tf.setBackend('webgpu');
+  } catch {
+    return false;
+  }
+}
+
 async function activate(choice: BackendChoice): Promise<string | undefined> {
   switch (choice) {
     case 'gpu':
       return (await activateTensorflow('@tensorflow/tfjs-node-gpu')) ? 'tensorflow' : undefined;
     case 'node':
       return (await activateTensorflow('@tensorflow/tfjs-node')) ? 'tensorflow' : undefined;
+    case 'tensorflow':
+      return (await activate('gpu')) ?? (await activate('node'));
+    case 'webgpu':
+      return (await activateWebGPU()) ? 'webgpu' : undefined;
     case 'wasm': {
       let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
       try {
@@ -95,11 +145,14 @@ async function pick(): Promise<BackendInfo> {
     const choice = requested as BackendChoice;
     const tfName = await activate(choice);
     if (tfName === undefined) {
-      throw new JukeboxError(`JUKEBOX_BACKEND=${choice} was asked for, but that backend is not installed or failed to start`);
+      const hint = INSTALL_HINT[choice];
+      throw new JukeboxError(
+        `JUKEBOX_BACKEND=${choice} was asked for, but that backend is not installed or failed to start${hint ? `: ${hint}` : ''}`,
+      );
     }
     return { choice, tfName, reason: 'JUKEBOX_BACKEND' };
   }
-  for (const choice of BACKEND_CHOICES) {
+  for (const choice of AUTO_ORDER) {
     const tfName = await activate(choice);
     if (tfName !== undefined) return { choice, tfName, reason: 'fastest installed' };
   }
@@ -107,8 +160,8 @@ async function pick(): Promise<BackendInfo> {
 }
 
 /**
- * Picks and initialises the tfjs backend once per process: `JUKEBOX_BACKEND=gpu|node|wasm|cpu`
- * when set, otherwise the fastest installed of tfjs-node-gpu, tfjs-node, wasm, cpu. Every entry
+ * Picks and initialises the tfjs backend once per process: `JUKEBOX_BACKEND=gpu|node|tensorflow|
+ * webgpu|wasm|cpu` when set, otherwise the fastest installed of tfjs-node-gpu, tfjs-node, wasm, cpu. Every entry
  * point awaits this before touching tensors; nothing else in the toolkit looks at the backend.
  */
 export function initBackend(): Promise<BackendInfo> {

@@ -44,8 +44,22 @@ describe('backend selection', () => {
     const missing = await infoWith('node');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/JUKEBOX_BACKEND=node was asked for, but that backend is not installed/);
+    expect(missing.stderr).toMatch(/npm install @tensorflow\/tfjs-node@4\.22\.0/);
     const unknown = await infoWith('quantum');
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/JUKEBOX_BACKEND='quantum' is not a backend \(choose one of gpu, node, wasm, cpu\)/);
+    expect(unknown.stderr).toMatch(/JUKEBOX_BACKEND='quantum' is not a backend \(choose one of gpu, node, tensorflow, webgpu, wasm, cpu\)/);
+  });
+
+  it('names what to install for each GPU backend, on one line', async () => {
+    for (const [backend, hint] of [
+      ['gpu', /npm install @tensorflow\/tfjs-node-gpu@4\.22\.0 \(Linux x64, CUDA 11\.2 and cuDNN 8\.1\)/],
+      ['tensorflow', /tfjs-node-gpu@4\.22\.0 or @tensorflow\/tfjs-node@4\.22\.0/],
+      ['webgpu', /npm install webgpu @tensorflow\/tfjs-backend-webgpu@4\.22\.0/],
+    ] as const) {
+      const r = await infoWith(backend);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(hint);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchedProducts, columnSums, gradKernels } from './fast/grad-kernels';
 
 /**
  * What tfjs lacks to differentiate the priors, installed once before the first gradient tape:
@@ -11,13 +12,20 @@ import * as tf from '@tensorflow/tfjs';
  *   a batch of N against one matrix, and the weight's gradient comes back `[N, in, out]`.
  *   Its products also use transposed operands, which wasm multiplies 10-30x slower than plain
  *   ones (measured: [1024, 2048]ᵀ·[1024, 256] took 1.8 s); here each transpose is made first.
+ *   Batched products (attention's [heads, blocks] of small matrices) take wasm's unvectorised
+ *   path (1.5 ms for 64 products of 32×32×32, 3 GFLOP/s): their gradients run on the SIMD kernel
+ *   of src/train/fast instead (`hostProduct`).
  * - Add's and Multiply's gradients sum broadcast operands with Sum, slow on wasm over leading
  *   axes (`reduceTo`).
+ * - wasm's Transpose and GatherV2 move one element at a time through index arithmetic (2.6 ms
+ *   to transpose [1024, 256], 7 ms to gather 1024 rows of 256): both are replaced for the
+ *   process by copies on the host (`registerHostCopies`), which give the same values bit for bit.
  */
 export function installTrainingGradients(): void {
   if (installed) return;
   installed = true;
   registerSegmentSum('wasm');
+  registerHostCopies('wasm');
   const matMul = tf.getGradient('BatchMatMul')!;
   tf.registerGradient({
     ...matMul,
@@ -25,7 +33,19 @@ export function installTrainingGradients(): void {
       const dy = dyIn as tf.Tensor;
       const [a, b] = saved;
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      // C = op(A)·op(B); each gradient is a plain product of explicit transposes.
+      // C = op(A)·op(B); each gradient is a plain product of explicit transposes, or of the host
+      // kernel's layouts when A and B are batches of matrices of the same batch shape.
+      const lead = a.shape.slice(0, -2);
+      const batched = lead.reduce((p, d) => p * d, 1) > 1 && b.shape.length === a.shape.length && lead.every((d, i) => d === b.shape[i]) && gradKernels() !== null;
+      if (batched) {
+        return !transposeA && !transposeB
+          ? { a: () => hostProduct(dy, false, b, true), b: () => hostProduct(a, true, dy, false) }
+          : !transposeA && transposeB
+            ? { a: () => hostProduct(dy, false, b, false), b: () => hostProduct(dy, true, a, false) }
+            : transposeA && !transposeB
+              ? { a: () => hostProduct(b, false, dy, true), b: () => hostProduct(a, false, dy, false) }
+              : { a: () => hostProduct(b, true, dy, true), b: () => hostProduct(dy, true, a, true) };
+      }
       const [da, db] = !transposeA && !transposeB
         ? [() => tf.matMul(dy, swap(b)), () => tf.matMul(swap(a), dy)]
         : !transposeA && transposeB
@@ -63,8 +83,25 @@ function reduceTo(grad: tf.Tensor, shape: number[]): tf.Tensor {
   const leading = axes.every((axis, i) => axis === i);
   if (!leading) return tf.reshape(tf.sum(grad, axes), shape);
   const rows = grad.shape.slice(0, axes.length).reduce((p, d) => p * d, 1);
+  const kernels = gradKernels();
+  if (kernels !== null && grad.dtype === 'float32') return tf.tensor(columnSums(kernels, grad.dataSync() as Float32Array, rows, grad.size / rows), shape);
   const flat = tf.reshape(grad, [rows, grad.size / rows]);
   return tf.reshape(tf.matMul(tf.ones([1, rows]), flat), shape);
+}
+
+/**
+ * op(x)·op(y) for batches of matrices of the same batch shape ([..., r, c]), by the host kernel
+ * (`batchedProducts`).
+ */
+function hostProduct(x: tf.Tensor, transposeX: boolean, y: tf.Tensor, transposeY: boolean): tf.Tensor {
+  const rank = x.shape.length;
+  const lead = x.shape.slice(0, -2);
+  const rows = transposeX ? x.shape[rank - 1] : x.shape[rank - 2];
+  const inner = transposeX ? x.shape[rank - 2] : x.shape[rank - 1];
+  const cols = transposeY ? y.shape[rank - 2] : y.shape[rank - 1];
+  const batch = lead.reduce((p, d) => p * d, 1);
+  const out = batchedProducts(gradKernels()!, x.dataSync() as Float32Array, y.dataSync() as Float32Array, batch, rows, inner, cols, transposeX, transposeY);
+  return tf.tensor(out, [...lead, rows, cols]);
 }
 
 /** `x` with its last two axes swapped, as a tensor of its own. */
@@ -82,6 +119,99 @@ function unbroadcast(grad: tf.Tensor, shape: number[]): tf.Tensor {
   const lead = grad.shape.length - shape.length;
   const axes = grad.shape.map((_d, i) => i).filter((i) => i < lead || (i < grad.shape.length - 2 && shape[i - lead] === 1 && grad.shape[i] !== 1));
   return tf.reshape(tf.sum(grad, axes), shape);
+}
+
+/** The slice of the backend's interface the host kernels use. */
+interface HostBackend {
+  readSync(dataId: object): ArrayLike<number>;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/**
+ * Transpose and GatherV2 as copies on the host, in place of `backendName`'s kernels (kept for
+ * the cases not handled here: transposes of other types than float32, gathers with batch
+ * dimensions).
+ */
+function registerHostCopies(backendName: string): void {
+  const transpose = tf.getKernel('Transpose', backendName);
+  const gather = tf.getKernel('GatherV2', backendName);
+  if (transpose === undefined || gather === undefined) return;
+  tf.unregisterKernel('Transpose', backendName);
+  tf.registerKernel({
+    ...transpose,
+    kernelFunc: (args) => {
+      const { inputs, backend, attrs } = args;
+      const x = inputs.x as tf.TensorInfo;
+      // float32 only, so that the copy loop sees one array type (other types keep wasm's kernel).
+      if (x.dtype !== 'float32') return transpose.kernelFunc(args);
+      const host = backend as unknown as HostBackend;
+      const perm = (attrs as unknown as { perm: number[] }).perm;
+      const out = host.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+      transposeInto(host.typedArrayFromHeap(x) as Float32Array, host.typedArrayFromHeap(out) as Float32Array, x.shape, perm);
+      return out;
+    },
+  });
+  tf.unregisterKernel('GatherV2', backendName);
+  tf.registerKernel({
+    ...gather,
+    kernelFunc: (args) => {
+      const { inputs, backend, attrs } = args;
+      const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+      if (batchDims !== 0) return gather.kernelFunc(args);
+      const host = backend as unknown as HostBackend;
+      const x = inputs.x as tf.TensorInfo;
+      const indices = inputs.indices as tf.TensorInfo;
+      const ax = axis < 0 ? axis + x.shape.length : axis;
+      const ids = host.readSync(indices.dataId);
+      const dim = x.shape[ax];
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+      }
+      const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
+      const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
+      const out = host.makeOutput([...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)], x.dtype);
+      const src = host.typedArrayFromHeap(x);
+      const dst = host.typedArrayFromHeap(out);
+      for (let o = 0, w = 0; o < outer; o++) {
+        for (let i = 0; i < ids.length; i++, w += inner) {
+          const from = (o * dim + ids[i]) * inner;
+          if (inner === 1) dst[w] = src[from];
+          else dst.set(src.subarray(from, from + inner), w);
+        }
+      }
+      return out;
+    },
+  });
+}
+
+/** `dst` = `src` of `shape` with its axes permuted by `perm` (output axis i is input axis perm[i]). */
+function transposeInto(src: Float32Array, dst: Float32Array, shape: number[], perm: number[]): void {
+  const rank = shape.length;
+  const size = shape.reduce((p, d) => p * d, 1);
+  if (size === 0) return;
+  const inStrides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= shape[i];
+  }
+  const outShape = perm.map((p) => shape[p]);
+  const stride = perm.map((p) => inStrides[p]); // input step along each output axis
+  const last = rank === 0 ? 1 : outShape[rank - 1];
+  const step = rank === 0 ? 1 : stride[rank - 1];
+  const index = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  let base = 0;
+  for (let w = 0; w < size; ) {
+    for (let j = 0, r = base; j < last; j++, r += step) dst[w++] = src[r];
+    // The next output row: an odometer over the output's leading axes.
+    for (let ax = rank - 2; ax >= 0; ax--) {
+      index[ax]++;
+      base += stride[ax];
+      if (index[ax] < outShape[ax]) break;
+      base -= stride[ax] * outShape[ax];
+      index[ax] = 0;
+    }
+  }
 }
 
 /**

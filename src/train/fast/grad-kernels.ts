@@ -127,3 +127,40 @@ export function columnSums(kernels: GradKernels, values: Float32Array, rows: num
   kernels.k.colsum(0, nj * 4, rows, outAt * 4, nj);
   return view.slice(outAt, outAt + cols);
 }
+
+/**
+ * `batch` products op(A)·op(B) on the host: A [batch, rows, inner] (or [batch, inner, rows] with
+ * `transposeA`), B [batch, inner, cols] (or [batch, cols, inner] with `transposeB`) →
+ * [batch, rows, cols]. Each is one `gram` (Σ over the inner index of row products), so A is laid
+ * out inner-major and B inner-major, each transposed in the copy when its flag asks for the
+ * other layout.
+ */
+export function batchedProducts(kernels: GradKernels, a: Float32Array, b: Float32Array, batch: number, rows: number, inner: number, cols: number,
+  transposeA: boolean, transposeB: boolean): Float32Array {
+  const ni = roundUp(rows, 4);
+  const nj = roundUp(cols, 8);
+  const aAt = 0;
+  const bAt = roundUp(batch * inner * ni, 16);
+  const cAt = bAt + roundUp(batch * inner * nj, 16);
+  const view = kernels.zeroed(cAt + batch * ni * nj);
+  for (let p = 0; p < batch; p++) {
+    // A's item as [inner, rows] rows of ni floats.
+    const ai = a.subarray(p * rows * inner, (p + 1) * rows * inner);
+    const aBase = aAt + p * inner * ni;
+    if (transposeA) place(view, aBase, ai, inner, rows, ni);
+    else for (let r = 0; r < rows; r++) for (let k = 0; k < inner; k++) view[aBase + k * ni + r] = ai[r * inner + k];
+    // B's item as [inner, cols] rows of nj floats.
+    const bi = b.subarray(p * inner * cols, (p + 1) * inner * cols);
+    const bBase = bAt + p * inner * nj;
+    if (!transposeB) place(view, bBase, bi, inner, cols, nj);
+    else for (let c = 0; c < cols; c++) for (let k = 0; k < inner; k++) view[bBase + k * nj + c] = bi[c * inner + k];
+    kernels.k.gram(aBase * 4, ni * 4, bBase * 4, nj * 4, inner, (cAt + p * ni * nj) * 4, ni, nj);
+  }
+  const out = new Float32Array(batch * rows * cols);
+  for (let r = 0; r < batch * rows; r++) {
+    const p = Math.floor(r / rows);
+    const from = cAt + (p * ni + (r % rows)) * nj;
+    out.set(view.subarray(from, from + cols), r * cols);
+  }
+  return out;
+}

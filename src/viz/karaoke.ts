@@ -74,18 +74,27 @@ function wordAt(t) {
   return found >= 0 && t < words[found].end ? found : -1;
 }
 function seek(t) { if (audio) audio.currentTime = t; else pos.value = String(t); update(); }
+function addText(text) {
+  text.split('\\n').forEach(function (part, j) {
+    if (j > 0) lyrics.appendChild(document.createElement('br'));
+    if (part) lyrics.appendChild(document.createTextNode(part));
+  });
+}
 function render(k) {
   key = k; words = D.heads[k].words; spans = []; current = -2; sung = -1;
   lyrics.textContent = '';
+  var at = D.heads[k].at, done = 0;
   words.forEach(function (w, i) {
-    if (D.heads[k].breaks[i]) lyrics.appendChild(document.createElement('br'));
-    else if (i > 0) lyrics.appendChild(document.createTextNode(' '));
+    // The lyrics as the model saw them (punctuation, line breaks), each word a span.
+    if (at[i] >= done) { addText(D.text.slice(done, at[i])); done = at[i] + w.word.length; }
+    else if (i > 0) addText(' ');
     var s = document.createElement('span');
     s.className = 'jbx-word'; s.textContent = w.word; s.title = w.start.toFixed(2) + '\\u2013' + w.end.toFixed(2) + ' s';
     s.setAttribute('data-start', String(w.start)); s.setAttribute('data-end', String(w.end));
     s.addEventListener('click', function () { seek(w.start); });
     lyrics.appendChild(s); spans.push(s);
   });
+  addText(D.text.slice(done));
   update();
 }
 function update() {
@@ -120,18 +129,6 @@ if (sel) sel.addEventListener('change', function () {
 window.jukeboxKaraoke = { update: update, seek: seek, head: function () { return key; }, current: function () { return current; } };
 render(key);
 `;
-
-/** `true` at each word that starts a new line of the lyrics (a line break since the word before). */
-function lineBreaks(characters: string[], words: readonly TimedWord[]): boolean[] {
-  const starts = wordCharacterStarts(characters, words);
-  let last = 0;
-  return starts.map((at, i) => {
-    if (at < 0) return false;
-    const broke = i > 0 && characters.slice(last, at).includes('\n');
-    last = at + words[i].word.length;
-    return broke;
-  });
-}
 
 function headLabel(key: string): string {
   const { layer, head } = parseHeadKey(key);
@@ -177,11 +174,11 @@ export function karaokePage(input: KaraokePageInput): string {
       label: headLabel(k),
       z: matrixSpec(pooled.z, true),
       words: words.map((w) => ({ word: w.word, start: Math.round(w.start * 1e4) / 1e4, end: Math.round(w.end * 1e4) / 1e4 })),
-      breaks: lineBreaks(chars, words),
+      at: wordCharacterStarts(chars, words),
     };
   }
   const duration = attn.tokens * attn.secondsPerToken;
-  const data = { ids: KARAOKE_IDS, chosen, heads, cursorStep: (stride * attn.secondsPerToken) / 2 };
+  const data = { ids: KARAOKE_IDS, text: chars.join('').trimEnd(), chosen, heads, cursorStep: (stride * attn.secondsPerToken) / 2 };
   const figure = cursorHeatmap(attn, chosen, maxColumns);
 
   const player = input.audio === undefined

@@ -157,6 +157,9 @@ describe('jukebox align', () => {
       await page.waitForFunction((id) => (document.getElementById(id) as HTMLAudioElement).readyState >= 1, KARAOKE_IDS.audio, { timeout: 20_000 });
       expect(await page.$eval(`#${KARAOKE_IDS.audio}`, (e) => (e as HTMLAudioElement).duration)).toBeCloseTo((TOKENS * 16) / 22050, 3);
       expect(await page.$$eval(`#${KARAOKE_IDS.head} option`, (o) => o.map((e) => (e as HTMLOptionElement).value))).toEqual(['3/0', '3/1']);
+      // The lyrics as the model saw them, punctuation and line breaks kept, each word a span.
+      expect(await page.$eval(`#${KARAOKE_IDS.lyrics}`, (e) => (e as HTMLElement).innerText)).toBe('Hello, world: a tiny song\nla la la');
+      expect(await page.$$eval('.jbx-word', (s) => s.length)).toBe(a.words.length);
       for (const k of [0, a.words.length - 1]) {
         const w = a.words[k];
         const current = await page.evaluate(({ id, t }) => new Promise<string | null>((resolve) => {

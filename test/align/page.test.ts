@@ -153,7 +153,8 @@ describe('the karaoke page in Chromium', () => {
       expect(await at(3.6)).toMatchObject({ current: ['la'], index: 3 });
       // Playing moves on by itself.
       await page.evaluate((id) => { const a = document.getElementById(id) as HTMLAudioElement; a.muted = true; a.currentTime = 0.05; return a.play(); }, KARAOKE_IDS.audio);
-      await page.waitForFunction(() => document.querySelector('.jbx-word.jbx-current')?.textContent === 'world', undefined, { timeout: 10_000 });
+      // (Not a check for "world" itself: on a loaded machine the events may skip its 0.6 s.)
+      await page.waitForFunction(() => document.querySelectorAll('.jbx-word.jbx-sung').length >= 1, undefined, { timeout: 20_000 });
       expect(pageErrors).toEqual([]);
       expect(consoleErrors).toEqual([]);
       expect(browser.blocked).toEqual([]);

@@ -171,13 +171,12 @@ export class ConvRun {
   }
 
   /**
-   * A transposed convolution as the tfjs path computes it (`ConvTranspose1d.apply`): one plain
-   * convolution writing all `stride` output phases of a row side by side, which channels-last is
-   * already the interleaved output.
+   * A transposed convolution as the tfjs path computes it (`ConvTranspose1d.apply`): a plain
+   * convolution per output phase, the `stride` phases of a row side by side, which channels-last
+   * is already the interleaved output.
    */
   convTranspose(layer: ConvTranspose1d, x: Act): Act {
     const { nIn, nOut, kernel, stride, minOffset, maxOffset, tapKernelIndex } = layer;
-    const taps = maxOffset - minOffset + 1;
     const outLen = layer.outputLength(x.rows);
     const rows = Math.ceil(outLen / stride);
     if (-minOffset > this.margin || rows - 1 + maxOffset - (x.rows - 1) > this.margin) {
@@ -185,13 +184,24 @@ export class ConvRun {
     }
     const wd = this.w.get(layer.weight).dataSync() as Float32Array; // [nIn, nOut, kernel]
     const bd = this.w.get(layer.bias).dataSync() as Float32Array;
-    const packed = this.pack(taps, nIn, stride * nOut, (tap, i, o) => {
-      const k = tapKernelIndex[tap][Math.floor(o / nOut)];
-      return k < 0 ? 0 : wd[(i * nOut + (o % nOut)) * kernel + k];
-    }, (o) => bd[o % nOut]);
     const y = this.act(rows * stride, nOut);
-    this.kernel(packed.w, packed.b, x.ptr + minOffset * x.rowBytes, x.rowBytes, x.rowBytes, taps, nIn,
-      y.ptr, stride * y.rowBytes, (stride * nOut) / 8, rows, false, false, false);
+    // Phase by phase (its 8-column panels never straddle two), over only the taps that reach it:
+    // kernel / stride of the `taps`, so the zero blocks of the phase kernel are never multiplied.
+    for (let r = 0; r < stride; r++) {
+      const used = tapKernelIndex.flatMap((phases, tap) => (phases[r] < 0 ? [] : [tap]));
+      if (used.length === 0) {
+        for (let m = 0; m < rows; m++) this.a.f32.set(bd.subarray(0, nOut), (y.ptr + (m * stride + r) * y.rowBytes) / 4);
+        continue;
+      }
+      const first = used[0];
+      const count = used[used.length - 1] - first + 1;
+      const packed = this.pack(count, nIn, nOut, (tap, i, o) => {
+        const k = tapKernelIndex[first + tap][r];
+        return k < 0 ? 0 : wd[(i * nOut + o) * kernel + k];
+      }, (o) => bd[o]);
+      this.kernel(packed.w, packed.b, x.ptr + (minOffset + first) * x.rowBytes, x.rowBytes, x.rowBytes, count, nIn,
+        y.ptr + r * y.rowBytes, stride * y.rowBytes, nOut / 8, rows, false, false, false);
+    }
     if (outLen < rows * stride) {
       this.a.f32.fill(0, (y.ptr + outLen * y.rowBytes) / 4, (y.ptr + rows * stride * y.rowBytes) / 4);
       y.rows = outLen;

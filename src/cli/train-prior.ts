@@ -8,7 +8,7 @@ import { progressLine } from './progress';
 import type { Command } from './main';
 
 const USAGE =
-  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--quiet]';
+  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-head L/H] [--quiet]';
 
 const DETAILS = [
   'The data folder holds audio files (wav, flac, mp3, ogg) with JSON sidecars: song.wav + song.json',
@@ -18,6 +18,13 @@ const DETAILS = [
   'Writes <out>/prior.safetensors (for sample, score, info), train_state.safetensors and metrics.jsonl',
   '(loss, bpd = bits per music token, prime_loss, gn, lr per step; heldout_bpd at each save).',
   '--resume continues the run; the original command with --resume added works, and a changed setting is refused.',
+  '--init <prior.safetensors> starts a new run from that prior\'s weights (same preset; its label tables when it has',
+  'them) with a fresh optimiser: fine-tuning. It cannot be combined with --resume.',
+  '--align-loss W (default 0: the reference\'s procedure) adds W x a guided alignment term, not in the reference',
+  '(guided attention, Tachibana et al. 2017, with exact targets from the sidecars\' "words"): for each music token',
+  'sung inside a word, -log of the alignment head\'s attention on that word\'s lyric characters, averaged over',
+  'such tokens; logged as align_loss (and heldout_align_loss at saves). The head is the preset\'s alignment_layer/',
+  'alignment_head (default_top: 7/0), or --align-head L/H (a lyric layer), which the saved model then names.',
 ].join('\n');
 
 function positive(value: string | boolean | undefined, flag: string, integer: boolean): number | undefined {
@@ -30,7 +37,25 @@ function positive(value: string | boolean | undefined, flag: string, integer: bo
 }
 
 function describe(m: PriorStepMetrics): string {
-  return `loss ${m.loss.toFixed(3)} | bpd ${m.bpd.toFixed(3)}${m.prime_loss ? ` | lyrics ${m.prime_loss.toFixed(3)}` : ''}`;
+  return `loss ${m.loss.toFixed(3)} | bpd ${m.bpd.toFixed(3)}${m.prime_loss ? ` | lyrics ${m.prime_loss.toFixed(3)}` : ''}${m.align_loss === undefined ? '' : ` | align ${m.align_loss.toFixed(3)}`}`;
+}
+
+/** `--align-loss W`: a number ≥ 0. */
+function alignWeight(value: string | boolean | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) {
+    throw new JukeboxError(`train-prior: --align-loss must be a number ≥ 0, got '${value}'`);
+  }
+  return n;
+}
+
+/** `--align-head L/H`: a layer and a head of it. */
+function alignHead(value: string | boolean | undefined): { layer: number; head: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = typeof value === 'string' ? /^(\d+)\/(\d+)$/.exec(value.trim()) : null;
+  if (m === null) throw new JukeboxError(`train-prior: --align-head must be LAYER/HEAD (e.g. 7/0), got '${value}'`);
+  return { layer: Number(m[1]), head: Number(m[2]) };
 }
 
 export const trainPriorCommand: Command = {
@@ -50,6 +75,9 @@ export const trainPriorCommand: Command = {
       'save-every': { type: 'string' },
       lr: { type: 'string' },
       workers: { type: 'string' },
+      init: { type: 'string' },
+      'align-loss': { type: 'string' },
+      'align-head': { type: 'string' },
       quiet: { type: 'boolean' },
     }, 0);
     const outDir = args.values.out;
@@ -79,6 +107,9 @@ export const trainPriorCommand: Command = {
       lr: positive(args.values.lr, 'lr', false),
       saveEvery: positive(args.values['save-every'], 'save-every', true),
       workers: parseWorkers(args.values.workers, 'train-prior'),
+      init: str('init'),
+      alignLoss: alignWeight(args.values['align-loss']),
+      alignHead: alignHead(args.values['align-head']),
       warn: (message) => process.stderr.write(`jukebox: warning: ${message}\n`),
       onEncode: (done, total) => {
         encoding.update(done, total);

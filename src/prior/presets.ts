@@ -297,11 +297,12 @@ const PRESETS: Record<string, Partial<PriorConfig>> = {
     prime_heads: 2,
     prime_attn_order: 2,
     prime_blocks: 8,
-    // Which head of the encoder-decoder layers (3 and 7) becomes the alignment head is decided by
-    // training, and changes when the model is retrained: alignment ranks all eight (src/align,
-    // rankHeads) and takes the first, rather than a head fixed here going stale.
-    alignment_layer: null,
-    alignment_head: null,
+    // Layer 7 (the last encoder-decoder layer) head 0: the head `train-prior --align-loss`
+    // supervises with the corpus's word timings (src/train/align-loss.ts), so that alignment reads
+    // the head trained to align. A choice of this project, not a published head: a model trained
+    // without the alignment loss need not align with it (`jukebox align --find-head` ranks all eight).
+    alignment_layer: 7,
+    alignment_head: 0,
   },
   /** The shipped level-1 upsampler (weights/default/prior_level_1), conditioned on level 2. */
   default_upsampler_level_1: { ...DEFAULT_UPSAMPLER, level: 1 },

@@ -11,6 +11,7 @@ import { Prior } from '../prior/prior';
 import { Rng } from '../rng';
 import { encodeChunked } from '../vqvae/streaming';
 import { VQVAE } from '../vqvae/vqvae';
+import { AlignTargets, characterWords, windowTargets } from './align-loss';
 import type { PriorBatch } from './prior-trainer';
 
 /**
@@ -23,7 +24,7 @@ export interface SongSidecar {
   artist: string;
   genre: string;
   lyrics: string;
-  /** Word timings in seconds (kept for alignment studies; training reads the lyrics). */
+  /** Word timings in seconds: alignment studies, and the targets of `--align-loss` (see align-loss.ts). */
   words?: { word: string; start: number; end: number }[];
 }
 
@@ -159,8 +160,14 @@ export class PriorWindows {
   /** Windows per song (0 for a song shorter than one window), and their running total. */
   private readonly counts: number[];
   readonly total: number;
+  /** Per song with words, `characterWords` of its cleaned lyrics (made on first use). */
+  private readonly owners = new Map<number, Int32Array>();
 
-  constructor(readonly prior: Prior, readonly songs: PriorSong[]) {
+  /**
+   * `alignTargets`: batches carry the guided alignment loss's targets (`PriorBatch.align`) from
+   * the songs' sidecar words (a top prior with lyrics only).
+   */
+  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets = false) {
     const ds = prior.condDownsample ?? 1;
     this.counts = songs.map((s) => {
       let last = s.codes[0].length - prior.nCtx;
@@ -192,7 +199,11 @@ export class PriorWindows {
     });
   }
 
-  /** The batch of `windows`: their codes, the level above's, and label rows for each window's offset. */
+  /**
+   * The batch of `windows`: their codes, the level above's, label rows for each window's offset,
+   * and with `alignTargets` the alignment targets of the windows of songs with words (null when
+   * no token of the batch has one).
+   */
   batch(windows: PriorWindow[]): PriorBatch {
     const { prior } = this;
     const n = prior.nCtx;
@@ -202,15 +213,27 @@ export class PriorWindows {
     const labeller = prior.labeller;
     const cols = labeller?.labelLength ?? 0;
     const y = labeller === null ? null : new Int32Array(windows.length * cols);
+    const targets = this.alignTargets ? new Uint8Array(windows.length * n * prior.nTokens) : null;
+    let targeted = 0;
     windows.forEach((w, i) => {
       const song = this.songs[w.song];
       z.set(song.codes[0].subarray(w.start, w.start + n), i * n);
       if (zCond !== null) zCond.set(song.codes[1].subarray(w.start / ds!, (w.start + n) / ds!), (i * n) / ds!);
       if (labeller !== null && y !== null) {
         const labels = labeller.getBatchLabels([{ artist: song.meta.artist, genre: song.meta.genre, lyrics: song.meta.lyrics, totalSeconds: song.seconds, offsetSeconds: 0 }]);
-        y.set(labeller.yForWindow(labels, w.start, prior.rawToTokens).y[0], i * cols);
+        const row = labeller.yForWindow(labels, w.start, prior.rawToTokens);
+        y.set(row.y[0], i * cols);
+        const words = song.meta.words;
+        if (targets !== null && words !== undefined && words.length > 0) {
+          let owner = this.owners.get(w.song);
+          if (owner === undefined) this.owners.set(w.song, (owner = characterWords(labels.info[0].lyrics, words)));
+          const t = windowTargets(words, owner, row.indices[0], w.start, n, prior.rawToTokens / prior.sampleRate);
+          targets.set(t.targets, i * t.targets.length);
+          targeted += t.tokens;
+        }
       }
     });
-    return { items: windows.length, z, zCond, y };
+    const align: AlignTargets | null = targets === null || targeted === 0 ? null : { targets, tokensPerRow: targeted / windows.length };
+    return { items: windows.length, z, zCond, y, align };
   }
 }

@@ -9,12 +9,13 @@ import { JukeboxError } from '../errors';
 import { LabelIdTables, labelTablesFromMetadata, labelTablesToMetadata } from '../labels/index';
 import { PriorConfig } from '../prior/config';
 import { hpsFromPriorConfig, priorConfigFromHps } from '../prior/hps';
-import { randomPrior, savePrior } from '../prior/load';
+import { loadPrior, randomPrior, savePrior } from '../prior/load';
 import { priorPreset } from '../prior/presets';
 import { Prior } from '../prior/prior';
 import { Rng } from '../rng';
 import { WeightMap } from '../vqvae/weights';
 import { VQVAE } from '../vqvae/vqvae';
+import { AlignLossSettings, alignLossHead, alignmentTerm, configuredAlignHead } from './align-loss';
 import { OptimizerConfig } from './optimizer';
 import { encodeSongs, fileHash, labelTablesFromSongs, listSongs, PriorSong, PriorWindows } from './prior-data';
 import { PriorStepMetrics, PriorTrainer } from './prior-trainer';
@@ -50,6 +51,10 @@ interface RunSettings {
   batch_size: number;
   /** The songs' file hashes in listing order: a resume must see the same songs. */
   songs: string[];
+  /** Weight of the guided alignment loss (0 or absent: the reference's procedure). */
+  align_loss?: number;
+  /** The prior file a fine-tuning run started from (`--init`), absolute. */
+  init?: string;
 }
 
 export interface TrainPriorOptions {
@@ -78,6 +83,18 @@ export interface TrainPriorOptions {
   workers?: number;
   /** Windows scored per held-out song. Default 4. */
   heldOutWindows?: number;
+  /**
+   * Weight W of the guided alignment loss (align-loss.ts; not the reference's): the loss gains
+   * W × the alignment head's term on songs with sidecar words. Default 0: the reference's procedure.
+   */
+  alignLoss?: number;
+  /**
+   * The head the alignment loss supervises (fresh runs), stored in the model as its
+   * alignment_layer/alignment_head; default the preset's.
+   */
+  alignHead?: { layer: number; head: number };
+  /** A prior file of the same preset whose weights start this (fresh) run: fine-tuning, fresh optimiser. */
+  init?: string;
   onEncode?: (done: number, total: number, cached: boolean) => void;
   onStep?: (metrics: PriorStepMetrics, run: { step: number; steps: number; tokensPerSecond: number }) => void;
   onSave?: (step: number, heldOutBpd: number | null) => void;
@@ -91,9 +108,10 @@ export interface LyricHeadScore { layer: number; head: number; score: number }
  * The metrics log's line of a step: the step's numbers, and held-out ones at saves. A top prior
  * with lyrics also logs at each save the head finder's score of every lyric head on one held-out
  * window (`lyric_heads`, best first): the reference learns alignment late, which the loss alone
- * does not show.
+ * does not show. With an alignment head (the preset's, or `alignHead`), each save also logs the
+ * guided alignment term on the held-out songs with words (`heldout_align_loss`, whatever the weight).
  */
-export type PriorRunMetrics = PriorStepMetrics & { heldout_bpd?: number; heldout_prime_loss?: number; lyric_heads?: LyricHeadScore[] };
+export type PriorRunMetrics = PriorStepMetrics & { heldout_bpd?: number; heldout_prime_loss?: number; heldout_align_loss?: number; lyric_heads?: LyricHeadScore[] };
 
 /** Songs held out from training: every tenth in hash order (at least one when there are two or more). */
 function heldOutSongs(songs: PriorSong[]): Set<string> {
@@ -103,23 +121,37 @@ function heldOutSongs(songs: PriorSong[]): Set<string> {
   return new Set(byHash.filter((_h, i) => i % Math.ceil(songs.length / count) === 0).slice(0, count));
 }
 
-/** Mean bits per token of `prior` over `windows`, in batches of `batchSize`. */
-function score(prior: Prior, windows: PriorWindows, batchSize: number, perSong: number): { bpd: number; primeLoss: number } | null {
+/**
+ * Mean bits per token of `prior` over `windows`, in batches of `batchSize`, and with `align` the
+ * guided alignment term's mean over the targeted tokens of every window (null when none has one).
+ */
+function score(prior: Prior, windows: PriorWindows, batchSize: number, perSong: number, align?: AlignLossSettings):
+  { bpd: number; primeLoss: number; alignLoss: number | null } | null {
   const all = windows.spread(perSong);
   if (all.length === 0) return null;
   let bpd = 0;
   let primeLoss = 0;
+  let alignSum = 0;
+  let alignTokens = 0;
   for (let i = 0; i < all.length; i += batchSize) {
     const b = windows.batch(all.slice(i, i + batchSize));
     const z = tf.tensor2d(b.z, [b.items, prior.nCtx], 'int32');
     const zConds = b.zCond === null ? null : [tf.tensor2d(b.zCond, [b.items, b.zCond.length / b.items], 'int32')];
     const y = b.y === null ? null : tf.tensor2d(b.y, [b.items, b.y.length / b.items], 'int32');
-    const r = prior.forward(z, { y, zConds });
+    const record = align !== undefined && b.align ? new Set([align.layer]) : undefined;
+    const r = prior.forward(z, { y, zConds, recordAttention: record });
     tf.dispose([z, y, ...(zConds ?? [])].filter((t) => t !== null) as tf.Tensor[]);
+    if (r.attention) {
+      const term = alignmentTerm(r.attention.get(align!.layer)!, align!.head, b.align!);
+      const tokens = b.align!.tokensPerRow * b.items;
+      alignSum += term.dataSync()[0] * tokens;
+      alignTokens += tokens;
+      tf.dispose([term, ...r.attention.values()]);
+    }
     bpd += (r.genLoss * b.items) / all.length;
     primeLoss += (r.primeLoss * b.items) / all.length;
   }
-  return { bpd, primeLoss };
+  return { bpd, primeLoss, alignLoss: alignTokens === 0 ? null : alignSum / alignTokens };
 }
 
 /**
@@ -186,7 +218,10 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
   let rng: Rng;
   let train: Partial<OptimizerConfig>;
   let vqvaeFile: string;
+  const alignWeight = options.alignLoss;
+  if (alignWeight !== undefined && !(Number.isFinite(alignWeight) && alignWeight >= 0)) throw new JukeboxError(`train-prior: --align-loss must be a number ≥ 0, got ${alignWeight}`);
   if (options.resume) {
+    if (options.init !== undefined) throw new JukeboxError('train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
     ({ config, settings, tables, resumed, rng, train } = withRunState(outDir, STATE_FORMAT, (state) => {
       const config = priorConfigFromHps(state.json('hps'), state.file);
       return {
@@ -213,6 +248,8 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       { flag: 'seed', saved: settings.seed, given: options.seed },
       { flag: 'batch-size', saved: settings.batch_size, given: options.batchSize },
       { flag: 'lr', saved: train.lr!, given: options.lr },
+      { flag: 'align-loss', saved: settings.align_loss ?? 0, given: alignWeight },
+      { flag: 'align-head', saved: `${config.alignment_layer}/${config.alignment_head}`, given: options.alignHead && `${options.alignHead.layer}/${options.alignHead.head}` },
     ]);
     vqvaeFile = options.vqvae ?? settings.vqvae;
     if (!fs.existsSync(vqvaeFile)) throw new JukeboxError(`--resume: the run's VQ-VAE is gone; pass --vqvae with the same checkpoint (hash ${settings.vqvae_hash})`, vqvaeFile);
@@ -222,6 +259,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       if (options[key] === undefined) throw new JukeboxError(`train-prior: --${flag} is required for a new run`);
     }
     config = priorPreset(options.preset!);
+    if (options.alignHead !== undefined) config = { ...config, alignment_layer: options.alignHead.layer, alignment_head: options.alignHead.head };
     vqvaeFile = options.vqvae!;
     rng = new Rng(options.seed ?? 0);
     train = { ...options.train, ...(options.lr === undefined ? {} : { lr: options.lr }) };
@@ -234,18 +272,31 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       seed: options.seed ?? 0,
       batch_size: options.batchSize ?? 4,
       songs: [],
+      align_loss: alignWeight ?? 0,
+      ...(options.init === undefined ? {} : { init: path.resolve(options.init) }),
     };
   }
   const vqvae = openVQVAE(vqvaeFile, config, settings.preset);
   let prior: Prior | undefined;
   let trainer: PriorTrainer | undefined;
   let pool: PriorWorkerPool | undefined;
+  let initial: { weights: Map<string, tf.Tensor>; tables: LabelIdTables | null } | null = null;
   try {
     // A probe model reads the sidecars as the trained one will (lyrics or not, labels or not).
     const probe = new Prior(config, zeroWeights(config));
     let listed: ReturnType<typeof listSongs>;
+    // The head the term trains (W > 0), and the one the held-out windows are scored on (also at
+    // W = 0 when the prior names one: how well the reference's procedure aligns, for comparison).
+    let alignLoss: AlignLossSettings | undefined;
+    let scoredHead: AlignLossSettings | undefined;
     try {
+      const weight = settings.align_loss ?? 0;
+      const head = weight > 0 || options.alignHead !== undefined ? alignLossHead(probe, settings.preset) : configuredAlignHead(probe);
+      if (head !== null) scoredHead = { weight, ...head };
+      if (weight > 0) alignLoss = scoredHead;
       listed = listSongs(settings.data, probe, settings.preset);
+      if (settings.init !== undefined && resumed === null) initial = initialWeights(settings.init, config, settings.preset, warn);
+      if (tables === null && initial !== null) tables = initial.tables;
       if (tables === null && config.labels) tables = labelTablesFromSongs(listed.map((s) => s.meta), probe, settings.preset);
     } finally {
       probe.dispose();
@@ -262,12 +313,15 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       settings = { ...settings, vqvae_hash: vqvaeHash, songs: songs.map((s) => s.hash) };
     }
     const held = heldOutSongs(songs);
-    prior = resumed === null ? randomPrior(config, settings.seed, { labelTables: tables }) : new Prior(config, weightMap(resumed.weights), { labelTables: tables, warn });
-    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)));
-    const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)));
+    const start = resumed?.weights ?? initial?.weights;
+    prior = start === undefined ? randomPrior(config, settings.seed, { labelTables: tables }) : new Prior(config, weightMap(start), { labelTables: tables, warn });
+    initial = null;
+    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), alignLoss !== undefined);
+    const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), scoredHead !== undefined);
     for (const s of [...trainWindows.tooShort, ...heldWindows.tooShort]) warn(`${s.file}: skipped: shorter than one window of ${prior.nCtx} tokens (${(prior.sampleLength / config.sr).toFixed(2)} s)`);
     if (trainWindows.total === 0) throw new JukeboxError(`--data: no training song is as long as one window (${(prior.sampleLength / config.sr).toFixed(2)} s)`, settings.data);
     trainer = new PriorTrainer(prior, train);
+    trainer.alignLoss = alignLoss;
     if (resumed !== null) {
       restoreOptimizer(trainer.optimizer, resumed.optimizer);
       trainer.step = resumed.step;
@@ -286,8 +340,9 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       const windows = Array.from({ length: settings.batch_size }, () => trainWindows.draw(rng));
       const metrics: PriorRunMetrics = await trainer.trainStep(trainWindows.batch(windows));
       const save = trainer.step % saveEvery === 0 || trainer.step === steps;
-      const heldOut = save ? score(prior, heldWindows, settings.batch_size, options.heldOutWindows ?? 4) : null;
+      const heldOut = save ? score(prior, heldWindows, settings.batch_size, options.heldOutWindows ?? 4, scoredHead) : null;
       if (heldOut !== null) Object.assign(metrics, { heldout_bpd: heldOut.bpd, heldout_prime_loss: heldOut.primeLoss });
+      if (heldOut?.alignLoss != null) metrics.heldout_align_loss = heldOut.alignLoss;
       const heads = save ? await lyricHeadScores(prior, heldWindows) : null;
       if (heads !== null) metrics.lyric_heads = heads;
       history.push(metrics);
@@ -304,12 +359,39 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
     return { model: prior, metrics: history };
   } catch (err) {
     prior?.dispose();
+    if (initial !== null) tf.dispose([...initial.weights.values()]);
     if (resumed !== null) tf.dispose([...resumed.weights.values(), ...resumed.optimizer.m.values(), ...resumed.optimizer.v.values()]);
     throw err;
   } finally {
     vqvae.dispose();
     await pool?.close();
     trainer?.dispose();
+  }
+}
+
+/**
+ * The weights (and label tables, when the file has them: its embeddings' rows mean those names)
+ * of `--init`, a prior file whose parameters must have the preset's names and shapes.
+ */
+function initialWeights(file: string, config: PriorConfig, preset: string, warn: (m: string) => void): { weights: Map<string, tf.Tensor>; tables: LabelIdTables | null } {
+  if (!fs.existsSync(file)) throw new JukeboxError('--init: no such file', file);
+  const { model } = loadPrior(file, { preset, warn });
+  try {
+    const want = Prior.parameterSpec(config);
+    const have = model.spec;
+    const problems: string[] = [];
+    for (const [name, shape] of want) {
+      const got = have.get(name);
+      if (got === undefined) problems.push(`lacks ${name}`);
+      else if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) problems.push(`${name} is [${got}], the preset has [${shape}]`);
+    }
+    for (const name of have.keys()) if (!want.has(name)) problems.push(`has ${name}, which the preset lacks`);
+    if (problems.length > 0) {
+      throw new JukeboxError(`--init does not match preset '${preset}': ${problems.length} parameter${problems.length === 1 ? '' : 's'} differ (${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; ...' : ''})`, file);
+    }
+    return { weights: new Map([...want.keys()].map((name) => [name, model.weights.get(name).clone()])), tables: model.labeller?.tables ?? null };
+  } finally {
+    model.dispose();
   }
 }
 

@@ -1,6 +1,7 @@
 import { initBackend } from '../backend';
 import { PriorConfig } from '../prior/config';
 import { Prior } from '../prior/prior';
+import type { AlignLossSettings } from './align-loss';
 import { PriorBatch, priorMicroBatch, PriorMicroBatchResult } from './prior-trainer';
 import { serveWorkerRequests, setWorkerWeights, weightMapFromWorkerInit } from './worker-pool';
 
@@ -12,7 +13,7 @@ import { serveWorkerRequests, setWorkerWeights, weightMapFromWorkerInit } from '
 export type PriorWorkerRequest =
   | { type: 'init'; config: PriorConfig; weights: Record<string, { shape: number[]; data: Float32Array }> }
   | { type: 'set-weights'; weights: Record<string, Float32Array> }
-  | { type: 'micro-batch'; batch: PriorBatch };
+  | { type: 'micro-batch'; batch: PriorBatch; alignLoss?: AlignLossSettings };
 
 export type PriorWorkerReply =
   | { type: 'done'; id: number }
@@ -33,7 +34,7 @@ async function handle(request: PriorWorkerRequest & { id: number }): Promise<{ r
       return { reply: { type: 'done', id: request.id }, transfer: [] };
     }
     case 'micro-batch': {
-      const result = priorMicroBatch(prior!, request.batch);
+      const result = priorMicroBatch(prior!, request.batch, request.alignLoss);
       return { reply: { type: 'trained', id: request.id, result }, transfer: Object.values(result.grads).map((g) => g.buffer as ArrayBuffer) };
     }
   }

@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { Prior } from '../prior/prior';
+import type { AlignLossSettings } from './align-loss';
 import type { PriorWorkerReply, PriorWorkerRequest } from './prior-worker-main';
 import type { PriorBatch, PriorMicroBatchResult, PriorMicroBatchRunner } from './prior-trainer';
 import { weightsForWorkers, weightValues, WorkerPool } from './worker-pool';
@@ -27,8 +28,8 @@ export class PriorWorkerPool implements PriorMicroBatchRunner {
     await this.pool.all({ type: 'set-weights', weights: await weightValues(prior.spec, prior.weights) });
   }
 
-  async microBatch(slot: number, batch: PriorBatch): Promise<PriorMicroBatchResult> {
-    const reply = await this.pool.request(slot, { type: 'micro-batch', batch });
+  async microBatch(slot: number, batch: PriorBatch, alignLoss?: AlignLossSettings): Promise<PriorMicroBatchResult> {
+    const reply = await this.pool.request(slot, { type: 'micro-batch', batch, alignLoss });
     return (reply as Extract<PriorWorkerReply, { type: 'trained' }>).result;
   }
 

@@ -12,12 +12,13 @@ describe('alignment heads of the presets', () => {
     expect(attnFuncOf(one.attn_order, 63)).toBe(7); // prime attention
   });
 
-  it('leaves the head to the head finder for the priors trained here (default_top, tiny_top)', () => {
-    for (const name of ['default_top', 'tiny_top']) {
-      const c = priorPreset(name);
-      expect([c.alignment_layer, c.alignment_head]).toEqual([null, null]);
-      expect(Array.from({ length: c.prior_depth }, (_, d) => attnFuncOf(c.attn_order, d)).filter((f) => f === 6).length).toBeGreaterThan(0);
-    }
+  it('names the head train-prior --align-loss supervises in default_top (layer 7 head 0, its last encoder-decoder layer) and leaves tiny_top\'s to the head finder', () => {
+    const d = priorPreset('default_top');
+    expect([d.alignment_layer, d.alignment_head]).toEqual([7, 0]);
+    expect(Array.from({ length: d.prior_depth }, (_, l) => attnFuncOf(d.attn_order, l)).lastIndexOf(6)).toBe(7);
+    const t = priorPreset('tiny_top');
+    expect([t.alignment_layer, t.alignment_head]).toEqual([null, null]);
+    expect(Array.from({ length: t.prior_depth }, (_, l) => attnFuncOf(t.attn_order, l)).filter((f) => f === 6).length).toBeGreaterThan(0);
   });
 
   it('puts every preset\'s alignment head on a lyric layer and within its heads', () => {

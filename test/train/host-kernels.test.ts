@@ -113,3 +113,22 @@ describe('gradients of batched matrix products', () => {
       tf.dispose([a, b, w]);
     });
 });
+
+describe('gradients of a weight applied to every row', () => {
+  it.each([false, true])('transposeB %s: the weight gradient sums over all rows and leading axes', async (tb) => {
+    const [n, m, k, o] = [2, 5, 7, 6];
+    const a = tf.randomNormal([n, m, k], 0, 1, 'float32', 4);
+    const b = tf.randomNormal(tb ? [o, k] : [k, o], 0, 1, 'float32', 5);
+    const w = tf.randomNormal([n, m, o], 0, 1, 'float32', 6);
+    const leak = await tensorLeak(() => tf.tidy(() => {
+      const db = tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(a, y, false, tb), w)))(b);
+      // Σ_rows aᵀ·w, transposed where B is.
+      const sum = tf.matMul(a.reshape([n * m, k]), w.reshape([n * m, o]), true, false);
+      const want = tb ? tf.transpose(sum) : sum;
+      expect(db.shape).toEqual(b.shape);
+      expect(tf.max(tf.abs(tf.sub(db, want))).dataSync()[0]).toBeLessThan(1e-5);
+    }));
+    expect(leak).toBe(0);
+    tf.dispose([a, b, w]);
+  });
+});

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchedProducts, columnSums, gradKernels } from './fast/grad-kernels';
+import { batchedProducts, columnSums, gradKernels, hostData } from './fast/grad-kernels';
 
 /**
  * What tfjs lacks to differentiate the priors, installed once before the first gradient tape:
@@ -90,7 +90,7 @@ function reduceTo(grad: tf.Tensor, shape: number[]): tf.Tensor {
   if (!leading) return tf.reshape(tf.sum(grad, axes), shape);
   const rows = grad.shape.slice(0, axes.length).reduce((p, d) => p * d, 1);
   const kernels = gradKernels();
-  if (kernels !== null && grad.dtype === 'float32') return tf.tensor(columnSums(kernels, grad.dataSync() as Float32Array, rows, grad.size / rows), shape);
+  if (kernels !== null && grad.dtype === 'float32') return tf.tensor(columnSums(kernels, hostData(grad), rows, grad.size / rows), shape);
   const flat = tf.reshape(grad, [rows, grad.size / rows]);
   return tf.reshape(tf.matMul(tf.ones([1, rows]), flat), shape);
 }
@@ -100,7 +100,7 @@ function rowProduct(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
   const i = x.shape[x.shape.length - 1];
   const j = y.shape[y.shape.length - 1];
   const rows = x.size / i;
-  return tf.tensor2d(batchedProducts(gradKernels()!, x.dataSync() as Float32Array, y.dataSync() as Float32Array, 1, i, rows, j, true, false), [i, j]);
+  return tf.tensor2d(batchedProducts(gradKernels()!, hostData(x), hostData(y), 1, i, rows, j, true, false), [i, j]);
 }
 
 /**
@@ -114,7 +114,7 @@ function hostProduct(x: tf.Tensor, transposeX: boolean, y: tf.Tensor, transposeY
   const inner = transposeX ? x.shape[rank - 2] : x.shape[rank - 1];
   const cols = transposeY ? y.shape[rank - 2] : y.shape[rank - 1];
   const batch = lead.reduce((p, d) => p * d, 1);
-  const out = batchedProducts(gradKernels()!, x.dataSync() as Float32Array, y.dataSync() as Float32Array, batch, rows, inner, cols, transposeX, transposeY);
+  const out = batchedProducts(gradKernels()!, hostData(x), hostData(y), batch, rows, inner, cols, transposeX, transposeY);
   return tf.tensor(out, [...lead, rows, cols]);
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { convFilterGradients, gradKernels } from '../train/fast/grad-kernels';
+import { convFilterGradients, gradKernels, hostData } from '../train/fast/grad-kernels';
 
 /**
  * A 1-D convolution with its own gradient. tfjs can neither differentiate dilated convolutions
@@ -74,7 +74,7 @@ function filterGradients(x: tf.Tensor3D, g: tf.Tensor3D, taps: number, dilation:
 export function kernelFilterGradients(x: tf.Tensor3D, g: tf.Tensor3D, taps: number, dilation: number, padding: number): [tf.Tensor, tf.Tensor] {
   const [batch, tIn, cIn] = x.shape;
   const [, tOut, cOut] = g.shape;
-  const { dw, db } = convFilterGradients(gradKernels()!, x.dataSync() as Float32Array, g.dataSync() as Float32Array, { batch, tIn, cIn, tOut, cOut, taps, dilation, padding });
+  const { dw, db } = convFilterGradients(gradKernels()!, hostData(x), hostData(g), { batch, tIn, cIn, tOut, cOut, taps, dilation, padding });
   return [tf.tensor3d(dw, [taps, cIn, cOut]), tf.tensor1d(db)];
 }
 

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
@@ -53,6 +54,18 @@ export function gradKernels(): GradKernels | null {
     }
   }
   return instance;
+}
+
+/**
+ * The float32 values of `t`: on wasm a view of the backend's heap, without the copy `dataSync`
+ * makes (a training step read gigabytes through copies, a tenth of its time in garbage
+ * collection), valid until tfjs next allocates; elsewhere `dataSync`.
+ */
+export function hostData(t: tf.Tensor): Float32Array {
+  if (t.dtype === 'float32' && tf.getBackend() === 'wasm') {
+    return (tf.backend() as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }).typedArrayFromHeap(t);
+  }
+  return t.dataSync() as Float32Array;
 }
 
 /** Shape of a stride-1 conv1d: x [B, T_in, C_in] zero padded by `padding` on both sides, kernel [K, C_in, C_out]. */

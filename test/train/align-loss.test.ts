@@ -1,0 +1,255 @@
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { synthesizeMusic, writeWav } from '../../src/audio';
+import { lyricWords } from '../../src/align/words';
+import { loadPrior, randomPrior, savePrior } from '../../src/prior/load';
+import { priorPreset } from '../../src/prior/presets';
+import { ALIGN_LOSS_EPSILON, alignmentTerm, characterWords, windowTargets } from '../../src/train/align-loss';
+import { PRIOR_RUN_FILES, PriorRunMetrics, trainPrior, TrainPriorOptions } from '../../src/train/prior-run';
+import { priorLossAndGrads } from '../../src/train/prior-trainer';
+import { runJukebox, tempDir, useBackend } from '../helpers';
+import { saveTinyVQVAE, SR } from './helpers';
+
+const { dir, cleanup } = tempDir();
+let DATA: string;
+let VQVAE_FILE: string;
+const SECONDS = 4;
+
+/**
+ * Five 4-second songs whose sidecars time every word of the lyrics in proportion to its place in
+ * the text (so the Labeller's lyric window, centred on the window's share of the song, holds the
+ * word sung there), with a gap at each space.
+ */
+async function writeTimedSet(root: string): Promise<void> {
+  DATA = path.join(root, 'data');
+  fs.mkdirSync(DATA, { recursive: true });
+  for (let i = 0; i < 5; i++) {
+    await writeWav(path.join(DATA, `song${i}.wav`), synthesizeMusic({ seconds: SECONDS, seed: i, sampleRate: SR }), SR, { format: 'pcm16' });
+    const lyrics = `The sun goes down, and night comes round; la la la, song ${i}!`;
+    const words = [...lyrics.matchAll(/\S+/g)].map((m) => ({
+      word: m[0].replace(/[,;!]/g, ''),
+      start: (m.index! / lyrics.length) * SECONDS,
+      end: ((m.index! + m[0].length) / lyrics.length) * SECONDS,
+    }));
+    fs.writeFileSync(path.join(DATA, `song${i}.json`), JSON.stringify({ artist: ['Nora Quill', 'Marco Ferro'][i % 2], genre: 'folk', lyrics, words }));
+  }
+  VQVAE_FILE = path.join(root, 'vqvae.safetensors');
+  await saveTinyVQVAE(VQVAE_FILE, 1);
+}
+
+beforeAll(async () => {
+  await useBackend();
+  await writeTimedSet(dir);
+});
+afterAll(cleanup);
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('alignment targets', () => {
+  // Characters: "one two,  three" — "two," is the word "two" (punctuation trimmed), two spaces.
+  const characters = 'one two,  three';
+  const words = [{ word: 'one', start: 0, end: 1 }, { word: 'two', start: 1, end: 2 }, { word: 'three', start: 3, end: 4 }];
+
+  it('gives each character of the cleaned lyrics its timed word, and none to spaces and punctuation', () => {
+    expect(Array.from(characterWords(characters, words))).toEqual([0, 0, 0, -1, 1, 1, 1, -1, -1, -1, 2, 2, 2, 2, 2]);
+    // A word the cleaned text lacks does not shift the later pairs.
+    expect(Array.from(characterWords('one three', words))).toEqual([0, 0, 0, -1, 2, 2, 2, 2, 2]);
+  });
+
+  it('targets, per music token, the window\'s keys of the word sung at its centre, and nothing in gaps', () => {
+    const owner = characterWords(characters, words);
+    const identity = Array.from({ length: characters.length }, (_, i) => i);
+    // 0.5 s per token: centres 0.25, 0.75 (one), 1.25, 1.75 (two), 2.25, 2.75 (gap), 3.25, 3.75 (three).
+    const { targets, tokens } = windowTargets(words, owner, identity, 0, 8, 0.5);
+    const keysOf = (t: number) => identity.filter((k) => targets[t * identity.length + k] === 1);
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map(keysOf)).toEqual([[0, 1, 2], [0, 1, 2], [4, 5, 6], [4, 5, 6], [], [], [10, 11, 12, 13, 14], [10, 11, 12, 13, 14]]);
+    expect(tokens).toBe(6);
+  });
+
+  it('reads times from the window\'s start and keys through the window\'s lyric indices (padding: -1)', () => {
+    const owner = characterWords(characters, words);
+    // A window 2 tokens in whose lyric window holds "two," and padding: tokens at 1.25, 1.75, 2.25, 2.75 s.
+    const indices = [4, 5, 6, 7, -1, -1];
+    const { targets, tokens } = windowTargets(words, owner, indices, 2, 4, 0.5);
+    expect(Array.from(targets)).toEqual([1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(tokens).toBe(2);
+    // A word sung while the window's lyrics do not hold it gives that token no target.
+    expect(windowTargets(words, owner, [0, 1, 2], 2, 4, 0.5).tokens).toBe(0);
+  });
+
+  it('follows the Labeller\'s cleaning of the lyrics (the characters the model reads)', () => {
+    const prior = randomPrior(priorPreset('tiny_top'), 1, { labelTables: { artists: new Map([['unknown', 0]]), genres: new Map([['unknown', 0]]) } });
+    const lyrics = 'Héllo, wörld!  Don\'t stop';
+    const labels = prior.labeller!.getBatchLabels([{ artist: 'unknown', genre: 'unknown', lyrics, totalSeconds: 4, offsetSeconds: 0 }]);
+    const cleaned = labels.info[0].lyrics;
+    const timed = [{ word: 'Hello', start: 0, end: 1 }, { word: 'world', start: 1, end: 2 }, { word: 'Don\'t', start: 2, end: 3 }, { word: 'stop', start: 3, end: 4 }];
+    const owner = characterWords(cleaned, timed);
+    const spelled = timed.map((_, j) => [...cleaned].filter((_c, i) => owner[i] === j).join(''));
+    expect(spelled).toEqual(lyricWords(cleaned).map((w) => w.word));
+    expect(spelled.map((w) => w.toLowerCase().normalize('NFKD').replace(/[^a-z']/g, ''))).toEqual(['hello', 'world', 'don\'t', 'stop']);
+    prior.dispose();
+  });
+});
+
+describe('the guided alignment term', () => {
+  it('is the mean over targeted tokens of -log(attention mass on the word\'s keys + 1e-6), on the supervised head', () => {
+    // [N=1, heads=2, T=2, K=3]; head 1 is supervised, head 0 must not matter.
+    const attention = tf.tensor4d([[[[1, 0, 0], [1, 0, 0]], [[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]]]);
+    const one = alignmentTerm(attention, 1, { targets: Uint8Array.from([1, 1, 0, 0, 0, 0]), tokensPerRow: 1 });
+    expect(one.dataSync()[0]).toBeCloseTo(-Math.log(0.8 + ALIGN_LOSS_EPSILON), 6);
+    const two = alignmentTerm(attention, 1, { targets: Uint8Array.from([0, 0, 1, 0, 1, 0]), tokensPerRow: 2 });
+    expect(two.dataSync()[0]).toBeCloseTo((-Math.log(0.2 + ALIGN_LOSS_EPSILON) - Math.log(0.1 + ALIGN_LOSS_EPSILON)) / 2, 6);
+    // No attention on the word: finite, -log(1e-6).
+    const none = alignmentTerm(attention, 0, { targets: Uint8Array.from([0, 1, 0, 0, 0, 0]), tokensPerRow: 1 });
+    expect(none.dataSync()[0]).toBeCloseTo(-Math.log(ALIGN_LOSS_EPSILON), 4);
+    tf.dispose([attention, one, two, none]);
+  });
+
+  it('adds W × the term to the training loss, with its gradient through the recorded attention, leaking nothing', () => {
+    const prior = randomPrior(priorPreset('tiny_top'), 2, { labelTables: { artists: new Map([['unknown', 0]]), genres: new Map([['unknown', 0]]) } });
+    const labels = prior.labeller!.getBatchLabels([{ artist: 'unknown', genre: 'unknown', lyrics: 'the sun goes down and the night comes round', totalSeconds: 4, offsetSeconds: 0 }]);
+    const { y } = prior.getY(labels, 1000)!;
+    const z = tf.tensor2d(Array.from({ length: 64 }, (_, i) => (i * 7) % 64), [1, 64], 'int32');
+    // Every token's target: keys 3..6.
+    const targets = new Uint8Array(64 * 32);
+    for (let t = 0; t < 64; t++) targets.fill(1, t * 32 + 3, t * 32 + 7);
+    const before = tf.memory().numTensors;
+    const plain = priorLossAndGrads(prior, z, { y });
+    const guided = priorLossAndGrads(prior, z, { y }, { settings: { weight: 2, layer: 3, head: 1 }, targets: { targets, tokensPerRow: 64 } });
+    expect(plain.alignLoss).toBeNull();
+    expect(guided.alignLoss).toBeGreaterThan(0);
+    expect(guided.loss).toBeCloseTo(plain.loss + 2 * guided.alignLoss!, 4);
+    expect(guided.genLoss).toBe(plain.genLoss);
+    const diff = (name: string) => tf.tidy(() => tf.max(tf.abs(tf.sub(guided.grads.get(name)!, plain.grads.get(name)!))).dataSync()[0]);
+    // The term reaches the alignment layer's queries and the lyrics encoder's keys...
+    expect(diff('prior.transformer._attn_mods.3.attn.c_attn.w')).toBeGreaterThan(1e-6);
+    expect(diff('prior.transformer._attn_mods.3.attn.c_enc_kv.w')).toBeGreaterThan(1e-6);
+    expect(diff('prime_state_proj.w')).toBeGreaterThan(1e-6);
+    // ...and nothing after the attention probabilities (the layer's output projection) or off its path.
+    expect(diff('prior.transformer._attn_mods.3.attn.c_proj.w')).toBe(0);
+    expect(diff('prime_x_out.weight')).toBe(0);
+    tf.dispose([...plain.grads.values(), ...guided.grads.values()]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([z, y]);
+    prior.dispose();
+  });
+});
+
+describe('train-prior with --align-loss on tiny_top', () => {
+  const STEPS = 40;
+  const options = (out: string, extra: Partial<TrainPriorOptions>): TrainPriorOptions => ({
+    outDir: path.join(dir, out), steps: STEPS, data: DATA, vqvae: VQVAE_FILE, preset: 'tiny_top', seed: 1, batchSize: 4, saveEvery: 10,
+    train: { lr: 3e-3, lr_warmup: 10 }, alignHead: { layer: 3, head: 0 }, warn: () => undefined, ...extra,
+  });
+  const runs = new Map<number, PriorRunMetrics[]>();
+
+  it.each([0, 1])('W = %d: trains, logging the held-out term at each save, leaking nothing', async (weight) => {
+    const before = tf.memory().numTensors;
+    const r = await trainPrior(options(`w${weight}`, { alignLoss: weight }));
+    r.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    runs.set(weight, r.metrics);
+    expect(r.metrics.filter((m) => m.heldout_align_loss !== undefined)).toHaveLength(STEPS / 10);
+    expect(r.metrics.every((m) => (m.align_loss !== undefined) === (weight > 0))).toBe(true);
+    const logged = fs.readFileSync(path.join(dir, `w${weight}`, PRIOR_RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(logged[STEPS - 1].heldout_align_loss).toBe(r.metrics[STEPS - 1].heldout_align_loss);
+  }, 120_000);
+
+  it('W = 1 lowers the term (train and held-out) and raises the head\'s attention on the sung word, where W = 0 does not', () => {
+    const guided = runs.get(1)!;
+    const plain = runs.get(0)!;
+    const trainFirst = mean(guided.slice(0, 10).map((m) => m.align_loss!));
+    const trainLast = mean(guided.slice(-10).map((m) => m.align_loss!));
+    const held = (ms: PriorRunMetrics[]) => ms.filter((m) => m.heldout_align_loss !== undefined).map((m) => m.heldout_align_loss!);
+    const [g, p] = [held(guided), held(plain)];
+    console.log(`align loss: train ${trainFirst.toFixed(2)} -> ${trainLast.toFixed(2)}; held-out at saves W=1 ${g.map((x) => x.toFixed(2)).join(', ')}, W=0 ${p.map((x) => x.toFixed(2)).join(', ')}; ` +
+      `head 3/0's mass on the sung word (geometric mean) W=1 ${Math.exp(-g[0]).toFixed(3)} -> ${Math.exp(-g[g.length - 1]).toFixed(3)}, W=0 ${Math.exp(-p[p.length - 1]).toFixed(3)}; ` +
+      `held-out bpd W=1 ${guided[STEPS - 1].heldout_bpd!.toFixed(2)}, W=0 ${plain[STEPS - 1].heldout_bpd!.toFixed(2)}`);
+    expect(trainLast).toBeLessThan(trainFirst / 2);
+    expect(g[g.length - 1]).toBeLessThan(g[0]);
+    expect(g[g.length - 1]).toBeLessThan(p[p.length - 1] / 2);
+    // Same seed and windows: the reference's terms are not the guided run's (the weights moved apart).
+    expect(guided[0].bpd).toBe(plain[0].bpd);
+    expect(guided[STEPS - 1].bpd).not.toBe(plain[STEPS - 1].bpd);
+  });
+
+  it('gives on 2 worker threads the steps of one', async () => {
+    const r = await trainPrior(options('workers', { alignLoss: 1, steps: 3, workers: 2 }));
+    r.model.dispose();
+    const one = runs.get(1)!;
+    r.metrics.forEach((m, i) => {
+      for (const key of ['loss', 'bpd', 'prime_loss', 'align_loss', 'gn'] as const) {
+        expect(Math.abs(m[key]! - one[i][key]!), `${key} at step ${i}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(one[i][key]!)));
+      }
+    });
+  }, 60_000);
+
+  it('resumes with the same weight and refuses a changed one, naming both', async () => {
+    await expect(trainPrior(options('w1', { resume: true, alignLoss: 2, steps: STEPS + 1 }))).rejects.toThrow(
+      'train-prior: --align-loss cannot change when resuming: the run has 1, this command gives 2',
+    );
+    await expect(trainPrior(options('w1', { resume: true, alignHead: { layer: 3, head: 1 }, steps: STEPS + 1 }))).rejects.toThrow(
+      'train-prior: --align-head cannot change when resuming: the run has \'3/0\', this command gives \'3/1\'',
+    );
+    const r = await trainPrior({ outDir: path.join(dir, 'w1'), steps: STEPS + 1, resume: true, warn: () => undefined });
+    expect(r.metrics.map((m) => m.step)).toEqual([STEPS]);
+    expect(r.metrics[0].align_loss).toBeGreaterThan(0);
+    // The trained model names the supervised head, so alignment reads it.
+    expect([r.model.config.alignment_layer, r.model.config.alignment_head]).toEqual([3, 0]);
+    r.model.dispose();
+  }, 60_000);
+});
+
+describe('train-prior --init', () => {
+  it('starts a new run from a prior\'s weights and label tables exactly', async () => {
+    const file = path.join(dir, 'w0', PRIOR_RUN_FILES.model);
+    const before = tf.memory().numTensors;
+    const r = await trainPrior({ outDir: path.join(dir, 'init'), steps: 0, data: DATA, vqvae: VQVAE_FILE, preset: 'tiny_top', init: file, warn: () => undefined });
+    const { model: saved } = loadPrior(file);
+    for (const name of saved.spec.keys()) expect(r.model.weights.get(name).dataSync(), name).toEqual(saved.weights.get(name).dataSync());
+    expect(r.model.labeller!.tables!.artists).toEqual(saved.labeller!.tables!.artists);
+    saved.dispose();
+    r.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fine-tunes from there: the first step\'s loss is the initial model\'s, not a random one\'s', async () => {
+    const file = path.join(dir, 'w0', PRIOR_RUN_FILES.model);
+    const common = { steps: 1, data: DATA, vqvae: VQVAE_FILE, preset: 'tiny_top', seed: 3, warn: () => undefined };
+    const tuned = await trainPrior({ outDir: path.join(dir, 'tuned'), init: file, ...common });
+    const fresh = await trainPrior({ outDir: path.join(dir, 'fresh'), ...common });
+    console.log(`first step's bits per token: from --init ${tuned.metrics[0].bpd.toFixed(2)}, from random weights ${fresh.metrics[0].bpd.toFixed(2)}`);
+    expect(tuned.metrics[0].bpd).toBeLessThan(fresh.metrics[0].bpd - 1);
+    tuned.model.dispose();
+    fresh.model.dispose();
+  }, 60_000);
+
+  it('refuses, in one line naming the file, a prior of another structure, and --init with --resume', async () => {
+    const other = path.join(dir, 'no-lyrics.safetensors');
+    const model = randomPrior(priorPreset('tiny_top_no_lyrics'), 1);
+    await savePrior(other, model);
+    model.dispose();
+    const args = ['train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '1', '--out', path.join(dir, 'mismatch'), '--init', other];
+    const r = await runJukebox(...args);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^jukebox: .*no-lyrics\.safetensors: --init does not match preset 'tiny_top': \d+ parameters differ \(/);
+    const both = await runJukebox('train-prior', '--out', path.join(dir, 'w0'), '--steps', '50', '--resume', '--init', path.join(dir, 'w0', PRIOR_RUN_FILES.model));
+    expect(both.code).toBe(1);
+    expect(both.stderr.trim()).toBe('jukebox: train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
+  }, 60_000);
+
+  it('refuses --align-loss without an alignment head, and bad values, in one line', async () => {
+    const base = ['train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '1', '--out', path.join(dir, 'refused')];
+    const noHead = await runJukebox(...base, '--align-loss', '1');
+    expect(noHead.stderr.trim()).toBe('jukebox: train-prior: --align-loss needs an alignment head: preset \'tiny_top\' names none; pass --align-head L/H (lyric layers: 3)');
+    const notLyric = await runJukebox(...base, '--align-loss', '1', '--align-head', '2/0');
+    expect(notLyric.stderr.trim()).toBe('jukebox: train-prior: alignment layer 2 is not a lyric layer of preset \'tiny_top\' (lyric layers: 3)');
+    const negative = await runJukebox(...base, '--align-loss', 'lots');
+    expect(negative.stderr.trim()).toBe('jukebox: train-prior: --align-loss must be a number ≥ 0, got \'lots\'');
+    for (const r of [noHead, notLyric, negative]) expect(r.code).toBe(1);
+    expect(fs.existsSync(path.join(dir, 'refused', PRIOR_RUN_FILES.state))).toBe(false);
+  }, 60_000);
+});

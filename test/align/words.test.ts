@@ -29,6 +29,27 @@ describe('alignWords', () => {
     });
   });
 
+  it('recovers onsets from a head that spreads each word\'s mass over its characters and lingers on it in the gaps', () => {
+    // What a head trained with word-level targets (src/train/align-loss.ts) may look like: diffuse
+    // before the first word, then on the last word sung until the next begins.
+    const n = LYRICS.length;
+    const words = lyricWords(LYRICS);
+    const map = new Float32Array(260 * n);
+    for (let t = 0; t < 260; t++) {
+      let k = SPANS.findIndex(([a, b]) => t >= a && t < b);
+      if (k < 0) k = SPANS.findLastIndex(([a]) => a <= t);
+      if (k < 0) {
+        map.fill(1 / n, t * n, (t + 1) * n);
+        continue;
+      }
+      const w = words[k];
+      map.fill(0.1 / (n - (w.to - w.from)), t * n, (t + 1) * n);
+      map.fill(0.9 / (w.to - w.from), t * n + w.from, t * n + w.to);
+    }
+    const got = alignWords(syntheticAttention(LYRICS, 260, [map]), 0, 0);
+    got.forEach((w, k) => expect(w.start).toBeCloseTo(SPANS[k][0] * 0.008, 9));
+  });
+
   it('gives an instrumental passage no words: diffuse attention is a gap, not a stretched word', () => {
     // Tokens 70..140 sing nothing: attention spreads over the lyric window.
     const attn = syntheticAttention(LYRICS, 260, [syntheticMap(LYRICS, 260, SPANS)]);

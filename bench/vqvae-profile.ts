@@ -1,0 +1,106 @@
+/**
+ * Where the fast VQ-VAE path's time goes: one encode (all levels) and one decode (level 0) of the
+ * 5b architecture (random weights) on one thread, with the CPU time and the arithmetic rate of
+ * each kind of layer. CPU time of the one thread, not wall time, so that a busy machine changes
+ * the figures less (they still rise when other processes share the core's caches).
+ *
+ *   npx tsx bench/vqvae-profile.ts [--seconds 10]
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as os from 'os';
+import { parseArgs } from 'util';
+import { initBackend } from '../src/backend';
+import { vqvaePreset } from '../src/checkpoint/presets';
+import type { Conv1d, ConvTranspose1d } from '../src/vqvae/layers';
+import { ConvRun } from '../src/vqvae/fast/conv-runner';
+import { randomVQVAE } from '../src/vqvae/init';
+
+interface Entry {
+  calls: number;
+  cpuMs: number;
+  /** Multiply-adds done, for the rate. */
+  macs: number;
+}
+
+const entries = new Map<string, Entry>();
+
+function record(key: string, cpuMs: number, macs: number): void {
+  const e = entries.get(key) ?? { calls: 0, cpuMs: 0, macs: 0 };
+  e.calls++;
+  e.cpuMs += cpuMs;
+  e.macs += macs;
+  entries.set(key, e);
+}
+
+const cpuMs = (since: NodeJS.CpuUsage) => process.cpuUsage(since).user / 1000;
+
+/** Wraps the runner's layer methods to time them (each call's own CPU time, nested calls apart). */
+function instrument(): void {
+  const proto = ConvRun.prototype;
+  const conv = proto.conv;
+  proto.conv = function (this: ConvRun, layer: Conv1d, x, opts = {}) {
+    const start = process.cpuUsage();
+    const y = conv.call(this, layer, x, opts);
+    const kind = opts.residual ? 'residual 1x1 conv' : layer.kernel === 3 && layer.stride === 1 ? 'dilated 3-tap conv' : `conv k${layer.kernel} s${layer.stride}`;
+    record(`${kind} ${layer.nIn}->${layer.nOut}`, cpuMs(start), y.rows * layer.kernel * layer.nIn * layer.nOut);
+    return y;
+  };
+  const convT = proto.convTranspose;
+  proto.convTranspose = function (this: ConvRun, layer: ConvTranspose1d, x) {
+    const start = process.cpuUsage();
+    const y = convT.call(this, layer, x);
+    record(`transposed conv ${layer.nIn}->${layer.nOut}`, cpuMs(start), (y.rows / layer.stride) * layer.nIn * layer.nOut * (layer.kernel / layer.stride) * layer.stride);
+    return y;
+  };
+  const quantise = proto.quantise;
+  proto.quantise = function (this: ConvRun, codebook: string, z) {
+    const start = process.cpuUsage();
+    const codes = quantise.call(this, codebook, z);
+    const [bins, width] = this.w.get(codebook).shape;
+    record('codebook scores + argmax', cpuMs(start), z.rows * bins * width);
+    return codes;
+  };
+}
+
+function table(total: number): Record<string, unknown>[] {
+  const rows = [...entries.entries()].map(([layer, e]) => ({
+    layer,
+    calls: e.calls,
+    cpu_ms: Math.round(e.cpuMs),
+    share: `${((100 * e.cpuMs) / total).toFixed(1)}%`,
+    gflop_per_s: +((2 * e.macs) / e.cpuMs / 1e6).toFixed(1),
+  }));
+  const inLayers = rows.reduce((s, r) => s + r.cpu_ms, 0);
+  rows.push({ layer: 'outside the layers (input/output copies, packing, tfjs)', calls: 0, cpu_ms: Math.round(total - inLayers), share: `${((100 * (total - inLayers)) / total).toFixed(1)}%`, gflop_per_s: 0 });
+  return rows.sort((a, b) => b.cpu_ms - a.cpu_ms);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' } } });
+  process.env.JUKEBOX_VQVAE_THREADS = '1';
+  await initBackend();
+  instrument();
+  const config = vqvaePreset('5b');
+  const model = randomVQVAE(config, 0);
+  const length = Math.floor((Number(values.seconds) * config.sr) / 128) * 128;
+  const audio = new Float32Array(length).map((_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / config.sr));
+  const warm = tf.tensor3d(audio.subarray(0, 1 << 16), [1, 1 << 16, 1]);
+  tf.dispose(model.encode(warm).map((z) => model.decode(z, 0)).concat([warm])); // tiers the kernels up
+  const x = tf.tensor3d(audio, [1, length, 1]);
+  const report: Record<string, unknown> = { machine: `${os.cpus()[0]?.model}, load average ${os.loadavg()[0].toFixed(2)}`, audio_seconds: length / config.sr };
+  entries.clear();
+  let start = process.cpuUsage();
+  const zs = model.encode(x);
+  const encodeMs = cpuMs(start);
+  report.encode = { cpu_ms: Math.round(encodeMs), layers: table(encodeMs) };
+  entries.clear();
+  start = process.cpuUsage();
+  const y = model.decode(zs[0], 0);
+  const decodeMs = cpuMs(start);
+  report.decode = { cpu_ms: Math.round(decodeMs), layers: table(decodeMs) };
+  tf.dispose([x, y, ...zs]);
+  model.dispose();
+  console.log(JSON.stringify(report, null, 2));
+}
+
+main();

@@ -37,7 +37,7 @@ describe('alignWords', () => {
     const map = new Float32Array(260 * n);
     for (let t = 0; t < 260; t++) {
       let k = SPANS.findIndex(([a, b]) => t >= a && t < b);
-      if (k < 0) k = SPANS.findLastIndex(([a]) => a <= t);
+      if (k < 0) k = SPANS.filter(([a]) => a <= t).length - 1;
       if (k < 0) {
         map.fill(1 / n, t * n, (t + 1) * n);
         continue;

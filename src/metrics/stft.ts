@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { isPowerOfTwo, realFFT } from './fft';
+import { isPowerOfTwo, RealFFT, realFFT } from './fft';
 
 /** One STFT configuration, named as the reference's `STFTValues`. */
 export interface STFTSettings {
@@ -118,66 +118,98 @@ export function fftMagnitude(x: tf.Tensor2D, s: STFTSettings): tf.Tensor3D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input] = args as [tf.Tensor2D];
     const [batch, length] = input.shape;
-    const pad = s.nFft / 2;
-    const padded = length + 2 * pad;
-    const offset = Math.floor((s.nFft - s.windowSize) / 2);
-    const frames = Math.floor((padded - s.nFft) / s.hopLength) + 1;
-    const window = hann(s.windowSize);
-    const fft = realFFT(s.nFft);
-    const bins = s.nFft / 2 + 1;
-    const data = input.dataSync();
-    const spectrum = { re: new Float64Array(batch * frames * bins), im: new Float64Array(batch * frames * bins) };
-    const magnitudes = new Float32Array(batch * frames * bins);
-    // Frame f's sample n (at offset + n of the FFT frame, zero elsewhere) is padded sample
-    // f·hop + offset + n of the reflect-padded item, or 0 past its end.
-    const signal = new Float64Array(padded);
-    const frame = new Float64Array(s.nFft);
-    const re = new Float64Array(bins);
-    const im = new Float64Array(bins);
-    for (let b = 0; b < batch; b++) {
-      for (let p = 0; p < padded; p++) signal[p] = data[b * length + reflect(p - pad, length)];
-      for (let f = 0; f < frames; f++) {
-        const start = f * s.hopLength + offset;
-        for (let n = 0; n < s.windowSize; n++) frame[offset + n] = window[n] * signal[start + n];
-        fft.forward(frame, re, im);
-        const o = (b * frames + f) * bins;
-        spectrum.re.set(re, o);
-        spectrum.im.set(im, o);
-        for (let k = 0; k < bins; k++) magnitudes[o + k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
-      }
-    }
+    const plan = framing(length, s);
+    const spectrum = spectra(input.dataSync() as Float32Array, batch, plan);
     return {
-      value: tf.tensor3d(magnitudes, [batch, frames, bins]),
-      gradFunc: (dy: tf.Tensor) => {
-        const dMag = dy.dataSync();
-        const grad = new Float32Array(batch * length);
-        const back = new Float64Array(s.nFft);
-        for (let b = 0; b < batch; b++) {
-          signal.fill(0);
-          for (let f = 0; f < frames; f++) {
-            const o = (b * frames + f) * bins;
-            for (let k = 0; k < bins; k++) {
-              const r = spectrum.re[o + k];
-              const i = spectrum.im[o + k];
-              const m = Math.sqrt(r * r + i * i);
-              // Bins 0 and n/2 appear once in the full spectrum, the others twice.
-              const share = m > 0 ? ((k === 0 || k === bins - 1 ? 1 : 0.5) * dMag[o + k]) / m : 0;
-              re[k] = share * r;
-              im[k] = share * i;
-            }
-            fft.inverse(re, im, back);
-            const start = f * s.hopLength + offset;
-            for (let n = 0; n < s.windowSize; n++) signal[start + n] += window[n] * back[offset + n];
-          }
-          const item = new Float64Array(length);
-          for (let p = 0; p < padded; p++) item[reflect(p - pad, length)] += signal[p];
-          grad.set(item, b * length);
-        }
-        return [tf.tensor2d(grad, [batch, length])];
-      },
+      value: tf.tensor3d(spectrum.magnitudes, [batch, plan.frames, plan.bins]),
+      gradFunc: (dy: tf.Tensor) => [tf.tensor2d(spectraGradient(dy.dataSync() as Float32Array, spectrum, batch, plan), [batch, length])],
     };
   });
   return op(x) as tf.Tensor3D;
+}
+
+/** How an item of `length` samples is framed: frame f's sample n (at offset + n of the FFT frame, zero elsewhere) is padded sample f·hop + offset + n of the reflect-padded item. */
+interface Framing {
+  length: number;
+  pad: number;
+  offset: number;
+  frames: number;
+  bins: number;
+  hop: number;
+  window: Float64Array;
+  fft: RealFFT;
+}
+
+function framing(length: number, s: STFTSettings): Framing {
+  const pad = s.nFft / 2;
+  return {
+    length,
+    pad,
+    offset: Math.floor((s.nFft - s.windowSize) / 2),
+    frames: Math.floor((length + 2 * pad - s.nFft) / s.hopLength) + 1,
+    bins: pad + 1,
+    hop: s.hopLength,
+    window: hann(s.windowSize),
+    fft: realFFT(s.nFft),
+  };
+}
+
+/** Every frame's spectrum (float64) and magnitudes (float32) for `batch` items of `data`. */
+function spectra(data: Float32Array, batch: number, p: Framing): { re: Float64Array; im: Float64Array; magnitudes: Float32Array } {
+  const { length, pad, offset, frames, bins, hop, window, fft } = p;
+  const size = batch * frames * bins;
+  const out = { re: new Float64Array(size), im: new Float64Array(size), magnitudes: new Float32Array(size) };
+  const signal = new Float64Array(length + 2 * pad);
+  const frame = new Float64Array(fft.n);
+  const re = new Float64Array(bins);
+  const im = new Float64Array(bins);
+  for (let b = 0; b < batch; b++) {
+    for (let q = 0; q < signal.length; q++) signal[q] = data[b * length + reflect(q - pad, length)];
+    for (let f = 0; f < frames; f++) {
+      const start = f * hop + offset;
+      for (let n = 0; n < window.length; n++) frame[offset + n] = window[n] * signal[start + n];
+      fft.forward(frame, re, im);
+      const o = (b * frames + f) * bins;
+      out.re.set(re, o);
+      out.im.set(im, o);
+      for (let k = 0; k < bins; k++) out.magnitudes[o + k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
+    }
+  }
+  return out;
+}
+
+/** The items' gradient [batch × length] from the magnitudes' gradient `dMag` (see `fftMagnitude`). */
+function spectraGradient(dMag: Float32Array, spectrum: { re: Float64Array; im: Float64Array }, batch: number, p: Framing): Float32Array {
+  const { length, pad, offset, frames, bins, hop, window, fft } = p;
+  const grad = new Float32Array(batch * length);
+  const signal = new Float64Array(length + 2 * pad);
+  const item = new Float64Array(length);
+  const back = new Float64Array(fft.n);
+  const re = new Float64Array(bins);
+  const im = new Float64Array(bins);
+  const { re: sRe, im: sIm } = spectrum;
+  for (let b = 0; b < batch; b++) {
+    signal.fill(0);
+    for (let f = 0; f < frames; f++) {
+      const o = (b * frames + f) * bins;
+      for (let k = 0; k < bins; k++) {
+        const r = sRe[o + k];
+        const i = sIm[o + k];
+        const m = Math.sqrt(r * r + i * i);
+        // Bins 0 and n/2 appear once in the full spectrum, the others twice.
+        const share = m > 0 ? ((k === 0 || k === bins - 1 ? 1 : 0.5) * dMag[o + k]) / m : 0;
+        re[k] = share * r;
+        im[k] = share * i;
+      }
+      fft.inverse(re, im, back);
+      const start = f * hop + offset;
+      for (let n = 0; n < window.length; n++) signal[start + n] += window[n] * back[offset + n];
+    }
+    item.fill(0);
+    for (let q = 0; q < signal.length; q++) item[reflect(q - pad, length)] += signal[q];
+    grad.set(item, b * length);
+  }
+  return grad;
 }
 
 /** Index into a signal of `length` samples of position q of its reflection (…, x[1], x[0], x[1], …). */

@@ -4,7 +4,7 @@ import type { Conv1d, ConvTranspose1d, Resnet1D } from '../layers';
 import type { VQVAE } from '../vqvae';
 import type { WeightMap } from '../weights';
 import { ConvArena, convArena } from './conv-arena';
-import { ConvThreads, SCORE_ROWS } from './conv-threads';
+import { ConvThreads, quantiseRows, SCORE_ROWS } from './conv-threads';
 
 /**
  * The VQ-VAE's inference path in hand-written WebAssembly SIMD (conv-kernels.wat): a whole
@@ -24,6 +24,10 @@ const RELU = 0;
 const NONE = -Infinity;
 /** Multiply-adds below which a convolution stays on the calling thread (about 0.1 ms of work). */
 const MIN_SPLIT_MACS = 1 << 21;
+/** Multiply-adds per block of rows the threads take in turn. */
+const CONV_BLOCK_MACS = 1 << 22;
+/** Latents per block of a shared codebook lookup: 128 × 2048 codes × 64 is 16M multiply-adds. */
+const QUANTISE_BLOCK_ROWS = 4 * SCORE_ROWS;
 
 /** An activation `[rows, channels]` in the arena: row 0 at `ptr`, `margin` zero rows either side. */
 interface Act {
@@ -104,10 +108,9 @@ export class ConvRun {
       this.a.k.conv(w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, inFloor, outFloor, residual ? 1 : 0);
       return;
     }
-    const own = threads.post('conv', rows, (from, count) =>
-      [w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, reluIn ? 0 : 1, reluOut ? 0 : 1, residual ? 1 : 0]);
-    this.a.k.conv(w, b, x, xs, xd, taps, nIn, y, ys, panels, own, inFloor, outFloor, residual ? 1 : 0);
-    threads.wait();
+    // Blocks of about 4M multiply-adds (a fraction of a millisecond), whole 32-row kernel tiles.
+    const block = Math.max(32, Math.ceil(CONV_BLOCK_MACS / (taps * nIn * panels * 8) / 32) * 32);
+    threads.conv(this.a.k, w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, inFloor, outFloor, residual ? 1 : 0, block);
   }
 
   /** A fresh activation whose margins are zero (its rows are the caller's to write). */
@@ -234,20 +237,14 @@ export class ConvRun {
     }
     const packed = this.pack(1, width, bins, (_, i, o) => kd[o * width + i], (o) => half[o]);
     const codes = this.a.alloc(z.rows * 4);
-    const scores = this.a.alloc(SCORE_ROWS * bins * 4); // this thread's; each worker gets its own
     const threads = this.threads;
-    let own = z.rows;
+    // One score buffer per thread: this one's first, then each worker's.
+    const scores = Array.from({ length: 1 + (threads?.count ?? 0) }, () => this.a.alloc(SCORE_ROWS * bins * 4));
     if (threads !== null && z.rows * width * bins >= MIN_SPLIT_MACS) {
-      const workerScores = Array.from({ length: threads.count }, () => this.a.alloc(SCORE_ROWS * bins * 4));
-      own = threads.post('quantise', z.rows, (from, count, worker) =>
-        [packed.w, packed.b, z.ptr + from * z.rowBytes, z.rowBytes, width, bins, count, workerScores[worker], codes + from * 4]);
+      threads.quantise(this.a.k, packed.w, packed.b, z.ptr, z.rowBytes, width, bins, z.rows, scores, codes, QUANTISE_BLOCK_ROWS);
+    } else {
+      quantiseRows(this.a.k, packed.w, packed.b, z.ptr, z.rowBytes, width, bins, z.rows, scores[0], codes);
     }
-    for (let start = 0; start < own; start += SCORE_ROWS) {
-      const n = Math.min(SCORE_ROWS, own - start);
-      this.a.k.conv(packed.w, packed.b, z.ptr + start * z.rowBytes, z.rowBytes, 0, 1, width, scores, bins * 4, bins / 8, n, NONE, NONE, 0);
-      this.a.k.argmax(scores, bins * 4, bins, n, codes + start * 4);
-    }
-    if (own < z.rows) threads!.wait();
     return this.a.i32.slice(codes / 4, codes / 4 + z.rows);
   }
 

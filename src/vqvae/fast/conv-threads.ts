@@ -1,28 +1,38 @@
 import * as os from 'os';
 import { isMainThread, Worker } from 'worker_threads';
 import type { WasmMemory } from '../../prior/fast/wasm-api';
+import type { ConvKernels } from './conv-arena';
 
 /**
- * Worker threads that take a share of the rows of every convolution of the fast VQ-VAE path. tfjs's
- * threaded wasm build cannot start its workers in Node (FACTS.md), so the other cores are used here
+ * Worker threads that share the rows of every convolution of the fast VQ-VAE path. tfjs's threaded
+ * wasm build cannot start its workers in Node (FACTS.md), so the other cores are used here
  * directly: the arena's memory is a shared WebAssembly memory, each worker instantiates the same
- * kernels over it, and a convolution's output rows are split between the calling thread and the
- * workers. Weights and activations live once in that memory, so a thread costs no model copy (a
- * worker pool of whole models costs one each), and a row is computed the same way whoever computes
- * it, so results do not depend on the number of threads.
+ * kernels over it, and the calling thread and the workers take blocks of a convolution's output
+ * rows from a shared counter until none is left. Weights and activations live once in that
+ * memory, so a thread costs no model copy (a worker pool of whole models costs one each); a row is
+ * computed the same way whoever computes it, so results do not depend on the number of threads;
+ * and a thread the scheduler holds back (the machine busy with other work) leaves its blocks to
+ * the others instead of stalling them, as an even split would.
  *
  * Jobs are posted through a small shared Int32Array and `Atomics`, one convolution (a few to a few
  * hundred milliseconds) at a time.
  */
 
-/** Int32 slots per worker in the control array. */
+/** Int32 slots per worker in the control array; slot block 0 holds the shared words of a job. */
 const SLOTS = 24;
-/** Slot indices: job sequence number (posted), done sequence number, ready flag, job kind, arguments. */
+/** Shared words: the job's tag and next block (see takeBlocks), and the blocks finished. */
+const NEXT = 0;
+const FINISHED = 1;
+/** A job's tag sits above bit 19 of NEXT: 2^19 blocks of at least 32 rows each are enough. */
+const TAG_SHIFT = 19;
+const INDEX_MASK = (1 << TAG_SHIFT) - 1;
+const TAG_MASK = (1 << (31 - TAG_SHIFT)) - 1;
+/** Per-worker slot indices: job sequence number (posted), ready flag, job kind, block rows, arguments. */
 const SEQ = 0;
-const DONE = 1;
 const READY = 2;
 const KIND = 3;
-const ARGS = 4;
+const BLOCK = 4;
+const ARGS = 5;
 /** Job kinds. */
 const CONV = 0;
 const QUANTISE = 1;
@@ -34,16 +44,67 @@ const START_TIMEOUT_MS = 10000;
 export const SCORE_ROWS = 32;
 
 /**
+ * Takes row blocks of job `tag` until none is left: `body(from, count)` for each, then counts it
+ * done. `sync[NEXT]` holds the job's tag above TAG_SHIFT and the next block below it; a block is
+ * taken by a compare-exchange that also checks the tag, so a worker that wakes late, after its job
+ * is over and the next one posted, can never take a block of the next job with the last one's
+ * arguments. The workers run the same loop (WORKER_SOURCE has it in JavaScript).
+ */
+function takeBlocks(sync: Int32Array, tag: number, rows: number, block: number, body: (from: number, count: number) => void): void {
+  const blocks = Math.ceil(rows / block);
+  for (;;) {
+    const v = Atomics.load(sync, NEXT);
+    if (v >>> TAG_SHIFT !== tag || (v & INDEX_MASK) >= blocks) return;
+    if (Atomics.compareExchange(sync, NEXT, v, v + 1) !== v) continue;
+    const from = (v & INDEX_MASK) * block;
+    body(from, Math.min(block, rows - from));
+    if (Atomics.add(sync, FINISHED, 1) + 1 === blocks) Atomics.notify(sync, FINISHED);
+  }
+}
+
+/**
+ * Scores `rows` latents against the codebook in blocks of SCORE_ROWS and takes each row's best code
+ * (WORKER_SOURCE has it in JavaScript).
+ */
+export function quantiseRows(k: ConvKernels, w: number, b: number, z: number, zStride: number, width: number, bins: number, rows: number, scores: number, codes: number): void {
+  for (let start = 0; start < rows; start += SCORE_ROWS) {
+    const n = Math.min(SCORE_ROWS, rows - start);
+    k.conv(w, b, z + start * zStride, zStride, 0, 1, width, scores, bins * 4, bins / 8, n, -Infinity, -Infinity, 0);
+    k.argmax(scores, bins * 4, bins, n, codes + start * 4);
+  }
+}
+
+/**
  * The worker: instantiates the kernels over the arena's memory, then runs jobs forever. A conv job
- * carries the `conv` kernel's arguments (the floors as 0 = ReLU, 1 = none); a quantise job scores
- * its latents against the codebook in blocks of SCORE_ROWS and takes each row's best code.
+ * carries the `conv` kernel's arguments for all the rows (the floors as 0 = ReLU, 1 = none); a
+ * quantise job those of `quantiseRows` with this worker's own score buffer.
  */
 const WORKER_SOURCE = `
 const { workerData } = require('worker_threads');
 const { module, memory, control, slot } = workerData;
-const c = new Int32Array(control, slot * ${SLOTS} * 4, ${SLOTS});
+const sync = new Int32Array(control, 0, ${SLOTS});
+const c = new Int32Array(control, (slot + 1) * ${SLOTS} * 4, ${SLOTS});
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const floor = (v) => (v === 0 ? 0 : -Infinity);
+// takeBlocks and quantiseRows as above, in plain JavaScript.
+function takeBlocks(sync, tag, rows, block, body) {
+  const blocks = Math.ceil(rows / block);
+  for (;;) {
+    const v = Atomics.load(sync, ${NEXT});
+    if (v >>> ${TAG_SHIFT} !== tag || (v & ${INDEX_MASK}) >= blocks) return;
+    if (Atomics.compareExchange(sync, ${NEXT}, v, v + 1) !== v) continue;
+    const from = (v & ${INDEX_MASK}) * block;
+    body(from, Math.min(block, rows - from));
+    if (Atomics.add(sync, ${FINISHED}, 1) + 1 === blocks) Atomics.notify(sync, ${FINISHED});
+  }
+}
+function quantiseRows(k, w, b, z, zStride, width, bins, rows, scores, codes) {
+  for (let start = 0; start < rows; start += ${SCORE_ROWS}) {
+    const n = Math.min(${SCORE_ROWS}, rows - start);
+    k.conv(w, b, z + start * zStride, zStride, 0, 1, width, scores, bins * 4, bins / 8, n, -Infinity, -Infinity, 0);
+    k.argmax(scores, bins * 4, bins, n, codes + start * 4);
+  }
+}
 Atomics.store(c, ${READY}, 1);
 Atomics.notify(c, ${READY});
 let seen = 0;
@@ -56,20 +117,16 @@ for (;;) {
     }
   }
   seen = Atomics.load(c, ${SEQ});
-  const a = ${ARGS};
+  const a = Array.from(c.subarray(${ARGS}, ${ARGS} + 14));
   if (c[${KIND}] === ${CONV}) {
-    k.conv(c[a], c[a + 1], c[a + 2], c[a + 3], c[a + 4], c[a + 5], c[a + 6], c[a + 7], c[a + 8], c[a + 9], c[a + 10],
-      floor(c[a + 11]), floor(c[a + 12]), c[a + 13]);
+    const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fin, fout, res] = a;
+    takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
+      k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, floor(fin), floor(fout), res));
   } else {
-    const [w, b, z, zStride, width, bins, rows, scores, codes] = c.subarray(a, a + 9);
-    for (let start = 0; start < rows; start += ${SCORE_ROWS}) {
-      const n = Math.min(${SCORE_ROWS}, rows - start);
-      k.conv(w, b, z + start * zStride, zStride, 0, 1, width, scores, bins * 4, bins / 8, n, -Infinity, -Infinity, 0);
-      k.argmax(scores, bins * 4, bins, n, codes + start * 4);
-    }
+    const [w, b, z, zStride, width, bins, rows, scores, codes] = a;
+    takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
+      quantiseRows(k, w, b, z + from * zStride, zStride, width, bins, count, scores, codes + from * 4));
   }
-  Atomics.store(c, ${DONE}, seen);
-  Atomics.notify(c, ${DONE});
 }
 `;
 
@@ -90,13 +147,14 @@ export function vqvaeThreads(): number {
 export class ConvThreads {
   private readonly workers: Worker[] = [];
   private readonly control: Int32Array;
+  /** The shared words of a job (NEXT, FINISHED). */
+  private readonly sync: Int32Array;
   private seq = 0;
-  /** Workers given a share by the last `post`. */
-  private posted = 0;
 
   /** Starts `count` workers over `memory` and waits until they are ready. */
   constructor(module: WebAssembly.Module, memory: WasmMemory, readonly count: number) {
-    this.control = new Int32Array(new SharedArrayBuffer(count * SLOTS * 4));
+    this.control = new Int32Array(new SharedArrayBuffer((count + 1) * SLOTS * 4));
+    this.sync = this.control.subarray(0, SLOTS);
     for (let slot = 0; slot < count; slot++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: this.control.buffer, slot } });
       // The fast path never waits on the event loop for them, and they must not keep a process alive.
@@ -104,7 +162,7 @@ export class ConvThreads {
       this.workers.push(worker);
     }
     for (let slot = 0; slot < count; slot++) {
-      if (Atomics.wait(this.control, slot * SLOTS + READY, 0, START_TIMEOUT_MS) === 'timed-out') {
+      if (Atomics.wait(this.control, (slot + 1) * SLOTS + READY, 0, START_TIMEOUT_MS) === 'timed-out') {
         this.close();
         throw new Error('fast VQ-VAE: a worker thread did not start');
       }
@@ -112,41 +170,58 @@ export class ConvThreads {
   }
 
   /**
-   * Posts to the workers their shares of `rows` rows: `args(from, count, worker)` gives the job's
-   * arguments for rows [from, from + count) on worker `worker`. Returns the rows left to the caller, the first ones,
-   * which it computes before calling `wait`.
+   * The `conv` kernel's call (arguments as its own, `rows` rows) shared by blocks of `block` rows
+   * between this thread and the workers; returns when every row is done.
    */
-  post(kind: 'conv' | 'quantise', rows: number, args: (from: number, count: number, worker: number) => number[]): number {
-    const share = Math.ceil(rows / (this.count + 1));
-    const c = this.control;
-    this.seq = (this.seq + 1) | 0;
-    this.posted = 0;
-    for (let i = 0; i < this.count; i++) {
-      const from = share * (i + 1);
-      const count = Math.min(share, rows - from);
-      if (count <= 0) break;
-      const at = i * SLOTS;
-      c[at + KIND] = kind === 'conv' ? CONV : QUANTISE;
-      c.set(args(from, count, i), at + ARGS);
-      Atomics.store(c, at + SEQ, this.seq);
-      Atomics.notify(c, at + SEQ);
-      this.posted++;
-    }
-    return Math.min(share, rows);
+  conv(k: ConvKernels, w: number, b: number, x: number, xs: number, xd: number, taps: number, nIn: number, y: number, ys: number,
+    panels: number, rows: number, inFloor: number, outFloor: number, res: number, block: number): void {
+    const tag = this.post(CONV, block, () => [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, inFloor === 0 ? 0 : 1, outFloor === 0 ? 0 : 1, res]);
+    takeBlocks(this.sync, tag, rows, block, (from, count) =>
+      k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, inFloor, outFloor, res));
+    this.wait(Math.ceil(rows / block));
   }
 
-  /** Waits until the workers have finished what `post` gave them. */
-  wait(): void {
+  /**
+   * `quantiseRows` over `rows` latents shared by blocks of `block` rows (a multiple of SCORE_ROWS);
+   * `scores[0]` is this thread's score buffer, `scores[1 + i]` worker i's.
+   */
+  quantise(k: ConvKernels, w: number, b: number, z: number, zStride: number, width: number, bins: number, rows: number,
+    scores: number[], codes: number, block: number): void {
+    const tag = this.post(QUANTISE, block, (worker) => [w, b, z, zStride, width, bins, rows, scores[1 + worker], codes]);
+    takeBlocks(this.sync, tag, rows, block, (from, count) =>
+      quantiseRows(k, w, b, z + from * zStride, zStride, width, bins, count, scores[0], codes + from * 4));
+    this.wait(Math.ceil(rows / block));
+  }
+
+  /** Opens a job (its tag, block 0, none finished), posts it to every worker and returns its tag. */
+  private post(kind: number, block: number, args: (worker: number) => number[]): number {
     const c = this.control;
-    for (let i = 0; i < this.posted; i++) {
-      const at = i * SLOTS + DONE;
-      let spins = 0;
-      for (let done = Atomics.load(c, at); done !== this.seq; done = Atomics.load(c, at)) {
-        // Sleeping on the value seen cannot miss the store: a changed value returns at once.
-        if (++spins > SPINS) {
-          Atomics.wait(c, at, done);
-          spins = 0;
-        }
+    this.seq = (this.seq + 1) | 0;
+    const tag = this.seq & TAG_MASK;
+    Atomics.store(this.sync, FINISHED, 0);
+    Atomics.store(this.sync, NEXT, tag << TAG_SHIFT);
+    for (let i = 0; i < this.count; i++) {
+      const at = (i + 1) * SLOTS;
+      c[at + KIND] = kind;
+      c[at + BLOCK] = block;
+      c.set(args(i), at + ARGS);
+      Atomics.store(c, at + SEQ, this.seq);
+      Atomics.notify(c, at + SEQ);
+    }
+    return tag;
+  }
+
+  /**
+   * Waits until all `blocks` of the job are finished: by whoever took them. A worker that has not
+   * woken up yet is not waited for (it will find no block left).
+   */
+  private wait(blocks: number): void {
+    let spins = 0;
+    for (let done = Atomics.load(this.sync, FINISHED); done < blocks; done = Atomics.load(this.sync, FINISHED)) {
+      // Sleeping on the value seen cannot miss the last store: a changed value returns at once.
+      if (++spins > SPINS) {
+        Atomics.wait(this.sync, FINISHED, done);
+        spins = 0;
       }
     }
   }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { frameFFT } from '../train/fast/fft-kernels';
 import { isPowerOfTwo, RealFFT, realFFT } from './fft';
 
 /** One STFT configuration, named as the reference's `STFTValues`. */
@@ -160,21 +161,18 @@ function spectra(data: Float32Array, batch: number, p: Framing): { re: Float64Ar
   const size = batch * frames * bins;
   const out = { re: new Float64Array(size), im: new Float64Array(size), magnitudes: new Float32Array(size) };
   const signal = new Float64Array(length + 2 * pad);
-  const frame = new Float64Array(fft.n);
-  const re = new Float64Array(bins);
-  const im = new Float64Array(bins);
+  const framed = new Float32Array(frames * fft.n);
   for (let b = 0; b < batch; b++) {
     for (let q = 0; q < signal.length; q++) signal[q] = data[b * length + reflect(q - pad, length)];
     for (let f = 0; f < frames; f++) {
       const start = f * hop + offset;
-      for (let n = 0; n < window.length; n++) frame[offset + n] = window[n] * signal[start + n];
-      fft.forward(frame, re, im);
-      const o = (b * frames + f) * bins;
-      out.re.set(re, o);
-      out.im.set(im, o);
-      for (let k = 0; k < bins; k++) out.magnitudes[o + k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
+      const at = f * fft.n + offset;
+      for (let n = 0; n < window.length; n++) framed[at + n] = window[n] * signal[start + n];
     }
+    const o = b * frames * bins;
+    transformFrames(fft, framed, frames, out.re.subarray(o, o + frames * bins), out.im.subarray(o, o + frames * bins));
   }
+  for (let k = 0; k < size; k++) out.magnitudes[k] = Math.sqrt(out.re[k] * out.re[k] + out.im[k] * out.im[k]);
   return out;
 }
 
@@ -184,32 +182,63 @@ function spectraGradient(dMag: Float32Array, spectrum: { re: Float64Array; im: F
   const grad = new Float32Array(batch * length);
   const signal = new Float64Array(length + 2 * pad);
   const item = new Float64Array(length);
-  const back = new Float64Array(fft.n);
-  const re = new Float64Array(bins);
-  const im = new Float64Array(bins);
+  const re = new Float64Array(frames * bins);
+  const im = new Float64Array(frames * bins);
+  const back = new Float32Array(frames * fft.n);
   const { re: sRe, im: sIm } = spectrum;
   for (let b = 0; b < batch; b++) {
-    signal.fill(0);
     for (let f = 0; f < frames; f++) {
-      const o = (b * frames + f) * bins;
       for (let k = 0; k < bins; k++) {
-        const r = sRe[o + k];
-        const i = sIm[o + k];
+        const o = (b * frames + f) * bins + k;
+        const r = sRe[o];
+        const i = sIm[o];
         const m = Math.sqrt(r * r + i * i);
         // Bins 0 and n/2 appear once in the full spectrum, the others twice.
-        const share = m > 0 ? ((k === 0 || k === bins - 1 ? 1 : 0.5) * dMag[o + k]) / m : 0;
-        re[k] = share * r;
-        im[k] = share * i;
+        const share = m > 0 ? ((k === 0 || k === bins - 1 ? 1 : 0.5) * dMag[o]) / m : 0;
+        re[f * bins + k] = share * r;
+        im[f * bins + k] = share * i;
       }
-      fft.inverse(re, im, back);
+    }
+    inverseFrames(fft, re, im, frames, back);
+    signal.fill(0);
+    for (let f = 0; f < frames; f++) {
       const start = f * hop + offset;
-      for (let n = 0; n < window.length; n++) signal[start + n] += window[n] * back[offset + n];
+      const at = f * fft.n + offset;
+      for (let n = 0; n < window.length; n++) signal[start + n] += window[n] * back[at + n];
     }
     item.fill(0);
     for (let q = 0; q < signal.length; q++) item[reflect(q - pad, length)] += signal[q];
     grad.set(item, b * length);
   }
   return grad;
+}
+
+/**
+ * Real FFTs of `count` frames [count, n] → half spectra [count, n/2 + 1]: four frames at a time
+ * in float32 SIMD (src/train/fast/fft-kernels.wat) where the engine has SIMD128, else one by one
+ * in float64 (`RealFFT`).
+ */
+function transformFrames(fft: RealFFT, frames: Float32Array, count: number, re: Float64Array, im: Float64Array): void {
+  const simd = frameFFT();
+  if (simd !== null) return simd.forward(fft.n, frames, count, re, im);
+  const bins = fft.n / 2 + 1;
+  const frame = new Float64Array(fft.n);
+  for (let f = 0; f < count; f++) {
+    frame.set(frames.subarray(f * fft.n, (f + 1) * fft.n));
+    fft.forward(frame, re.subarray(f * bins, (f + 1) * bins), im.subarray(f * bins, (f + 1) * bins));
+  }
+}
+
+/** `RealFFT.inverse` of `count` half spectra into frames [count, n], as `transformFrames` chooses. */
+function inverseFrames(fft: RealFFT, re: Float64Array, im: Float64Array, count: number, frames: Float32Array): void {
+  const simd = frameFFT();
+  if (simd !== null) return simd.inverse(fft.n, re, im, count, frames);
+  const bins = fft.n / 2 + 1;
+  const frame = new Float64Array(fft.n);
+  for (let f = 0; f < count; f++) {
+    fft.inverse(re.subarray(f * bins, (f + 1) * bins), im.subarray(f * bins, (f + 1) * bins), frame);
+    frames.set(frame, f * fft.n);
+  }
 }
 
 /** Index into a signal of `length` samples of position q of its reflection (…, x[1], x[0], x[1], …). */

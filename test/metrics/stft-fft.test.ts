@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RealFFT } from '../../src/metrics/fft';
+import { frameFFT } from '../../src/train/fast/fft-kernels';
 import { dftMagnitude, fftMagnitude, MULTISPECTRAL_STFTS, DEFAULT_STFT, STFTSettings } from '../../src/metrics/stft';
 import { tensorLeak, useBackend } from '../helpers';
 
@@ -41,6 +42,35 @@ describe('RealFFT', () => {
       const back = new Float64Array(n);
       fft.inverse(re, im, back);
       for (let m = 0; m < n; m++) expect(Math.abs(back[m] / n - x[m])).toBeLessThan(1e-13);
+    }
+  });
+
+  it('equals the SIMD frame kernels (four frames per call, float32), forward and inverse', () => {
+    const simd = frameFFT();
+    expect(simd).not.toBeNull();
+    for (const n of [4, 512, 2048]) {
+      const count = 7; // not a multiple of the four lanes
+      const bins = n / 2 + 1;
+      const frames = signal(count, n, n + 1);
+      const re = new Float64Array(count * bins);
+      const im = new Float64Array(count * bins);
+      simd!.forward(n, frames, count, re, im);
+      const fft = new RealFFT(n);
+      const r = new Float64Array(bins);
+      const i = new Float64Array(bins);
+      let worst = 0;
+      let scale = 0;
+      for (let f = 0; f < count; f++) {
+        fft.forward(Float64Array.from(frames.subarray(f * n, (f + 1) * n)), r, i);
+        for (let k = 0; k < bins; k++) {
+          worst = Math.max(worst, Math.abs(r[k] - re[f * bins + k]), Math.abs(i[k] - im[f * bins + k]));
+          scale = Math.max(scale, Math.hypot(r[k], i[k]));
+        }
+      }
+      expect(worst / scale).toBeLessThan(1e-6);
+      const back = new Float32Array(count * n);
+      simd!.inverse(n, re, im, count, back);
+      for (let j = 0; j < count * n; j++) expect(Math.abs(back[j] / n - frames[j])).toBeLessThan(1e-6);
     }
   });
 

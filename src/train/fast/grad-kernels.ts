@@ -27,14 +27,14 @@ class GradKernels {
     this.view = new Float32Array(this.memory.buffer);
   }
 
-  /** The memory as floats, with at least `floats` of them, all zero. */
-  zeroed(floats: number): Float32Array {
+  /** The memory as floats, with at least `floats` of them, those from `zeroFrom` on zero. */
+  zeroed(floats: number, zeroFrom = 0): Float32Array {
     const need = Math.ceil((floats * 4) / PAGE) - this.view.length / (PAGE / 4);
     if (need > 0) {
       this.memory.grow(need);
       this.view = new Float32Array(this.memory.buffer);
     }
-    this.view.fill(0, 0, floats);
+    this.view.fill(0, zeroFrom, floats);
     return this.view;
   }
 }
@@ -82,13 +82,16 @@ export interface ConvGradientShape {
 
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
-/** Copies rows of `cols` floats into rows of `stride` floats at float offset `at`. */
+/** Copies rows of `cols` floats into rows of `stride` floats at float offset `at`, zero past `cols`. */
 function place(view: Float32Array, at: number, data: Float32Array, rows: number, cols: number, stride: number): void {
   if (cols === stride) {
-    view.set(data, at);
+    view.set(data.subarray(0, rows * cols), at);
     return;
   }
-  for (let r = 0; r < rows; r++) view.set(data.subarray(r * cols, (r + 1) * cols), at + r * stride);
+  for (let r = 0, from = 0, to = at; r < rows; r++, to += stride) {
+    for (let c = 0; c < cols; c++) view[to + c] = data[from++];
+    for (let c = cols; c < stride; c++) view[to + c] = 0;
+  }
 }
 
 /**
@@ -105,7 +108,7 @@ export function convFilterGradients(kernels: GradKernels, x: Float32Array, g: Fl
   const gAt = roundUp(s.batch * s.tIn * ni, 16);
   const cAt = gAt + roundUp(s.batch * s.tOut * nj, 16);
   const bAt = cAt + s.taps * ni * nj;
-  const view = kernels.zeroed(bAt + nj);
+  const view = kernels.zeroed(bAt + nj, cAt);
   place(view, xAt, x, s.batch * s.tIn, s.cIn, ni);
   place(view, gAt, g, s.batch * s.tOut, s.cOut, nj);
   for (let b = 0; b < s.batch; b++) {
@@ -135,7 +138,7 @@ export function convFilterGradients(kernels: GradKernels, x: Float32Array, g: Fl
 export function columnSums(kernels: GradKernels, values: Float32Array, rows: number, cols: number): Float32Array {
   const nj = roundUp(cols, 4);
   const outAt = roundUp(rows * nj, 16);
-  const view = kernels.zeroed(outAt + nj);
+  const view = kernels.zeroed(outAt + nj, outAt);
   place(view, 0, values, rows, cols, nj);
   kernels.k.colsum(0, nj * 4, rows, outAt * 4, nj);
   return view.slice(outAt, outAt + cols);

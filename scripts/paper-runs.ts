@@ -19,7 +19,10 @@
  * `<run>/eval.json` (held-out figures and wall time). src/metrics/paper-tables.ts builds the tables.
  *
  * Everything resumes: a complete corpus is kept, a run with an `eval.json` for the current steps is
- * skipped, and a run stopped part-way continues from its last save.
+ * skipped, and a run stopped part-way continues from its last save. Raising `--steps` trains every
+ * run further. The runs are independent, so after the corpus they may train in several processes
+ * at once, one run each (`--only baseline`, `--only no_restarts`, ...; never two processes on one
+ * run), as the committed results were made (data/paper-runs/README.md).
  */
 import * as fs from 'fs';
 import * as os from 'os';

@@ -18,8 +18,6 @@ import { batchedProducts, columnSums, gradKernels, hostData } from './fast/grad-
  *   against 7.5 for a transposed copy and a product for [1024, 256]ᵀ·[1024, 256]).
  * - Add's and Multiply's gradients sum broadcast operands with Sum, slow on wasm over leading
  *   axes (`reduceTo`).
- * - Mean's gradient multiplies by a tensor of ones built on the host (LayerNorm's means: 2% of a
- *   prior step); it is broadcast instead, which gives the same values.
  * - wasm's Transpose and GatherV2 move one element at a time through index arithmetic (2.6 ms
  *   to transpose [1024, 256], 7 ms to gather 1024 rows of 256): both are replaced for the
  *   process by copies on the host (`registerHostCopies`), which give the same values bit for bit.
@@ -62,17 +60,6 @@ export function installTrainingGradients(): void {
         ? () => rowProduct(transposeB ? dy : a, transposeB ? a : dy)
         : undefined;
       return { a: () => unbroadcast(da(), a.shape), b: weightGrad ?? (() => unbroadcast(db(), b.shape)) };
-    },
-  });
-  tf.registerGradient({
-    kernelName: 'Mean',
-    inputsToSave: ['x'],
-    gradFunc: (dyIn, saved, attrs) => {
-      const [x] = saved;
-      const axes = tf.util.parseAxisParam((attrs as unknown as { axis: number | number[] }).axis, x.shape);
-      const expanded = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-      const count = axes.reduce((p, a) => p * x.shape[a], 1);
-      return { x: () => tf.div(tf.broadcastTo(tf.reshape(dyIn as tf.Tensor, expanded), x.shape), count) };
     },
   });
   for (const kernelName of ['Add', 'Multiply']) {

@@ -132,15 +132,3 @@ describe('gradients of a weight applied to every row', () => {
     tf.dispose([a, b, w]);
   });
 });
-
-describe("Mean's gradient", () => {
-  it.each<[number[], number | number[] | undefined]>([[[2, 3, 4], -1], [[2, 3, 4], [0, 2]], [[2, 3, 4], undefined]])(
-    'shape %j, axis %j: the output gradient over the count, broadcast', (shape, axis) => tf.tidy(() => {
-      const x = tf.randomNormal(shape, 0, 1, 'float32', 7);
-      const outShape = tf.mean(x, axis, true).shape;
-      const weights = tf.range(1, 1 + outShape.reduce((p, d) => p * d, 1)).reshape(outShape);
-      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, axis, true), weights)))(x);
-      const want = tf.div(tf.broadcastTo(weights, shape), x.size / weights.size);
-      expect(Array.from(g.dataSync())).toEqual(Array.from(want.dataSync()));
-    }));
-});

@@ -1,19 +1,20 @@
 /**
- * Prior training speed: median seconds per step (z_forward, backward, clipping, Adam) of the
- * TypeScript trainer on one thread and on `--threads` worker threads, and, when JUKEBOX_REF names
- * an openai/jukebox checkout and Debian's python3-torch is installed, the reference's step on one
- * and on as many threads on the same machine, run at its best (the allocator settings of
- * FACTS.md, set for those processes only).
+ * Prior training speed: median wall and CPU seconds per step (z_forward, backward, clipping,
+ * Adam) of the TypeScript trainer on one thread and on `--threads` worker threads, and, when
+ * JUKEBOX_REF names an openai/jukebox checkout and Debian's python3-torch is installed, the
+ * reference's step on one and on as many threads on the same machine, run at its best (the
+ * allocator settings of FACTS.md, set for those processes only). The runs interleave (reference
+ * 1 thread, ours 1 thread, reference N, ours N, repeated `--rounds` times) so that a shared
+ * machine's load falls on both alike; the load average is printed beside every figure.
  *
  * The model: a top prior with the 5b_lyrics design at the sampling benchmark's size (width 256,
  * depth 8, n_ctx 1024, 2048 codes; a lyrics encoder of width 128 over 128 characters read by every
  * fourth layer), batch 4.
  *
- *   JUKEBOX_REF=/path/to/jukebox npx tsx bench/train-prior.ts [--steps 5] [--threads 2] [--batch-size 4]
+ *   JUKEBOX_REF=/path/to/jukebox npx tsx bench/train-prior.ts [--steps 5] [--threads 2] [--batch-size 4] [--rounds 1]
  */
 import * as os from 'os';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
 import { parseArgs } from 'util';
 import { initBackend } from '../src/backend';
 import { readLabelIdTables, SongMetadata } from '../src/labels';
@@ -22,6 +23,7 @@ import { randomPrior } from '../src/prior/load';
 import { PriorBatch, PriorTrainer } from '../src/train/prior-trainer';
 import { PriorWorkerPool } from '../src/train/prior-worker-pool';
 import { Rng } from '../src/rng';
+import { load, ratio, runReference, StepTimes, summarise, timed } from './train-common';
 
 const CONFIG = {
   sr: 44100, levels: 3, downs_t: [3, 2, 2], strides_t: [2, 2, 2], l_bins: 2048,
@@ -33,16 +35,12 @@ const CONFIG = {
 
 const LYRICS = 'the sun goes down and the night comes round, and we sing along until the morning light '.repeat(8);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     steps: { type: 'string', default: '5' },
     'batch-size': { type: 'string', default: '4' },
     threads: { type: 'string', default: String(Math.min(2, os.cpus().length)) },
+    rounds: { type: 'string', default: '1' },
   } });
   const steps = Number(values.steps);
   const batchSize = Number(values['batch-size']);
@@ -52,7 +50,7 @@ async function main(): Promise<void> {
   const tables = readLabelIdTables(path.join(__dirname, '..', 'test', 'fixtures', 'prior', 'label_ids'), 'v2');
   const artists = ['nora_quill', 'marco_ferro', 'dj_example', 'the_synthetic_strings'];
   const metas = Array.from({ length: batchSize }, (_, i) => ({ artist: artists[i % 4], genre: 'blues rock', lyrics: LYRICS, total_length: 60 * 44100, offset: 0 }));
-  const secondsPerStep = async (workers: number): Promise<{ seconds: number; parameters: number }> => {
+  const ours = async (workers: number): Promise<StepTimes & { parameters: number }> => {
     const prior = randomPrior(config, 0, { labelTables: tables });
     const labels = prior.labeller!.getBatchLabels(metas.map((m): SongMetadata => ({ artist: m.artist, genre: m.genre, lyrics: m.lyrics, totalSeconds: 60, offsetSeconds: 0 })));
     const y = prior.getY(labels, 0)!;
@@ -62,57 +60,56 @@ async function main(): Promise<void> {
     const pool = workers > 1 ? await PriorWorkerPool.start(prior, workers) : undefined;
     trainer.runner = pool;
     const rng = new Rng(1);
-    const times: number[] = [];
+    const times: { wall: number; cpu: number }[] = [];
     for (let step = 0; step <= steps; step++) {
       const z = Int32Array.from({ length: batchSize * config.n_ctx }, () => rng.int(config.l_bins));
       const batch: PriorBatch = { items: batchSize, z, zCond: null, y: yData.slice() };
-      const start = performance.now();
-      await trainer.trainStep(batch);
-      if (step > 0) times.push((performance.now() - start) / 1000);
+      const t = await timed(() => trainer.trainStep(batch));
+      if (step > 0) times.push(t); // step 0 allocates everything
     }
     await pool?.close();
     trainer.dispose();
     const parameters = prior.numParameters;
     prior.dispose();
-    return { seconds: median(times), parameters };
+    return { ...summarise(times), parameters };
   };
-  const single = await secondsPerStep(1);
-  const parallel = await secondsPerStep(threads);
   const tokens = batchSize * config.n_ctx;
-  const report: Record<string, unknown> = {
-    machine: `${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores`,
-    model: `width ${config.prior_width}, depth ${config.prior_depth}, n_ctx ${config.n_ctx}, lyrics encoder ${config.prime_width}x${config.prime_depth} over ${config.n_tokens}; ${single.parameters} parameters`,
-    batch: batchSize,
-    backend: backend.choice,
-    jukebox_ts: {
-      one_thread: { seconds_per_step: +single.seconds.toFixed(3), tokens_per_second: Math.round(tokens / single.seconds) },
-      [`${threads}_worker_threads`]: { seconds_per_step: +parallel.seconds.toFixed(3), tokens_per_second: Math.round(tokens / parallel.seconds) },
-    },
-  };
-  if (!process.env.JUKEBOX_REF) {
-    report.reference = 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare';
-  } else {
-    const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '68719476736', MALLOC_TOP_PAD_: '1073741824' };
-    const reference = (n: number): { seconds_per_step: number } | string => {
-      const r = spawnSync(process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3', [path.join(__dirname, 'reference_train_prior.py'),
-        '--config', JSON.stringify(CONFIG), '--metas', JSON.stringify(metas), '--steps', String(steps), '--threads', String(n)], { encoding: 'utf8', env });
-      if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
-      return JSON.parse(r.stdout.trim().split('\n').pop()!);
-    };
-    const one = reference(1);
-    const many = reference(threads);
-    if (typeof one === 'string' || typeof many === 'string') {
-      report.reference = typeof one === 'string' ? one : many;
-    } else {
-      const show = (ref: { seconds_per_step: number }) => ({ ...ref, seconds_per_step: +ref.seconds_per_step.toFixed(3), tokens_per_second: Math.round(tokens / ref.seconds_per_step) });
-      report.reference = { one_thread: show(one), [`${threads}_threads`]: show(many) };
+  const reference = (n: number) => process.env.JUKEBOX_REF === undefined
+    ? 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare'
+    : runReference(path.join(__dirname, 'reference_train_prior.py'),
+      ['--config', JSON.stringify(CONFIG), '--metas', JSON.stringify(metas), '--steps', String(steps), '--threads', String(n)]);
+  const show = (t: StepTimes | string) => (typeof t === 'string' ? { result: t } : { ...t, tokens_per_second: Math.round(tokens / t.seconds_per_step), load: load() });
+  const rounds: Record<string, unknown>[] = [];
+  let parameters = 0;
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const row: Record<string, unknown> = {};
+    const r1 = reference(1);
+    row.reference_one_thread = show(r1);
+    const o1 = await ours(1);
+    parameters = o1.parameters;
+    row.jukebox_ts_one_thread = show(o1);
+    const rn = reference(threads);
+    row[`reference_${threads}_threads`] = show(rn);
+    const on = await ours(threads);
+    row[`jukebox_ts_${threads}_worker_threads`] = show(on);
+    if (typeof r1 !== 'string' && typeof rn !== 'string') {
       // Ratio > 1: jukebox-ts trains faster. Same machine, same number of threads.
-      report.speed_ratio_vs_reference = {
-        one_thread: +(one.seconds_per_step / single.seconds).toFixed(2),
-        [`${threads}_threads`]: +(many.seconds_per_step / parallel.seconds).toFixed(2),
+      row.speed_ratio_vs_reference = {
+        one_thread_wall: ratio(r1.seconds_per_step, o1.seconds_per_step),
+        one_thread_cpu: ratio(r1.cpu_seconds_per_step, o1.cpu_seconds_per_step),
+        [`${threads}_threads_wall`]: ratio(rn.seconds_per_step, on.seconds_per_step),
       };
     }
+    rounds.push(row);
   }
+  const report = {
+    machine: `${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores`,
+    model: `width ${config.prior_width}, depth ${config.prior_depth}, n_ctx ${config.n_ctx}, lyrics encoder ${config.prime_width}x${config.prime_depth} over ${config.n_tokens}; ${parameters} parameters`,
+    batch: batchSize,
+    threads,
+    backend: backend.choice,
+    rounds,
+  };
   console.log(JSON.stringify(report, null, 2));
 }
 

@@ -1,13 +1,15 @@
 /**
- * VQ-VAE training speed: median seconds per step of the TypeScript trainer on a preset (default
- * `small`, batch 4 × 32768 samples), on one thread and on `--threads` worker threads, and, when
- * JUKEBOX_REF names an openai/jukebox checkout and Debian's python3-torch is installed, the
- * reference's training step with as many threads on the same machine.
+ * VQ-VAE training speed: median wall and CPU seconds per step of the TypeScript trainer on a
+ * preset (default `small`, batch 4 × 32768 samples), on one thread and on `--threads` worker
+ * threads, beside the reference's training step (openai/jukebox, Debian's python3-torch) at its
+ * best (FACTS.md's allocator settings) on as many threads, when JUKEBOX_REF names a checkout.
+ * The runs interleave (reference 1 thread, ours 1 thread, reference N, ours N, repeated
+ * `--rounds` times) so that a shared machine's load falls on both alike; the load average is
+ * printed beside every figure. Ratios > 1: jukebox-ts is faster.
  *
- *   JUKEBOX_REF=/path/to/jukebox npx tsx bench/train.ts [--preset small] [--steps 10] [--threads 2]
+ *   JUKEBOX_REF=/path/to/jukebox npx tsx bench/train.ts [--preset small] [--steps 5] [--threads 2] [--rounds 1]
  */
 import * as tf from '@tensorflow/tfjs';
-import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs } from 'util';
@@ -17,35 +19,32 @@ import { Rng } from '../src/rng';
 import { randomVQVAE } from '../src/vqvae/init';
 import { VQVAETrainer } from '../src/vqvae/trainer';
 import { VQVAEWorkerPool } from '../src/vqvae/worker-pool';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
+import { load, ratio, runReference, StepTimes, summarise, timed } from './train-common';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     preset: { type: 'string', default: 'small' },
-    steps: { type: 'string', default: '10' },
+    steps: { type: 'string', default: '5' },
     'batch-size': { type: 'string', default: '4' },
     window: { type: 'string', default: '32768' },
     threads: { type: 'string', default: String(Math.min(2, os.cpus().length)) },
+    rounds: { type: 'string', default: '1' },
   } });
   const steps = Number(values.steps);
   const batch = Number(values['batch-size']);
   const window = Number(values.window);
+  const threads = Number(values.threads);
   const backend = await initBackend();
   const config = vqvaePreset(values.preset!);
-  const threads = Number(values.threads);
   const bandwidth = { l1: 0.2, l2: 0.05, spec: 40 };
-  const secondsPerStep = async (workers: number): Promise<number> => {
+  const ours = async (workers: number): Promise<StepTimes> => {
     const model = randomVQVAE(config, 0);
     const trainer = new VQVAETrainer(model, bandwidth, new Rng(0));
     if (workers > 1) {
       trainer.pool = await VQVAEWorkerPool.start(model, workers);
       await trainer.pool.startTraining(bandwidth, trainer.config);
     }
-    const times: number[] = [];
+    const times: { wall: number; cpu: number }[] = [];
     for (let step = 0; step <= steps; step++) {
       const f0 = 110 * (1 + (step % 5));
       const data = new Float32Array(batch * window);
@@ -56,48 +55,48 @@ async function main(): Promise<void> {
         }
       }
       const x = tf.tensor2d(data, [batch, window]);
-      const start = performance.now();
-      await trainer.trainStep(x);
-      if (step > 0) times.push((performance.now() - start) / 1000); // step 0 initialises the codebooks
+      const t = await timed(() => trainer.trainStep(x));
+      if (step > 0) times.push(t); // step 0 initialises the codebooks
       x.dispose();
     }
     await trainer.pool?.close();
     trainer.dispose();
     model.dispose();
-    return median(times);
+    return summarise(times);
   };
-  const single = await secondsPerStep(1);
-  const parallel = await secondsPerStep(threads);
-  const report: Record<string, unknown> = {
+  const reference = (n: number) => process.env.JUKEBOX_REF === undefined
+    ? 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare'
+    : runReference(path.join(__dirname, 'reference_train.py'),
+      ['--preset', values.preset!, '--steps', String(steps), '--batch-size', String(batch), '--window', String(window), '--threads', String(n)]);
+  const rounds: Record<string, unknown>[] = [];
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const row: Record<string, unknown> = {};
+    const r1 = reference(1);
+    row.reference_one_thread = { ...(typeof r1 === 'string' ? { result: r1 } : r1), load: load() };
+    const o1 = await ours(1);
+    row.jukebox_ts_one_thread = { ...o1, load: load() };
+    const rn = reference(threads);
+    row[`reference_${threads}_threads`] = { ...(typeof rn === 'string' ? { result: rn } : rn), load: load() };
+    const on = await ours(threads);
+    row[`jukebox_ts_${threads}_worker_threads`] = { ...on, load: load() };
+    if (typeof r1 !== 'string' && typeof rn !== 'string') {
+      row.speed_ratio_vs_reference = {
+        one_thread_wall: ratio(r1.seconds_per_step, o1.seconds_per_step),
+        one_thread_cpu: ratio(r1.cpu_seconds_per_step, o1.cpu_seconds_per_step),
+        [`${threads}_threads_wall`]: ratio(rn.seconds_per_step, on.seconds_per_step),
+      };
+    }
+    rounds.push(row);
+  }
+  console.log(JSON.stringify({
     machine: `${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores`,
     preset: values.preset,
     batch,
     window,
+    threads,
     backend: backend.choice,
-    jukebox_ts: {
-      one_thread: { seconds_per_step: +single.toFixed(3), steps_per_second: +(1 / single).toFixed(3) },
-      [`${threads}_worker_threads`]: { seconds_per_step: +parallel.toFixed(3), steps_per_second: +(1 / parallel).toFixed(3) },
-    },
-  };
-  if (!process.env.JUKEBOX_REF) {
-    report.reference = 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare';
-  } else {
-    const r = spawnSync(process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3', [path.join(__dirname, 'reference_train.py'),
-      '--preset', values.preset!, '--steps', String(steps), '--batch-size', String(batch), '--window', String(window), '--threads', values.threads!],
-    { encoding: 'utf8' });
-    if (r.status !== 0) {
-      report.reference = `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
-    } else {
-      const ref = JSON.parse(r.stdout.trim().split('\n').pop()!);
-      report.reference = { ...ref, seconds_per_step: +ref.seconds_per_step.toFixed(3) };
-      // Ratio > 1: jukebox-ts trains faster. Same machine, same number of threads.
-      report.speed_ratio_vs_reference = {
-        [`${threads}_threads`]: +(ref.seconds_per_step / parallel).toFixed(2),
-        one_thread_vs_reference: +(ref.seconds_per_step / single).toFixed(2),
-      };
-    }
-  }
-  console.log(JSON.stringify(report, null, 2));
+    rounds,
+  }, null, 2));
 }
 
 main();

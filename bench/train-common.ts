@@ -1,0 +1,59 @@
+/**
+ * What the training benchmarks (bench/train.ts, bench/train-prior.ts) share: per-step wall and CPU
+ * time, the reference run at its best, and the interleaved order of the runs.
+ */
+import { spawnSync } from 'child_process';
+import * as os from 'os';
+
+export interface StepTimes {
+  /** Median wall seconds per step. */
+  seconds_per_step: number;
+  /** Median CPU seconds per step of the whole process (all its threads). */
+  cpu_seconds_per_step: number;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Wall and CPU seconds of `step`, over the whole process. */
+export async function timed(step: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await step();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
+}
+
+export function summarise(times: { wall: number; cpu: number }[]): StepTimes {
+  return { seconds_per_step: +median(times.map((t) => t.wall)).toFixed(3), cpu_seconds_per_step: +median(times.map((t) => t.cpu)).toFixed(3) };
+}
+
+/**
+ * The reference's allocator settings from FACTS.md (page faults are slow on these machines and
+ * PyTorch allocates fresh activations per op): set for the reference's processes only.
+ */
+export const REFERENCE_AT_ITS_BEST = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '68719476736', MALLOC_TOP_PAD_: '1073741824' };
+
+/** Runs a reference script at its best; its last stdout line is JSON with seconds_per_step and cpu_seconds_per_step. */
+export function runReference(script: string, args: string[]): (StepTimes & Record<string, unknown>) | string {
+  const r = spawnSync(process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3', [script, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...REFERENCE_AT_ITS_BEST },
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return { ...out, seconds_per_step: +out.seconds_per_step.toFixed(3), cpu_seconds_per_step: +out.cpu_seconds_per_step.toFixed(3) };
+}
+
+/** The 1-, 5- and 15-minute load averages, for the record beside every figure. */
+export function load(): string {
+  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
+/** Ratio > 1: jukebox-ts is faster. */
+export function ratio(reference: number, ours: number): number {
+  return +(reference / ours).toFixed(2);
+}

@@ -1,6 +1,6 @@
 export { lyricLayers, captureLyricAttention, stitchWindow, readCharacters, headKey, headMap, DEFAULT_ALIGN_HOP_FRACTION } from './capture';
 export type { LyricAttention, CaptureOptions } from './capture';
-export { alignWords, wordPath, lyricWords, ALIGNMENT_METHOD, DEFAULT_GAP_LEVEL } from './words';
+export { alignWords, wordPath, lyricWords, columnFloors, ALIGNMENT_METHOD, DEFAULT_GAP_LEVEL } from './words';
 export type { WordTiming, LyricWord, AlignWordsOptions } from './words';
 export { rankHeads, scoreHead } from './heads';
 export type { HeadScore } from './heads';

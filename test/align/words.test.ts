@@ -50,6 +50,21 @@ describe('alignWords', () => {
     got.forEach((w, k) => expect(w.start).toBeCloseTo(SPANS[k][0] * 0.008, 9));
   });
 
+  it('is not pulled by an attention sink: a character the head attends to at every token', () => {
+    const map = syntheticMap(LYRICS, 260, SPANS);
+    const n = LYRICS.length;
+    const newline = LYRICS.indexOf('\n');
+    for (let t = 0; t < 260; t++) {
+      for (let c = 0; c < n; c++) map[t * n + c] *= 0.5;
+      map[t * n + newline] += 0.5;
+    }
+    const words = alignWords(syntheticAttention(LYRICS, 260, [map]), 0, 0);
+    words.forEach((w, k) => {
+      expect(w.start).toBeCloseTo(SPANS[k][0] * 0.008, 9);
+      expect(w.end).toBeCloseTo(SPANS[k][1] * 0.008, 9);
+    });
+  });
+
   it('gives an instrumental passage no words: diffuse attention is a gap, not a stretched word', () => {
     // Tokens 70..140 sing nothing: attention spreads over the lyric window.
     const attn = syntheticAttention(LYRICS, 260, [syntheticMap(LYRICS, 260, SPANS)]);

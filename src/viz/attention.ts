@@ -180,16 +180,26 @@ export interface AttentionHeatmapOptions {
  * seconds; the hover names the character, the time and the weight.
  */
 export function attentionHeatmapTrace(attn: AttentionMaps, key: string, options: AttentionHeatmapOptions = {}): Trace {
+  return headHeatmap(attn, key, options, characterLabels).trace;
+}
+
+/**
+ * Head `key`'s map pooled to at most `options.maxColumns` time columns as a heatmap trace, its
+ * rows labelled by `rows` of the song's characters (also returned).
+ */
+function headHeatmap(
+  attn: AttentionMaps, key: string, options: AttentionHeatmapOptions, rows: (chars: string[]) => (string | number)[],
+): { trace: Trace; chars: string[] } {
   const map = attn.maps.get(key);
   if (map === undefined) throw new RangeError(`no attention map for head ${key} (have ${headKeys(attn).join(', ')})`);
   const chars = characterList(attn.characters);
   const pooled = poolAttention(map, attn.tokens, chars.length, attn.secondsPerToken, options.maxColumns ?? 600);
   const { layer, head } = parseHeadKey(key);
-  return {
+  const trace: Trace = {
     type: 'heatmap',
     name: `layer ${layer} head ${head}`,
     x: pooled.x,
-    y: characterLabels(chars),
+    y: rows(chars),
     z: matrixSpec(pooled.z, true),
     zmin: 0,
     zmax: 100,
@@ -198,6 +208,7 @@ export function attentionHeatmapTrace(attn: AttentionMaps, key: string, options:
     colorbar: COLORBAR,
     hovertemplate: 'character %{y}<br>%{x:.2f} s<br>%{z}% of peak<extra></extra>',
   };
+  return { trace, chars };
 }
 
 export interface AttentionExplorerOptions extends AttentionHeatmapOptions {
@@ -270,24 +281,8 @@ export interface AlignmentFigureOptions extends AttentionHeatmapOptions {
  * bright path passes through them the head has learnt the alignment.
  */
 export function alignmentFigure(attn: AttentionMaps, layer: number, head: number, options: AlignmentFigureOptions = {}): Figure {
-  const key = `${layer}/${head}`;
-  const map = attn.maps.get(key);
-  if (map === undefined) throw new RangeError(`no attention map for head ${key} (have ${headKeys(attn).join(', ')})`);
-  const chars = characterList(attn.characters);
-  const pooled = poolAttention(map, attn.tokens, chars.length, attn.secondsPerToken, options.maxColumns ?? 600);
-  const data: Trace[] = [{
-    type: 'heatmap',
-    name: `layer ${layer} head ${head}`,
-    x: pooled.x,
-    y: chars.map((_, i) => i),
-    z: matrixSpec(pooled.z, true),
-    zmin: 0,
-    zmax: 100,
-    zsmooth: false,
-    colorscale: options.colorscale ?? MAGMA,
-    colorbar: COLORBAR,
-    hovertemplate: 'character %{y}<br>%{x:.2f} s<br>%{z}% of peak<extra></extra>',
-  }];
+  const { trace, chars } = headHeatmap(attn, `${layer}/${head}`, options, (c) => c.map((_, i) => i));
+  const data: Trace[] = [trace];
   const overlay = (words: readonly TimedWord[], name: string, marker: Record<string, unknown>): Trace => {
     const starts = wordCharacterStarts(chars, words);
     const kept = words.map((w, i) => ({ w, at: starts[i] })).filter((p) => p.at >= 0);

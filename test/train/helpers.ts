@@ -1,9 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { afterAll, beforeAll } from 'vitest';
 import { synthesizeMusic, writeWav } from '../../src/audio';
 import { saveVQVAE } from '../../src/checkpoint/load';
 import { vqvaePreset } from '../../src/checkpoint/presets';
 import { randomVQVAE } from '../../src/vqvae/init';
+import { tempDir, useBackend } from '../helpers';
 
 /**
  * A small generated training set for the prior trainer's tests: five 4-second songs of synthetic
@@ -24,6 +26,21 @@ export async function writeTrainingSet(dir: string): Promise<{ data: string; vqv
   const vqvae = path.join(dir, 'vqvae.safetensors');
   await saveTinyVQVAE(vqvae, 1);
   return { data, vqvae };
+}
+
+/**
+ * For a test file: a temporary folder (`dir`, removed after its tests) holding `writeTrainingSet`'s
+ * set, written before the first test with the backend initialised; `data` and `vqvae` are set then.
+ */
+export function useTrainingSet(): { readonly dir: string; readonly data: string; readonly vqvae: string } {
+  const { dir, cleanup } = tempDir();
+  const set = { dir, data: '', vqvae: '' };
+  beforeAll(async () => {
+    await useBackend();
+    Object.assign(set, await writeTrainingSet(dir));
+  });
+  afterAll(cleanup);
+  return set;
 }
 
 /** A random VQ-VAE of preset `preset` (default tiny) saved as safetensors. */

@@ -1,30 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { captureLyricAttention, lyricLayers } from '../../src/align/capture';
 import { rankHeads } from '../../src/align/heads';
 import { loadVQVAE } from '../../src/checkpoint/load';
 import { loadPrior } from '../../src/prior/load';
 import { encodeSongs, fileHash, listSongs } from '../../src/train/prior-data';
 import { PRIOR_RUN_FILES, PriorRunMetrics, trainPrior } from '../../src/train/prior-run';
-import { tempDir, useBackend } from '../helpers';
-import { writeTrainingSet } from './helpers';
+import { useTrainingSet } from './helpers';
 
 /**
  * Prior training logs the head finder's score of every lyric head at each held-out evaluation of
  * a top prior with lyrics (`lyric_heads`, best first), so that alignment can be watched as it is
  * learnt; priors without lyrics log none.
  */
-const { dir, cleanup } = tempDir();
-let DATA: string;
-let VQVAE_FILE: string;
-
-beforeAll(async () => {
-  await useBackend();
-  ({ data: DATA, vqvae: VQVAE_FILE } = await writeTrainingSet(dir));
-});
-afterAll(cleanup);
+const set = useTrainingSet();
+const { dir } = set;
 
 const readLog = (out: string): PriorRunMetrics[] =>
   fs.readFileSync(path.join(out, PRIOR_RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -33,7 +25,7 @@ describe('lyric heads in the prior training log', () => {
   it('a top prior with lyrics logs every lyric head\'s score at each save, as the head finder scores them on a held-out window', async () => {
     const out = path.join(dir, 'run-top');
     const before = tf.memory().numTensors;
-    const r = await trainPrior({ outDir: out, steps: 4, data: DATA, vqvae: VQVAE_FILE, preset: 'tiny_top', seed: 1, batchSize: 2, saveEvery: 2, warn: () => undefined });
+    const r = await trainPrior({ outDir: out, steps: 4, data: set.data, vqvae: set.vqvae, preset: 'tiny_top', seed: 1, batchSize: 2, saveEvery: 2, warn: () => undefined });
     const layers = lyricLayers(r.model);
     const heads = r.model.config.heads;
     r.model.dispose();
@@ -57,9 +49,9 @@ describe('lyric heads in the prior training log', () => {
     // The last save's scores are the head finder's on the middle window of one held-out song,
     // recomputed here from the saved model.
     const { model } = loadPrior(path.join(out, PRIOR_RUN_FILES.model));
-    const { model: vqvae } = loadVQVAE(VQVAE_FILE);
+    const { model: vqvae } = loadVQVAE(set.vqvae);
     try {
-      const songs = await encodeSongs(listSongs(DATA, model, 'tiny_top'), vqvae, fileHash(VQVAE_FILE), [model.level], path.join(out, PRIOR_RUN_FILES.codes));
+      const songs = await encodeSongs(listSongs(set.data, model, 'tiny_top'), vqvae, fileHash(set.vqvae), [model.level], path.join(out, PRIOR_RUN_FILES.codes));
       const rankings = [];
       for (const song of songs) {
         const start = Math.floor((song.codes[0].length - model.nCtx) / 2);
@@ -78,7 +70,7 @@ describe('lyric heads in the prior training log', () => {
 
   it('an upsampler (no lyrics) logs none', async () => {
     const out = path.join(dir, 'run-upsampler');
-    const r = await trainPrior({ outDir: out, steps: 2, data: DATA, vqvae: VQVAE_FILE, preset: 'tiny_upsampler', seed: 1, batchSize: 2, saveEvery: 2, warn: () => undefined });
+    const r = await trainPrior({ outDir: out, steps: 2, data: set.data, vqvae: set.vqvae, preset: 'tiny_upsampler', seed: 1, batchSize: 2, saveEvery: 2, warn: () => undefined });
     r.model.dispose();
     const log = readLog(out);
     expect(log.some((m) => m.heldout_bpd !== undefined)).toBe(true);

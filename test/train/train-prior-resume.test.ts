@@ -1,30 +1,23 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
 import { PRIOR_RUN_FILES, PriorRunMetrics } from '../../src/train/prior-run';
-import { runJukebox, tempDir, useBackend } from '../helpers';
-import { saveTinyVQVAE, writeTrainingSet } from './helpers';
+import { runJukebox } from '../helpers';
+import { saveTinyVQVAE, useTrainingSet } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'src', 'cli', 'bin.js');
-const { dir, cleanup } = tempDir();
-let DATA: string;
-let VQVAE_FILE: string;
-
-beforeAll(async () => {
-  await useBackend();
-  ({ data: DATA, vqvae: VQVAE_FILE } = await writeTrainingSet(dir));
-});
-afterAll(cleanup);
+const set = useTrainingSet();
+const { dir } = set;
 
 const run = runJukebox;
 const lastLine = (stderr: string) => stderr.trim().split('\n').pop()!;
 
 describe('a killed run resumes exactly', () => {
   const STEPS = 24;
-  const args = (out: string) => ['train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', String(STEPS), '--out', out,
+  const args = (out: string) => ['train-prior', '--data', set.data, '--vqvae', set.vqvae, '--preset', 'tiny_top', '--steps', String(STEPS), '--out', out,
     '--seed', '5', '--batch-size', '2', '--save-every', '8', '--lr', '0.002'];
   const lastMetrics = (out: string) => {
     const lines = fs.readFileSync(path.join(out, PRIOR_RUN_FILES.metrics), 'utf8').trim().split('\n');
@@ -79,7 +72,7 @@ describe('a killed run resumes exactly', () => {
     expect(seed.stderr.trim()).toBe('jukebox: train-prior: --seed cannot change when resuming: the run has 5, this command gives 6');
     const other = path.join(dir, 'other-vqvae.safetensors');
     await saveTinyVQVAE(other, 2);
-    const swapped = await run(...args(out).map((a) => (a === VQVAE_FILE ? other : a)), '--resume');
+    const swapped = await run(...args(out).map((a) => (a === set.vqvae ? other : a)), '--resume');
     expect(swapped.code).toBe(1);
     expect(swapped.stderr.trim().split('\n')).toHaveLength(1);
     expect(swapped.stderr).toMatch(/--vqvae does not match the run's cached codes: they were made with .*vqvae\.safetensors \(hash [0-9a-f]{16}\), .*other-vqvae\.safetensors has hash [0-9a-f]{16}/);
@@ -90,15 +83,15 @@ describe('bad inputs: one line each', () => {
   it('a data folder without sidecars', async () => {
     const bare = path.join(dir, 'bare');
     fs.mkdirSync(bare);
-    fs.copyFileSync(path.join(DATA, 'song0.wav'), path.join(bare, 'song0.wav'));
-    const r = await run('train-prior', '--data', bare, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x1'));
+    fs.copyFileSync(path.join(set.data, 'song0.wav'), path.join(bare, 'song0.wav'));
+    const r = await run('train-prior', '--data', bare, '--vqvae', set.vqvae, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x1'));
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^jukebox: .*song0\.wav: has no sidecar song0\.json \(JSON with artist, genre, lyrics\)/);
   });
 
   it('a sidecar with lyrics for a prior without lyrics', async () => {
-    const r = await run('train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top_no_lyrics', '--steps', '2', '--out', path.join(dir, 'x2'));
+    const r = await run('train-prior', '--data', set.data, '--vqvae', set.vqvae, '--preset', 'tiny_top_no_lyrics', '--steps', '2', '--out', path.join(dir, 'x2'));
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/song0\.json: has lyrics, but preset 'tiny_top_no_lyrics' is a prior without lyrics/);
@@ -107,7 +100,7 @@ describe('bad inputs: one line each', () => {
   it('a VQ-VAE of another geometry than the preset', async () => {
     const small = path.join(dir, 'small-vqvae.safetensors');
     await saveTinyVQVAE(small, 0, 'mini');
-    const r = await run('train-prior', '--data', DATA, '--vqvae', small, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x3'));
+    const r = await run('train-prior', '--data', set.data, '--vqvae', small, '--preset', 'tiny_top', '--steps', '2', '--out', path.join(dir, 'x3'));
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/--vqvae does not match preset 'tiny_top': the VQ-VAE has 3 levels, 128 codes, 22050 Hz, downs_t \[3,2,2\]/);

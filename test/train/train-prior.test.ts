@@ -1,21 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadPrior } from '../../src/prior/load';
 import { PRIOR_RUN_FILES, PriorRunMetrics, trainPrior } from '../../src/train/prior-run';
-import { tempDir, useBackend } from '../helpers';
-import { writeTrainingSet } from './helpers';
+import { useTrainingSet } from './helpers';
 
-const { dir, cleanup } = tempDir();
-let DATA: string;
-let VQVAE_FILE: string;
-
-beforeAll(async () => {
-  await useBackend();
-  ({ data: DATA, vqvae: VQVAE_FILE } = await writeTrainingSet(dir));
-});
-afterAll(cleanup);
+const set = useTrainingSet();
+const { dir } = set;
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -26,7 +18,7 @@ describe.each([['tiny_top', 60], ['tiny_upsampler', 40]] as const)('training %s 
   it('bits per token fall (train and held-out), and nothing leaks', async () => {
     const before = tf.memory().numTensors;
     const r = await trainPrior({
-      outDir: out, steps, data: DATA, vqvae: VQVAE_FILE, preset, seed: 1, batchSize: 4, saveEvery: 20,
+      outDir: out, steps, data: set.data, vqvae: set.vqvae, preset, seed: 1, batchSize: 4, saveEvery: 20,
       // A higher rate and shorter warm-up than the reference's, for a run of tens of steps.
       train: { lr: 3e-3, lr_warmup: 10 },
       warn: () => undefined,

@@ -57,3 +57,40 @@ export function load(): string {
 export function ratio(reference: number, ours: number): number {
   return +(reference / ours).toFixed(2);
 }
+
+/**
+ * `rounds` rounds of the runs interleaved (the reference on 1 thread, ours on 1, the reference on
+ * `threads`, ours on `threads` worker threads), each result as `show` records it (it is called
+ * just after its run, so a load average it adds is the one beside that figure), with the speed
+ * ratios where the reference ran.
+ */
+export async function interleavedRounds<T extends StepTimes>(
+  rounds: number,
+  threads: number,
+  reference: (threads: number) => StepTimes | string,
+  ours: (threads: number) => Promise<T>,
+  show: (t: StepTimes | string) => unknown,
+): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const row: Record<string, unknown> = {};
+    const r1 = reference(1);
+    row.reference_one_thread = show(r1);
+    const o1 = await ours(1);
+    row.jukebox_ts_one_thread = show(o1);
+    const rn = reference(threads);
+    row[`reference_${threads}_threads`] = show(rn);
+    const on = await ours(threads);
+    row[`jukebox_ts_${threads}_worker_threads`] = show(on);
+    if (typeof r1 !== 'string' && typeof rn !== 'string') {
+      // Ratio > 1: jukebox-ts trains faster. Same machine, same number of threads.
+      row.speed_ratio_vs_reference = {
+        one_thread_wall: ratio(r1.seconds_per_step, o1.seconds_per_step),
+        one_thread_cpu: ratio(r1.cpu_seconds_per_step, o1.cpu_seconds_per_step),
+        [`${threads}_threads_wall`]: ratio(rn.seconds_per_step, on.seconds_per_step),
+      };
+    }
+    rows.push(row);
+  }
+  return rows;
+}

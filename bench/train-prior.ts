@@ -23,7 +23,7 @@ import { randomPrior } from '../src/prior/load';
 import { PriorBatch, PriorTrainer } from '../src/train/prior-trainer';
 import { PriorWorkerPool } from '../src/train/prior-worker-pool';
 import { Rng } from '../src/rng';
-import { load, ratio, runReference, StepTimes, summarise, timed } from './train-common';
+import { interleavedRounds, load, runReference, StepTimes, summarise, timed } from './train-common';
 
 const CONFIG = {
   sr: 44100, levels: 3, downs_t: [3, 2, 2], strides_t: [2, 2, 2], l_bins: 2048,
@@ -79,29 +79,12 @@ async function main(): Promise<void> {
     : runReference(path.join(__dirname, 'reference_train_prior.py'),
       ['--config', JSON.stringify(CONFIG), '--metas', JSON.stringify(metas), '--steps', String(steps), '--threads', String(n)]);
   const show = (t: StepTimes | string) => (typeof t === 'string' ? { result: t } : { ...t, tokens_per_second: Math.round(tokens / t.seconds_per_step), load: load() });
-  const rounds: Record<string, unknown>[] = [];
   let parameters = 0;
-  for (let round = 0; round < Number(values.rounds); round++) {
-    const row: Record<string, unknown> = {};
-    const r1 = reference(1);
-    row.reference_one_thread = show(r1);
-    const o1 = await ours(1);
-    parameters = o1.parameters;
-    row.jukebox_ts_one_thread = show(o1);
-    const rn = reference(threads);
-    row[`reference_${threads}_threads`] = show(rn);
-    const on = await ours(threads);
-    row[`jukebox_ts_${threads}_worker_threads`] = show(on);
-    if (typeof r1 !== 'string' && typeof rn !== 'string') {
-      // Ratio > 1: jukebox-ts trains faster. Same machine, same number of threads.
-      row.speed_ratio_vs_reference = {
-        one_thread_wall: ratio(r1.seconds_per_step, o1.seconds_per_step),
-        one_thread_cpu: ratio(r1.cpu_seconds_per_step, o1.cpu_seconds_per_step),
-        [`${threads}_threads_wall`]: ratio(rn.seconds_per_step, on.seconds_per_step),
-      };
-    }
-    rounds.push(row);
-  }
+  const rounds = await interleavedRounds(Number(values.rounds), threads, reference, async (n) => {
+    const o = await ours(n);
+    parameters = o.parameters;
+    return o;
+  }, show);
   const report = {
     machine: `${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores`,
     model: `width ${config.prior_width}, depth ${config.prior_depth}, n_ctx ${config.n_ctx}, lyrics encoder ${config.prime_width}x${config.prime_depth} over ${config.n_tokens}; ${parameters} parameters`,

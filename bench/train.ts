@@ -19,7 +19,7 @@ import { Rng } from '../src/rng';
 import { randomVQVAE } from '../src/vqvae/init';
 import { VQVAETrainer } from '../src/vqvae/trainer';
 import { VQVAEWorkerPool } from '../src/vqvae/worker-pool';
-import { load, ratio, runReference, StepTimes, summarise, timed } from './train-common';
+import { interleavedRounds, load, runReference, StepTimes, summarise, timed } from './train-common';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
@@ -68,26 +68,8 @@ async function main(): Promise<void> {
     ? 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare'
     : runReference(path.join(__dirname, 'reference_train.py'),
       ['--preset', values.preset!, '--steps', String(steps), '--batch-size', String(batch), '--window', String(window), '--threads', String(n)]);
-  const rounds: Record<string, unknown>[] = [];
-  for (let round = 0; round < Number(values.rounds); round++) {
-    const row: Record<string, unknown> = {};
-    const r1 = reference(1);
-    row.reference_one_thread = { ...(typeof r1 === 'string' ? { result: r1 } : r1), load: load() };
-    const o1 = await ours(1);
-    row.jukebox_ts_one_thread = { ...o1, load: load() };
-    const rn = reference(threads);
-    row[`reference_${threads}_threads`] = { ...(typeof rn === 'string' ? { result: rn } : rn), load: load() };
-    const on = await ours(threads);
-    row[`jukebox_ts_${threads}_worker_threads`] = { ...on, load: load() };
-    if (typeof r1 !== 'string' && typeof rn !== 'string') {
-      row.speed_ratio_vs_reference = {
-        one_thread_wall: ratio(r1.seconds_per_step, o1.seconds_per_step),
-        one_thread_cpu: ratio(r1.cpu_seconds_per_step, o1.cpu_seconds_per_step),
-        [`${threads}_threads_wall`]: ratio(rn.seconds_per_step, on.seconds_per_step),
-      };
-    }
-    rounds.push(row);
-  }
+  const show = (t: StepTimes | string) => ({ ...(typeof t === 'string' ? { result: t } : t), load: load() });
+  const rounds = await interleavedRounds(Number(values.rounds), threads, reference, ours, show);
   console.log(JSON.stringify({
     machine: `${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores`,
     preset: values.preset,

@@ -24,6 +24,16 @@ interface Tables {
   reverse: Uint32Array;
 }
 
+/** Where a group of frames lies in the kernels' memory (see `FrameFFT.laneGroups`). */
+interface LaneLayout {
+  t: Tables;
+  m: number;
+  bins: number;
+  z: number;
+  x: number;
+  view: Float32Array;
+}
+
 /**
  * Real FFTs of float32 frames, four at a time (one per SIMD lane), over the kernels' own memory:
  * the tables of each size stay at the bottom, the frames of one call above them.
@@ -87,18 +97,27 @@ export class FrameFFT {
   }
 
   /**
-   * X[f, k] = Σ_j frames[f, j] e^{−2πijk/n}, k ≤ n/2, for `count` frames of n samples
-   * (`frames` [count, n]) → `re`, `im` [count, n/2 + 1].
+   * Runs `group` on the `count` frames of n samples in groups of up to 4 (the kernels' SIMD lanes:
+   * the group's first frame `f0` and its `lanes`), with the layout in the kernels' memory (floats):
+   * the m = n/2 complex points at `z` and the n/2 + 1 bins at `x`, 8 floats a point or bin (4 lanes'
+   * real parts, then their imaginary parts).
    */
-  forward(n: number, frames: Float32Array, count: number, re: Float64Array, im: Float64Array): void {
+  private laneGroups(n: number, count: number, group: (g: LaneLayout, f0: number, lanes: number) => void): void {
     const t = this.tablesFor(n);
     const m = n / 2;
     const bins = m + 1;
     const z = this.top;
     const x = z + 8 * m;
-    const view = this.ensure(x + 8 * bins);
-    for (let f0 = 0; f0 < count; f0 += 4) {
-      const lanes = Math.min(4, count - f0);
+    const layout = { t, m, bins, z, x, view: this.ensure(x + 8 * bins) };
+    for (let f0 = 0; f0 < count; f0 += 4) group(layout, f0, Math.min(4, count - f0));
+  }
+
+  /**
+   * X[f, k] = Σ_j frames[f, j] e^{−2πijk/n}, k ≤ n/2, for `count` frames of n samples
+   * (`frames` [count, n]) → `re`, `im` [count, n/2 + 1].
+   */
+  forward(n: number, frames: Float32Array, count: number, re: Float64Array, im: Float64Array): void {
+    this.laneGroups(n, count, ({ t, m, bins, z, x, view }, f0, lanes) => {
       view.fill(0, z, z + 8 * m);
       for (let lane = 0; lane < lanes; lane++) {
         const frame = (f0 + lane) * n;
@@ -117,7 +136,7 @@ export class FrameFFT {
           im[o + k] = view[x + 8 * k + 4 + lane];
         }
       }
-    }
+    });
   }
 
   /**
@@ -126,14 +145,7 @@ export class FrameFFT {
    * X[n/2] taken as 0) → `frames` [count, n].
    */
   inverse(n: number, re: Float64Array, im: Float64Array, count: number, frames: Float32Array): void {
-    const t = this.tablesFor(n);
-    const m = n / 2;
-    const bins = m + 1;
-    const z = this.top;
-    const x = z + 8 * m;
-    const view = this.ensure(x + 8 * bins);
-    for (let f0 = 0; f0 < count; f0 += 4) {
-      const lanes = Math.min(4, count - f0);
+    this.laneGroups(n, count, ({ t, m, bins, z, x, view }, f0, lanes) => {
       if (lanes < 4) view.fill(0, x, x + 8 * bins);
       for (let lane = 0; lane < lanes; lane++) {
         const o = (f0 + lane) * bins;
@@ -151,7 +163,7 @@ export class FrameFFT {
           frames[frame + 2 * j + 1] = view[z + 8 * j + 4 + lane];
         }
       }
-    }
+    });
   }
 }
 

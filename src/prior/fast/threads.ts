@@ -29,29 +29,39 @@ const SPINS = 20000;
 /** How long a worker may take to start before sampling goes on without workers. */
 const START_TIMEOUT_MS = 10000;
 
+/**
+ * The end of a worker's source, over its control slots `c`: flags the worker ready in slot
+ * `ready`, then forever waits for slot `seq` to move past the last job's sequence number `seen`
+ * (polling `spins` times before sleeping on it), sets `seen` and runs `job` (the loop's body, source
+ * of lines indented by two spaces, starting with a line break).
+ */
+export function workerJobLoop(ready: number, seq: number, spins: number, job: string): string {
+  return `Atomics.store(c, ${ready}, 1);
+Atomics.notify(c, ${ready});
+let seen = 0;
+for (;;) {
+  let spins = 0;
+  while (Atomics.load(c, ${seq}) === seen) {
+    if (++spins > ${spins}) {
+      Atomics.wait(c, ${seq}, seen);
+      spins = 0;
+    }
+  }
+  seen = Atomics.load(c, ${seq});${job}
+}`;
+}
+
 /** The worker: instantiates the kernels over every arena's memory, then runs matmul jobs forever. */
 const WORKER_SOURCE = `
 const { workerData } = require('worker_threads');
 const { module, memories, control, slot } = workerData;
 const c = new Int32Array(control, slot * ${SLOTS} * 4, ${SLOTS});
 const kernels = memories.map((memory) => new WebAssembly.Instance(module, { env: { memory } }).exports);
-Atomics.store(c, ${READY}, 1);
-Atomics.notify(c, ${READY});
-let seen = 0;
-for (;;) {
-  let spins = 0;
-  while (Atomics.load(c, ${SEQ}) === seen) {
-    if (++spins > ${SPINS}) {
-      Atomics.wait(c, ${SEQ}, seen);
-      spins = 0;
-    }
-  }
-  seen = Atomics.load(c, ${SEQ});
+${workerJobLoop(READY, SEQ, SPINS, `
   const a = ${ARGS};
   kernels[c[${ARENA}]].matmul(c[a], c[a + 1], c[a + 2], c[a + 3], c[a + 4], c[a + 5], c[a + 6], c[a + 7], c[a + 8]);
   Atomics.store(c, ${DONE}, seen);
-  Atomics.notify(c, ${DONE});
-}
+  Atomics.notify(c, ${DONE});`)}
 `;
 
 /**

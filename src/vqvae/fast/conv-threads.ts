@@ -1,5 +1,6 @@
 import * as os from 'os';
 import { isMainThread, Worker } from 'worker_threads';
+import { workerJobLoop } from '../../prior/fast/threads';
 import type { WasmMemory } from '../../prior/fast/wasm-api';
 import type { ConvKernels } from './conv-arena';
 
@@ -105,18 +106,7 @@ function quantiseRows(k, w, b, z, zStride, width, bins, rows, scores, codes) {
     k.argmax(scores, bins * 4, bins, n, codes + start * 4);
   }
 }
-Atomics.store(c, ${READY}, 1);
-Atomics.notify(c, ${READY});
-let seen = 0;
-for (;;) {
-  let spins = 0;
-  while (Atomics.load(c, ${SEQ}) === seen) {
-    if (++spins > ${SPINS}) {
-      Atomics.wait(c, ${SEQ}, seen);
-      spins = 0;
-    }
-  }
-  seen = Atomics.load(c, ${SEQ});
+${workerJobLoop(READY, SEQ, SPINS, `
   const a = Array.from(c.subarray(${ARGS}, ${ARGS} + 14));
   if (c[${KIND}] === ${CONV}) {
     const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fin, fout, res] = a;
@@ -126,8 +116,7 @@ for (;;) {
     const [w, b, z, zStride, width, bins, rows, scores, codes] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
       quantiseRows(k, w, b, z + from * zStride, zStride, width, bins, count, scores, codes + from * 4));
-  }
-}
+  }`)}
 `;
 
 /**

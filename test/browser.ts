@@ -56,3 +56,15 @@ export async function openPage(context: BrowserContext, file: string): Promise<{
   await page.goto(`file://${file}`, { waitUntil: 'load' });
   return { page, consoleErrors, pageErrors };
 }
+
+/**
+ * Seeks the page's audio element (CSS `selector`) to `t` seconds and returns the text of the
+ * karaoke page's current word just after the seek lands (null where no word is current).
+ */
+export async function currentWordAt(page: Page, selector: string, t: number): Promise<string | null> {
+  return page.evaluate(({ selector, t }) => new Promise<string | null>((resolve) => {
+    const audio = document.querySelector(selector) as HTMLAudioElement;
+    audio.addEventListener('seeked', () => setTimeout(() => resolve(document.querySelector('.jbx-word.jbx-current')?.textContent ?? null), 50), { once: true });
+    audio.currentTime = t;
+  }), { selector, t });
+}

@@ -10,7 +10,7 @@ import { randomPrior, savePrior } from '../../src/prior/load';
 import { readBatchedCodesFile, writeBatchedCodesFile } from '../../src/vqvae/codes-file';
 import { encodeChunked } from '../../src/vqvae/streaming';
 import { KARAOKE_IDS } from '../../src/viz/karaoke';
-import { launchOffline, openPage } from '../browser';
+import { currentWordAt, launchOffline, openPage } from '../browser';
 import { musicLike, runJukebox, tempDir, useBackend } from '../helpers';
 import { TINY_TOP, TINY_TOP_NO_LYRICS } from '../sample/tiny-priors';
 
@@ -162,12 +162,7 @@ describe('jukebox align', () => {
       expect(await page.$$eval('.jbx-word', (s) => s.length)).toBe(a.words.length);
       for (const k of [0, a.words.length - 1]) {
         const w = a.words[k];
-        const current = await page.evaluate(({ id, t }) => new Promise<string | null>((resolve) => {
-          const audio = document.getElementById(id) as HTMLAudioElement;
-          audio.addEventListener('seeked', () => setTimeout(() => resolve(document.querySelector('.jbx-word.jbx-current')?.textContent ?? null), 50), { once: true });
-          audio.currentTime = t;
-        }), { id: KARAOKE_IDS.audio, t: (w.start + w.end) / 2 });
-        expect(current).toBe(w.word);
+        expect(await currentWordAt(page, `#${KARAOKE_IDS.audio}`, (w.start + w.end) / 2)).toBe(w.word);
       }
       expect(pageErrors).toEqual([]);
       expect(consoleErrors).toEqual([]);

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomPrior, savePrior } from '../../src/prior/load';
-import { launchOffline, openPage } from '../browser';
+import { currentWordAt, launchOffline, openPage } from '../browser';
 import { tempDir, useBackend } from '../helpers';
 import { TINY_TOP, tinyUpsampler } from '../sample/tiny-priors';
 
@@ -78,12 +78,7 @@ describe('the sample and score pages in Chromium', () => {
         await page.waitForFunction(() => (document.querySelector('audio') as HTMLAudioElement).readyState >= 1, undefined, { timeout: 20_000 });
         expect(await page.$eval('audio', (e) => (e as HTMLAudioElement).duration)).toBeCloseTo(2192 / 22050, 3);
         const w = a.words[3];
-        const current = await page.evaluate((t) => new Promise<string | null>((resolve) => {
-          const audio = document.querySelector('audio') as HTMLAudioElement;
-          audio.addEventListener('seeked', () => setTimeout(() => resolve(document.querySelector('.jbx-word.jbx-current')?.textContent ?? null), 50), { once: true });
-          audio.currentTime = t;
-        }), (w.start + w.end) / 2);
-        expect(current).toBe(w.word);
+        expect(await currentWordAt(page, 'audio', (w.start + w.end) / 2)).toBe(w.word);
         expect(pageErrors).toEqual([]);
         expect(consoleErrors).toEqual([]);
       }

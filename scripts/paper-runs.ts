@@ -44,18 +44,13 @@ import { hopLengths, VQVAEConfig } from '../src/vqvae/config';
 import { TrainConfig } from '../src/vqvae/trainer';
 import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
 import { VQVAE } from '../src/vqvae/vqvae';
+import { corpusComplete, CorpusSettings } from './corpus-settings';
 
-export interface PaperRunsOptions {
+export interface PaperRunsOptions extends CorpusSettings {
   /** Working folder: corpus and checkpoints (not shipped). */
   run: string;
   /** Where the committed results go. */
   out: string;
-  songs: number;
-  heldOutSongs: number;
-  seconds: number;
-  sr: number;
-  seed: number;
-  heldOutSeed: number;
   /** Training steps of every run. */
   steps: number;
   batchSize: number;
@@ -148,10 +143,6 @@ export function settingsOf(o: PaperRunsOptions): PaperRunSettings {
 function savedStep(dir: string): number {
   const state = path.join(dir, STATE_FILE);
   return fs.existsSync(state) ? Number(readSafetensorsHeader(state).metadata.step) : 0;
-}
-
-function corpusComplete(dir: string, songs: number): boolean {
-  return fs.existsSync(dir) && fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length >= songs;
 }
 
 async function makeCorpora(o: PaperRunsOptions, log: Log): Promise<void> {

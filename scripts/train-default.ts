@@ -37,23 +37,18 @@ import { STATE_FILE } from '../src/train/run-state';
 import { hopLengths } from '../src/vqvae/config';
 import { decodeChunked } from '../src/vqvae/streaming';
 import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
+import { corpusComplete, CorpusSettings } from './corpus-settings';
 
 /** The stages in the order they run. */
 const STAGES = ['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_1', 'prior_level_0', 'export', 'evaluate'] as const;
 type Stage = (typeof STAGES)[number];
 const STAGES_ALL = STAGES.join(',');
 
-export interface TrainDefaultOptions {
+export interface TrainDefaultOptions extends CorpusSettings {
   /** Working folder: corpus, training runs, codes, logs, timings (not shipped). */
   run: string;
   /** Where the shipped files go. */
   out: string;
-  songs: number;
-  heldOutSongs: number;
-  seconds: number;
-  sr: number;
-  seed: number;
-  heldOutSeed: number;
   vqvaePreset: string;
   topPreset: string;
   up1Preset: string;
@@ -198,11 +193,6 @@ function corpusSongs(dir: string): { file: string; meta: SongSidecar }[] {
     const file = path.join(dir, f);
     return { file, meta: JSON.parse(fs.readFileSync(file.replace(/\.wav$/, '.json'), 'utf8')) };
   });
-}
-
-/** Songs complete in a corpus folder: a sidecar is written after its audio. */
-function corpusComplete(dir: string, songs: number): boolean {
-  return fs.existsSync(dir) && fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length >= songs;
 }
 
 async function makeCorpora(o: TrainDefaultOptions, log: Log): Promise<void> {

@@ -1,21 +1,19 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { alignLyrics, alignWords, lyricLayers, type AlignmentResult } from '../align/index';
 import { writeFileAtomic, writeAll } from '../atomic-write';
 import { openAudioAsync } from '../audio/index';
 import { initBackend } from '../backend';
-import { isSafetensors, writeSafetensors } from '../checkpoint/safetensors';
+import { writeSafetensors } from '../checkpoint/safetensors';
 import { JukeboxError } from '../errors';
 import type { Prior } from '../prior/prior';
 import { parseHeadKey } from '../viz/attention';
 import { karaokePage, type KaraokePageInput } from '../viz/karaoke';
-import { readBatchedCodesFile } from '../vqvae/codes-file';
 import { decodeChunked, encodeChunked } from '../vqvae/streaming';
 import type { VQVAE } from '../vqvae/vqvae';
 import { ParsedArgs, parseCommandArgs, parseTake, required } from './args';
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
-import { checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, loadMatchingVQVAE, loadPriorAt, priorGeometry, writeOutputDir } from './priors';
+import { checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, loadMatchingVQVAE, loadPriorAt, priorGeometry, readCodesOrAudioInput, writeOutputDir } from './priors';
 import { progressLine } from './progress';
 
 const LABELS_BUT_LYRICS = LABEL_USAGE.replace('[--lyrics FILE] ', '');
@@ -163,11 +161,8 @@ export const alignCommand: Command = {
     if (labels.lyrics.trim() === '') throw new JukeboxError('has no lyrics to align (the file is empty)', labels.lyricsFile);
     const take = parseTake(args.values.take, 'align');
     const vqvaeFile = typeof args.values.vqvae === 'string' ? args.values.vqvae : undefined;
-    if (!fs.existsSync(input)) throw new JukeboxError('no such file', input);
-    const codesInput = isSafetensors(input);
-    if (!codesInput && vqvaeFile === undefined) throw new JukeboxError(`align: audio input (${input}) is encoded with --vqvae, which is missing (usage: ${USAGE})`);
-    if (!codesInput && take !== undefined) throw new JukeboxError('align: --take picks an item of a codes file; audio has one');
-    const stored = codesInput ? readBatchedCodesFile(input) : undefined;
+    const stored = readCodesOrAudioInput('align', USAGE, input, vqvaeFile);
+    if (stored === undefined && take !== undefined) throw new JukeboxError('align: --take picks an item of a codes file; audio has one');
     await initBackend();
     let prior: Prior | undefined;
     let vqvae: VQVAE | undefined;

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeWavStream } from '../audio/index';
 import { loadVQVAE } from '../checkpoint/load';
+import { isSafetensors } from '../checkpoint/safetensors';
 import { JukeboxError } from '../errors';
 import { loadPrior } from '../prior/load';
 import type { Prior } from '../prior/prior';
@@ -9,6 +10,7 @@ import type { SongMetadata } from '../labels/labeller';
 import { defaultLevelSettings } from '../sample/sampler';
 import type { LevelSettings, SongCodes } from '../sample/types';
 import { geometryHopLengths } from '../sample/modes';
+import { BatchedCodesFile, readBatchedCodesFile } from '../vqvae/codes-file';
 import { decodeChunked } from '../vqvae/streaming';
 import type { VQVAE } from '../vqvae/vqvae';
 import type { ParsedArgs } from './args';
@@ -239,4 +241,15 @@ export async function decodeAll(vqvae: VQVAE, zs: SongCodes, dir: string, onLeve
     out.set(level, files);
   }
   return out;
+}
+
+/**
+ * The input of a command that takes a codes file or audio, which must exist: the codes file read,
+ * or undefined for audio, which is encoded with --vqvae (`vqvaeFile`; an error without it).
+ */
+export function readCodesOrAudioInput(command: string, usage: string, input: string, vqvaeFile: string | undefined): BatchedCodesFile | undefined {
+  if (!fs.existsSync(input)) throw new JukeboxError('no such file', input);
+  const codesInput = isSafetensors(input);
+  if (!codesInput && vqvaeFile === undefined) throw new JukeboxError(`${command}: audio input (${input}) is encoded with --vqvae, which is missing (usage: ${usage})`);
+  return codesInput ? readBatchedCodesFile(input) : undefined;
 }

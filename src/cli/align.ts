@@ -13,7 +13,7 @@ import type { VQVAE } from '../vqvae/vqvae';
 import { ParsedArgs, parseCommandArgs, parseTake, required } from './args';
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
-import { checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, loadMatchingVQVAE, loadPriorAt, priorGeometry, readCodesOrAudioInput, writeOutputDir } from './priors';
+import { CODES_OR_AUDIO_OPTIONS, checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, loadMatchingVQVAE, loadPriorAt, priorGeometry, readCodesOrAudioInput, writeOutputDir } from './priors';
 import { progressLine } from './progress';
 
 const LABELS_BUT_LYRICS = LABEL_USAGE.replace('[--lyrics FILE] ', '');
@@ -141,15 +141,11 @@ export const alignCommand: Command = {
   async run(argv) {
     const args = parseCommandArgs('align', USAGE, argv, {
       ...LABEL_OPTIONS,
+      ...CODES_OR_AUDIO_OPTIONS,
       top: { type: 'string' },
-      vqvae: { type: 'string' },
       layer: { type: 'string' },
       head: { type: 'string' },
       'find-head': { type: 'boolean' },
-      take: { type: 'string' },
-      preset: { type: 'string' },
-      quiet: { type: 'boolean' },
-      out: { type: 'string' },
     }, 1);
     const [input] = args.positionals;
     const topFile = required(args, 'top', 'align', USAGE);

@@ -13,7 +13,7 @@ import { geometryHopLengths } from '../sample/modes';
 import { BatchedCodesFile, readBatchedCodesFile } from '../vqvae/codes-file';
 import { decodeChunked } from '../vqvae/streaming';
 import type { VQVAE } from '../vqvae/vqvae';
-import type { ParsedArgs } from './args';
+import type { OptionSpec, ParsedArgs } from './args';
 
 const warned = new Set<string>();
 /** Warnings held back while labels are checked: a command that then fails prints its error alone. */
@@ -242,6 +242,15 @@ export async function decodeAll(vqvae: VQVAE, zs: SongCodes, dir: string, onLeve
   }
   return out;
 }
+
+/** The options, beside the labels' and the prior's, of a command that reads a codes file or audio with a prior (align, score). */
+export const CODES_OR_AUDIO_OPTIONS: OptionSpec = {
+  vqvae: { type: 'string' },
+  take: { type: 'string' },
+  preset: { type: 'string' },
+  quiet: { type: 'boolean' },
+  out: { type: 'string' },
+};
 
 /**
  * The input of a command that takes a codes file or audio, which must exist: the codes file read,

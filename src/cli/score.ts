@@ -14,7 +14,7 @@ import { scoresPage } from '../viz/sample-pages';
 import { parseCommandArgs, parseTake, required } from './args';
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
-import { checkCodesGeometry, checkLabels, loadMatchingVQVAE, loadPriorAt, priorGeometry, readCodesOrAudioInput } from './priors';
+import { CODES_OR_AUDIO_OPTIONS, checkCodesGeometry, checkLabels, loadMatchingVQVAE, loadPriorAt, priorGeometry, readCodesOrAudioInput } from './priors';
 import { progressLine } from './progress';
 
 const USAGE = `jukebox score <codes.safetensors | audio> --prior <ckpt> [--vqvae <ckpt>] ${LABEL_USAGE} [--logits] [--take K] [--preset NAME] [--quiet] --out <scores.safetensors>`;
@@ -42,13 +42,9 @@ export const scoreCommand: Command = {
   async run(argv) {
     const args = parseCommandArgs('score', USAGE, argv, {
       ...LABEL_OPTIONS,
+      ...CODES_OR_AUDIO_OPTIONS,
       prior: { type: 'string' },
-      vqvae: { type: 'string' },
       logits: { type: 'boolean' },
-      take: { type: 'string' },
-      preset: { type: 'string' },
-      quiet: { type: 'boolean' },
-      out: { type: 'string' },
     }, 1);
     const [input] = args.positionals;
     const priorFile = required(args, 'prior', 'score', USAGE);

@@ -26,7 +26,7 @@ const READY = 15;
 /** Polls of a shared word before sleeping on it (about 0.1 ms). */
 const SPINS = 20000;
 
-/** How long a worker may take to start before sampling goes on without workers. */
+/** How long a worker may take to start before the fast path goes on without workers. */
 const START_TIMEOUT_MS = 10000;
 
 /**
@@ -49,6 +49,29 @@ for (;;) {
   }
   seen = Atomics.load(c, ${seq});${job}
 }`;
+}
+
+/**
+ * Starts `count` workers running `source` (worker `slot` gets `data(slot)` as its workerData) and
+ * waits until each has set its ready word `control[readyAt(slot)]`; if one takes longer than
+ * START_TIMEOUT_MS, stops them all and throws `failure`. The workers are unref'd: the fast paths
+ * never wait on the event loop for them, and they must not keep a process alive.
+ */
+export function startWorkers(source: string, count: number, data: (slot: number) => unknown, control: Int32Array,
+  readyAt: (slot: number) => number, failure: string): Worker[] {
+  const workers: Worker[] = [];
+  for (let slot = 0; slot < count; slot++) {
+    const worker = new Worker(source, { eval: true, workerData: data(slot) });
+    worker.unref();
+    workers.push(worker);
+  }
+  for (let slot = 0; slot < count; slot++) {
+    if (Atomics.wait(control, readyAt(slot), 0, START_TIMEOUT_MS) === 'timed-out') {
+      for (const w of workers) void w.terminate();
+      throw new Error(failure);
+    }
+  }
+  return workers;
 }
 
 /** The worker: instantiates the kernels over every arena's memory, then runs matmul jobs forever. */
@@ -80,7 +103,7 @@ export function samplingThreads(): number {
 }
 
 export class MatmulPool {
-  private readonly workers: Worker[] = [];
+  private readonly workers: Worker[];
   private readonly control: Int32Array;
   private seq = 0;
   /** Workers given a share by the last `post`. */
@@ -89,18 +112,8 @@ export class MatmulPool {
   /** Starts `count` workers over `memories` (arena i is memory i) and waits until they are ready. */
   constructor(module: WebAssembly.Module, memories: WasmMemory[], readonly count: number) {
     this.control = new Int32Array(new SharedArrayBuffer(count * SLOTS * 4));
-    for (let slot = 0; slot < count; slot++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memories, control: this.control.buffer, slot } });
-      // Sampling never waits on the event loop for them, and they must not keep a process alive.
-      worker.unref();
-      this.workers.push(worker);
-    }
-    for (let slot = 0; slot < count; slot++) {
-      if (Atomics.wait(this.control, slot * SLOTS + READY, 0, START_TIMEOUT_MS) === 'timed-out') {
-        this.close();
-        throw new Error('fast sampling: a worker thread did not start');
-      }
-    }
+    this.workers = startWorkers(WORKER_SOURCE, count, (slot) => ({ module, memories, control: this.control.buffer, slot }),
+      this.control, (slot) => slot * SLOTS + READY, 'fast sampling: a worker thread did not start');
   }
 
   /**

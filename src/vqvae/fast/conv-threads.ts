@@ -1,6 +1,6 @@
 import * as os from 'os';
-import { isMainThread, Worker } from 'worker_threads';
-import { workerJobLoop } from '../../prior/fast/threads';
+import { isMainThread, type Worker } from 'worker_threads';
+import { startWorkers, workerJobLoop } from '../../prior/fast/threads';
 import type { WasmMemory } from '../../prior/fast/wasm-api';
 import type { ConvKernels } from './conv-arena';
 
@@ -39,8 +39,6 @@ const CONV = 0;
 const QUANTISE = 1;
 /** Polls of a shared word before sleeping on it (about 0.1 ms). */
 const SPINS = 20000;
-/** How long a worker may take to start before the fast path goes on without workers. */
-const START_TIMEOUT_MS = 10000;
 /** Latents per codebook-score block of a quantise job (see conv-runner.ts). */
 export const SCORE_ROWS = 32;
 
@@ -134,7 +132,7 @@ export function vqvaeThreads(): number {
 }
 
 export class ConvThreads {
-  private readonly workers: Worker[] = [];
+  private readonly workers: Worker[];
   private readonly control: Int32Array;
   /** The shared words of a job (NEXT, FINISHED). */
   private readonly sync: Int32Array;
@@ -144,18 +142,8 @@ export class ConvThreads {
   constructor(module: WebAssembly.Module, memory: WasmMemory, readonly count: number) {
     this.control = new Int32Array(new SharedArrayBuffer((count + 1) * SLOTS * 4));
     this.sync = this.control.subarray(0, SLOTS);
-    for (let slot = 0; slot < count; slot++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: this.control.buffer, slot } });
-      // The fast path never waits on the event loop for them, and they must not keep a process alive.
-      worker.unref();
-      this.workers.push(worker);
-    }
-    for (let slot = 0; slot < count; slot++) {
-      if (Atomics.wait(this.control, (slot + 1) * SLOTS + READY, 0, START_TIMEOUT_MS) === 'timed-out') {
-        this.close();
-        throw new Error('fast VQ-VAE: a worker thread did not start');
-      }
-    }
+    this.workers = startWorkers(WORKER_SOURCE, count, (slot) => ({ module, memory, control: this.control.buffer, slot }),
+      this.control, (slot) => (slot + 1) * SLOTS + READY, 'fast VQ-VAE: a worker thread did not start');
   }
 
   /**

@@ -37,6 +37,22 @@ export interface AlignLyricsOptions extends AlignWordsOptions {
 }
 
 /**
+ * Checks a requested `layer` (a lyric layer of `prior`) and `head` (an index below the prior's
+ * heads per layer), either of which may be absent: `alignLyrics` calls it, and `jukebox align`
+ * before the labels are checked (whose warnings would precede the error).
+ */
+export function checkHeadChoice(prior: Prior, layer: number | undefined, head: number | undefined): void {
+  const available = lyricLayers(prior);
+  const heads = prior.config.heads;
+  if (layer !== undefined && !available.includes(layer)) {
+    throw new JukeboxError(`align: layer ${layer} is not a lyric layer of this prior (lyric layers: ${available.join(', ')})`);
+  }
+  if (head !== undefined && !(Number.isInteger(head) && head >= 0 && head < heads)) {
+    throw new JukeboxError(`align: head ${head} is out of range (this prior has ${heads} heads per layer)`);
+  }
+}
+
+/**
  * Aligns a song's lyrics to its top-level codes `zTop` with `prior`: captures the lyric attention
  * (`captureLyricAttention`), picks the head, and times the words (`alignWords`). The head is, in
  * order: `layer`/`head` when given (a `layer` alone ranks that layer's heads); the head finder's
@@ -51,12 +67,7 @@ export async function alignLyrics(prior: Prior, zTop: Int32Array, meta: SongMeta
   const heads = prior.config.heads;
   if (opts.head !== undefined && opts.layer === undefined) throw new JukeboxError('align: --head needs --layer');
   if (opts.findHead && opts.layer !== undefined && opts.head !== undefined) throw new JukeboxError('align: give --layer/--head or --find-head, not both');
-  if (opts.layer !== undefined && !available.includes(opts.layer)) {
-    throw new JukeboxError(`align: layer ${opts.layer} is not a lyric layer of this prior (lyric layers: ${available.join(', ')})`);
-  }
-  if (opts.head !== undefined && !(Number.isInteger(opts.head) && opts.head >= 0 && opts.head < heads)) {
-    throw new JukeboxError(`align: head ${opts.head} is out of range (this prior has ${heads} heads per layer)`);
-  }
+  checkHeadChoice(prior, opts.layer, opts.head);
   let layer = opts.layer;
   let head = opts.head;
   const c = prior.config;

@@ -6,5 +6,5 @@ export { rankHeads, scoreHead } from './heads';
 export type { HeadScore } from './heads';
 export { onsetAccuracy, evenSpreadBaseline, matchWords } from './accuracy';
 export type { OnsetAccuracy } from './accuracy';
-export { alignLyrics } from './align';
+export { alignLyrics, checkHeadChoice } from './align';
 export type { AlignmentResult, AlignLyricsOptions } from './align';

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { alignLyrics, alignWords, lyricLayers, type AlignmentResult } from '../align/index';
+import { alignLyrics, alignWords, checkHeadChoice, type AlignmentResult } from '../align/index';
 import { writeFileAtomic, writeAll } from '../atomic-write';
 import { openAudioAsync } from '../audio/index';
 import { initBackend } from '../backend';
@@ -167,11 +167,7 @@ export const alignCommand: Command = {
       if (prior.condDownsample !== null) throw new JukeboxError(`models level ${prior.level}, an upsampler; --top takes a top-level prior (level ${prior.config.levels - 1})`, topFile);
       if (!prior.hasLyrics) throw new JukeboxError(`align: the prior ${path.basename(topFile)} has no lyric conditioning, so it has no lyric attention to align with`);
       // The head is checked here, before the labels (whose warnings would precede the error).
-      const lyricLayerList = lyricLayers(prior);
-      if (choice.layer !== undefined && !lyricLayerList.includes(choice.layer)) {
-        throw new JukeboxError(`align: layer ${choice.layer} is not a lyric layer of this prior (lyric layers: ${lyricLayerList.join(', ')})`);
-      }
-      if (choice.head !== undefined && choice.head >= prior.config.heads) throw new JukeboxError(`align: head ${choice.head} is out of range (this prior has ${prior.config.heads} heads per layer)`);
+      checkHeadChoice(prior, choice.layer, choice.head);
       const geometry = priorGeometry(prior);
       const level = prior.level;
       if (vqvaeFile !== undefined) vqvae = loadMatchingVQVAE(vqvaeFile, geometry, topFile);

@@ -33,18 +33,16 @@ import { writeCorpus } from '../data/corpus/corpus';
 import { openAudio } from '../src/audio/source';
 import { initBackend } from '../src/backend';
 import { vqvaePreset } from '../src/checkpoint/presets';
-import { readSafetensorsHeader } from '../src/checkpoint/safetensors';
 import { JukeboxError } from '../src/errors';
 import { spectralConvergenceDb } from '../src/metrics/audio-metrics';
 import {
   LevelEvaluation, PAPER_RUN_NAMES, PAPER_RUNS, PaperRunEvaluation, PaperRunName, PaperRunSettings, PaperRunStep,
 } from '../src/metrics/paper-tables';
-import { STATE_FILE } from '../src/train/run-state';
 import { hopLengths, VQVAEConfig } from '../src/vqvae/config';
 import { TrainConfig } from '../src/vqvae/trainer';
 import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
 import { VQVAE } from '../src/vqvae/vqvae';
-import { corpusComplete, CorpusSettings } from './corpus-settings';
+import { corpusComplete, CorpusSettings, savedStep } from './corpus-settings';
 
 export interface PaperRunsOptions extends CorpusSettings {
   /** Working folder: corpus and checkpoints (not shipped). */
@@ -138,11 +136,6 @@ export function settingsOf(o: PaperRunsOptions): PaperRunSettings {
     steps: o.steps, batch_size: o.batchSize, window: o.window, width: o.width, depth: o.depth, emb_width: o.embWidth,
     codes: o.codes, small_codes: o.smallCodes, lr: o.lr, warmup: o.warmup,
   };
-}
-
-function savedStep(dir: string): number {
-  const state = path.join(dir, STATE_FILE);
-  return fs.existsSync(state) ? Number(readSafetensorsHeader(state).metadata.step) : 0;
 }
 
 async function makeCorpora(o: PaperRunsOptions, log: Log): Promise<void> {

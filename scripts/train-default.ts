@@ -37,7 +37,7 @@ import { STATE_FILE } from '../src/train/run-state';
 import { hopLengths } from '../src/vqvae/config';
 import { decodeChunked } from '../src/vqvae/streaming';
 import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
-import { corpusComplete, CorpusSettings } from './corpus-settings';
+import { corpusComplete, CorpusSettings, savedStep } from './corpus-settings';
 
 /** The stages in the order they run. */
 const STAGES = ['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_1', 'prior_level_0', 'export', 'evaluate'] as const;
@@ -179,12 +179,6 @@ class Timings {
     log(`[${stage}] done in ${((Date.now() - started) / 1000).toFixed(1)} s (${total.toFixed(1)} s over all invocations)`);
     return result;
   }
-}
-
-/** The step a training run has saved, or 0 when it has not started. */
-function savedStep(outDir: string): number {
-  const state = path.join(outDir, STATE_FILE);
-  return fs.existsSync(state) ? Number(readSafetensorsHeader(state).metadata.step) : 0;
 }
 
 /** The corpus's songs with their sidecars, in name order. */

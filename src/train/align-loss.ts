@@ -113,18 +113,17 @@ export function alignmentTerm(attention: tf.Tensor, head: number, align: AlignTa
 }
 
 /**
- * The supervised head of `--align-loss`: the given one, else the prior's `alignment_layer`/
- * `alignment_head`, checked to be a lyric layer (encoder-decoder or prime) of a top prior with
+ * The supervised head of `--align-loss`: the prior's `alignment_layer`/`alignment_head` (which
+ * `--align-head` sets), checked to be a lyric layer (encoder-decoder or prime) of a top prior with
  * lyrics and a head it has.
  */
-export function alignLossHead(prior: Prior, preset: string, given?: { layer: number; head: number }): { layer: number; head: number } {
+export function alignLossHead(prior: Prior, preset: string): { layer: number; head: number } {
   const layers = lyricLayers(prior);
   if (layers.length === 0 || prior.condDownsample !== null) {
     throw new JukeboxError(`train-prior: --align-loss needs a top-level prior with lyrics; preset '${preset}' has none`);
   }
   const c = prior.config;
-  const layer = given?.layer ?? c.alignment_layer;
-  const head = given?.head ?? c.alignment_head;
+  const { alignment_layer: layer, alignment_head: head } = c;
   if (layer === null || head === null) {
     throw new JukeboxError(`train-prior: --align-loss needs an alignment head: preset '${preset}' names none; pass --align-head L/H (lyric layers: ${layers.join(', ')})`);
   }

@@ -13,7 +13,7 @@ import type { VQVAE } from '../vqvae/vqvae';
 import { ParsedArgs, parseCommandArgs, parseTake, required } from './args';
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
-import { CODES_OR_AUDIO_OPTIONS, checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, loadMatchingVQVAE, loadPriorAt, priorGeometry, readCodesOrAudioInput, writeOutputDir } from './priors';
+import { CODES_OR_AUDIO_OPTIONS, checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, labelsRow, loadMatchingVQVAE, loadPriorAt, priorGeometry, readCodesOrAudioInput, writeOutputDir } from './priors';
 import { progressLine } from './progress';
 
 const LABELS_BUT_LYRICS = LABEL_USAGE.replace('[--lyrics FILE] ', '');
@@ -206,17 +206,11 @@ export const alignCommand: Command = {
       } finally {
         progress.finish();
       }
-      const labelRow = {
-        artist: meta.artist ?? (meta.artistId !== undefined ? `id ${meta.artistId}` : ''),
-        genre: meta.genre ?? (meta.genreId !== undefined ? `id ${meta.genreId}` : ''),
-        'total (s)': meta.totalSeconds,
-        'offset (s)': meta.offsetSeconds,
-      };
       await writeOutputDir(outDir, (dir) => writeAlignmentOutputs(dir, result, {
         title: `Lyric alignment of ${path.basename(input)}${take !== undefined ? ` (item ${take})` : ''}`,
         subtitle: `top prior ${path.basename(topFile)} · layer ${result.layer}, head ${result.head} · ${result.words.length} words over ${(zTop.length * geometry.hopLengths[level] / geometry.sampleRate).toFixed(2)} s`,
         audio,
-        labels: labelRow,
+        labels: labelsRow(meta),
       }));
       if (args.values.quiet !== true) {
         process.stderr.write(`${path.basename(input)}: ${result.words.length} words aligned with layer ${result.layer}, head ${result.head}${result.heads ? ' (head finder\'s first)' : ''}; wrote ${outDir}\n`);

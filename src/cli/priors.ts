@@ -262,3 +262,13 @@ export function readCodesOrAudioInput(command: string, usage: string, input: str
   if (!codesInput && vqvaeFile === undefined) throw new JukeboxError(`${command}: audio input (${input}) is encoded with --vqvae, which is missing (usage: ${usage})`);
   return codesInput ? readBatchedCodesFile(input) : undefined;
 }
+
+/** A song's row of a page's labels table: artist and genre (the name, else `id N`), total and offset in seconds (align, sample). */
+export function labelsRow(meta: SongMetadata): { artist: string; genre: string; 'total (s)': number; 'offset (s)': number } {
+  return {
+    artist: meta.artist ?? (meta.artistId !== undefined ? `id ${meta.artistId}` : ''),
+    genre: meta.genre ?? (meta.genreId !== undefined ? `id ${meta.genreId}` : ''),
+    'total (s)': meta.totalSeconds,
+    'offset (s)': meta.offsetSeconds,
+  };
+}

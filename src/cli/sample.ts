@@ -20,7 +20,7 @@ import { OptionSpec, ParsedArgs, parseCommandArgs, parseTake, required } from '.
 import { LABEL_DETAILS, LABEL_OPTIONS, LABEL_USAGE, LabelOptions, parseLabelOptions, songMetadata } from './labels';
 import type { Command } from './main';
 import {
-  checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, checkSameGeometry, decodeAll, Geometry, levelSettings, loadMatchingVQVAE, loadPriorAt,
+  checkCodesGeometry, checkCodesRange, checkLabels, checkOutputDir, checkSameGeometry, decodeAll, Geometry, labelsRow, levelSettings, loadMatchingVQVAE, loadPriorAt,
   parseLevelChain, parseSamplingOptions, positiveInteger, SamplingOptions, writeOutputDir,
 } from './priors';
 import { sampleProgressLine } from './progress';
@@ -135,10 +135,7 @@ async function sampleAndWrite(run: Run, zs: SongCodes, lengthSamples: number, me
     const audio = await decodeAll(run.vqvae, zs, dir, (level) => !run.quiet && process.stderr.write(`decoding level ${level}\n`));
     const alignmentPages = await writeItemAlignments(run, zs, metas, audio, dir);
     const labelsTable = metas.map((m) => ({
-      artist: m.artist ?? (m.artistId !== undefined ? `id ${m.artistId}` : ''),
-      genre: m.genre ?? (m.genreId !== undefined ? `id ${m.genreId}` : ''),
-      'total (s)': m.totalSeconds,
-      'offset (s)': m.offsetSeconds,
+      ...labelsRow(m),
       lyrics: m.lyrics.length > 60 ? `${m.lyrics.slice(0, 57).replace(/\s+/g, ' ')}...` : m.lyrics.replace(/\s+/g, ' '),
     }));
     const first = run.settings.values().next().value!;

@@ -37,8 +37,9 @@ function dftBasis(s: STFTSettings): { basis: tf.Tensor2D; transposed: tf.Tensor2
     const bins = s.nFft / 2 + 1;
     const offset = Math.floor((s.nFft - s.windowSize) / 2);
     const data = new Float32Array(s.windowSize * 2 * bins);
+    const window = hann(s.windowSize);
     for (let n = 0; n < s.windowSize; n++) {
-      const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / s.windowSize);
+      const w = window[n];
       const m = n + offset;
       for (let k = 0; k < bins; k++) {
         // (k·m) mod n_fft keeps the angle small, so the float64 trig stays exact for large n_fft.

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { alignLyrics, alignWords, checkHeadChoice, type AlignmentResult } from '../align/index';
+import { alignLyrics, alignWords, checkHeadChoice, headKey, type AlignmentResult } from '../align/index';
 import { writeFileAtomic, writeAll } from '../atomic-write';
 import { openAudioAsync } from '../audio/index';
 import { initBackend } from '../backend';
@@ -64,7 +64,7 @@ export interface AlignmentOutputOptions {
  */
 export async function writeAlignmentOutputs(dir: string, result: AlignmentResult, options: AlignmentOutputOptions): Promise<void> {
   const attn = result.attention;
-  const chosen = `${result.layer}/${result.head}`;
+  const chosen = headKey(result.layer, result.head);
   // Every captured head's own word timings, for the page's head selector (Viterbi: cheap beside capture).
   const words = new Map([...attn.maps.keys()].map((key) => {
     const { layer, head } = parseHeadKey(key);

@@ -1,7 +1,8 @@
 /**
  * What the scripts that train on the generated corpus (scripts/train-default.ts,
  * scripts/paper-runs.ts) share: the corpus's settings, a training set and a held-out set of songs
- * (data/corpus), when a corpus folder is complete, and the step a training run has saved.
+ * (data/corpus), when a corpus folder is complete, the step a training run has saved, and how an
+ * option's name is spelt as a flag.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -26,4 +27,9 @@ export function corpusComplete(dir: string, songs: number): boolean {
 export function savedStep(outDir: string): number {
   const state = path.join(outDir, STATE_FILE);
   return fs.existsSync(state) ? Number(readSafetensorsHeader(state).metadata.step) : 0;
+}
+
+/** An option's flag name: `heldOutSongs` → `held-out-songs`. */
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

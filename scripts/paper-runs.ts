@@ -42,7 +42,7 @@ import { hopLengths, VQVAEConfig } from '../src/vqvae/config';
 import { TrainConfig } from '../src/vqvae/trainer';
 import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
 import { VQVAE } from '../src/vqvae/vqvae';
-import { corpusComplete, CorpusSettings, savedStep } from './corpus-settings';
+import { corpusComplete, CorpusSettings, kebab, savedStep } from './corpus-settings';
 
 export interface PaperRunsOptions extends CorpusSettings {
   /** Working folder: corpus and checkpoints (not shipped). */
@@ -325,7 +325,6 @@ export async function paperRuns(o: PaperRunsOptions, log: Log = console.log): Pr
 
 /** Command-line flags: every option, kebab-cased (--held-out-songs, --small-codes, ...), and --tiny. */
 export function parseOptions(argv: string[]): PaperRunsOptions {
-  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const keys = Object.keys(DEFAULTS) as (keyof PaperRunsOptions)[];
   const { values } = parseArgs({
     args: argv,

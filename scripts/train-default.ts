@@ -37,7 +37,7 @@ import { STATE_FILE } from '../src/train/run-state';
 import { hopLengths } from '../src/vqvae/config';
 import { decodeChunked } from '../src/vqvae/streaming';
 import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
-import { corpusComplete, CorpusSettings, savedStep } from './corpus-settings';
+import { corpusComplete, CorpusSettings, kebab, savedStep } from './corpus-settings';
 
 /** The stages in the order they run. */
 const STAGES = ['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_1', 'prior_level_0', 'export', 'evaluate'] as const;
@@ -507,7 +507,6 @@ function readme(o: TrainDefaultOptions, times: Timings['seconds'], ev: Evaluatio
   const time = (s: Stage) => (times[s] === undefined ? 'n/a' : `${(times[s]! / 60).toFixed(1)} min`);
   const pairs = (name: string, c: PairedComparison) =>
     `| ${name} | ${fmt(c.own_bits_per_token)} | ${fmt(c.other_bits_per_token)} | ${fmt(c.mean_difference, 4)} | ${c.songs_agreeing} / ${c.songs} |`;
-  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const flags = (Object.keys(DEFAULTS) as (keyof TrainDefaultOptions)[])
     .filter((k) => k !== 'only' && k !== 'workers' && o[k] !== DEFAULTS[k]).map((k) => ` --${kebab(k)} ${o[k]}`).join('');
   return `# The default models
@@ -599,7 +598,6 @@ export async function trainDefault(o: TrainDefaultOptions, log: Log = console.lo
 
 /** Command-line flags: every option, kebab-cased (--vqvae-steps, --held-out-seed, ...). */
 function parseOptions(argv: string[]): TrainDefaultOptions {
-  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const keys = Object.keys(DEFAULTS) as (keyof TrainDefaultOptions)[];
   const { values } = parseArgs({ args: argv, options: Object.fromEntries(keys.map((k) => [kebab(k), { type: 'string' as const }])) });
   const o: Record<string, string | number> = { ...DEFAULTS };

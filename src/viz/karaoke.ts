@@ -1,6 +1,7 @@
 import { AttentionMaps, attentionHeatmapTrace, characterList, headGridFigure, headKeys, parseHeadKey, poolAttention, RankedHead, TimedWord, wordCharacterStarts } from './attention';
 import { defaultConfig, Figure, matrixSpec } from './figures';
 import { escapeHtml, figureHtml, htmlPage, scriptJson, sectionHtml, tableHtml, wavDataUri } from './html';
+import { relativeUrl } from './sample-pages';
 
 /**
  * The karaoke page of a lyric alignment (`jukebox align`'s `DIR/index.html`, and the page `jukebox
@@ -183,7 +184,7 @@ export function karaokePage(input: KaraokePageInput): string {
 
   const player = input.audio === undefined
     ? `<p class="jbx-description">No audio: move the slider to a time.</p><div class="jbx-k-bar"><input type="range" id="${KARAOKE_IDS.position}" min="0" max="${duration}" step="${Math.max(attn.secondsPerToken, 0.01)}" value="0"></div>`
-    : `<audio id="${KARAOKE_IDS.audio}" controls preload="auto" src="${'src' in input.audio ? escapeHtml(input.audio.src.split('/').map(encodeURIComponent).join('/')) : wavDataUri(input.audio.samples, input.audio.sampleRate)}"></audio>`;
+    : `<audio id="${KARAOKE_IDS.audio}" controls preload="auto" src="${'src' in input.audio ? escapeHtml(relativeUrl(input.audio.src)) : wavDataUri(input.audio.samples, input.audio.sampleRate)}"></audio>`;
   const selector = keys.length > 1
     ? `<label>Head <select id="${KARAOKE_IDS.head}">${keys.map((k) => `<option value="${k}"${k === chosen ? ' selected' : ''}>${headLabel(k)}${k === chosen ? ' (chosen)' : ''}</option>`).join('')}</select></label>`
     : `<span>${headLabel(chosen)}</span>`;

@@ -37,12 +37,17 @@ export interface SamplePageInput {
   alignmentPages?: (string | null)[];
 }
 
+/** A path relative to the page as a URL: each segment percent-encoded, the slashes kept. */
+export function relativeUrl(file: string): string {
+  return file.split('/').map(encodeURIComponent).join('/');
+}
+
 /**
  * An `<audio>` player for a WAV beside the page (a relative link, so the page stays small and
  * works from the folder offline), in the markup of `audioPlayerHtml`.
  */
 export function filePlayerHtml(file: string, seconds: number, sampleRate: number, label: string): string {
-  const src = file.split('/').map(encodeURIComponent).join('/');
+  const src = relativeUrl(file);
   const caption = `<span class="jbx-audio-label">${escapeHtml(label)}</span><span class="jbx-audio-meta">${seconds.toFixed(2)} s · ${sampleRate} Hz</span>`;
   return `<figure class="jbx-audio"><figcaption>${caption}</figcaption><audio controls preload="metadata" src="${escapeHtml(src)}"></audio></figure>`;
 }
@@ -70,7 +75,7 @@ export function samplePage(input: SamplePageInput): string {
   }
   const pages = (input.alignmentPages ?? []).map((p, i) => ({ p, i })).filter((x): x is { p: string; i: number } => x.p !== null);
   if (pages.length > 0) {
-    const links = pages.map(({ p, i }) => `<li><a href="${escapeHtml(p.split('/').map(encodeURIComponent).join('/'))}">item ${i}</a></li>`).join('');
+    const links = pages.map(({ p, i }) => `<li><a href="${escapeHtml(relativeUrl(p))}">item ${i}</a></li>`).join('');
     sections.push(sectionHtml('Lyric alignment', `<ul class="jbx-alignment-links">${links}</ul>`, {
       description: 'Each item\'s lyrics aligned to its music by the top prior\'s lyric attention: a karaoke page with the word being sung highlighted.',
     }));

@@ -74,13 +74,15 @@ export interface AlignWordsOptions {
  * scores better as a gap, so words are not stretched over low attention and an instrumental passage
  * gets no words. Scoring a word by its best character (not the sum over them) keeps long words from
  * winning diffuse rows by their length alone. The decode is exact, O(tokens × words).
+ * `read`: `readCharacters` of all of `attn`'s maps, when the caller aligns several heads (default:
+ * computed here, a pass over every captured map).
  */
-export function alignWords(attn: LyricAttention, layer: number, head: number, opts: AlignWordsOptions = {}): WordTiming[] {
+export function alignWords(attn: LyricAttention, layer: number, head: number, opts: AlignWordsOptions = {}, read?: Uint8Array): WordTiming[] {
   const map = headMap(attn, layer, head);
   const gapLevel = opts.gapLevel ?? DEFAULT_GAP_LEVEL;
   if (!(gapLevel > 0)) throw new JukeboxError(`align: gap level must be > 0, got ${gapLevel}`);
   const background = Math.min(1, gapLevel / Math.max(1, attn.lyricWindow));
-  const path = wordPath(map, attn.tokens, attn.characters, background, readCharacters(attn.maps.values(), attn.characters.length));
+  const path = wordPath(map, attn.tokens, attn.characters, background, read ?? readCharacters(attn.maps.values(), attn.characters.length));
   const timed: WordTiming[] = [];
   lyricWords(attn.characters).forEach((w, k) => {
     if (path[k].first >= 0) timed.push({ word: w.word, start: path[k].first * attn.secondsPerToken, end: (path[k].last + 1) * attn.secondsPerToken });

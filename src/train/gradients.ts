@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchedProducts, columnSums, gradKernels, hostData } from './fast/grad-kernels';
+import { columnSums, gradKernels, hostData } from './fast/grad-kernels';
+import { heapGemm, registerHeapMatMul } from './fast/heap-gemm';
 
 /**
  * What tfjs lacks to differentiate the priors, installed once before the first gradient tape:
@@ -9,13 +10,13 @@ import { batchedProducts, columnSums, gradKernels, hostData } from './fast/grad-
  *   with an embedding could be trained on wasm.
  * - BatchMatMul's gradient does not undo broadcasting: `[N, T, in] @ [in, out]` (the
  *   transformer's Conv1D, kept 3-D because a token step pays for every extra op) runs as
- *   a batch of N against one matrix, and the weight's gradient comes back `[N, in, out]`.
- *   Its products also use transposed operands, which wasm multiplies 10-30x slower than plain
- *   ones (measured: [1024, 2048]ᵀ·[1024, 256] took 1.8 s); here each transpose is made first.
- *   Batched products (attention's [heads, blocks] of small matrices) take wasm's unvectorised
- *   path (1.5 ms for 64 products of 32×32×32, 3 GFLOP/s): their gradients run on the SIMD kernel
- *   of src/train/fast instead (`hostProduct`), as do weights' gradients (`rowProduct`: 4 ms
- *   against 7.5 for a transposed copy and a product for [1024, 256]ᵀ·[1024, 256]).
+ *   a batch of N against one matrix, and the weight's gradient comes back `[N, in, out]`; here
+ *   it is one product over all N·T rows.
+ * - wasm's BatchMatMul multiplies transposed operands 10-30x slower than plain ones (measured:
+ *   [1024, 2048]ᵀ·[1024, 256] took 1.8 s), and batches of matrices (attention's [heads, blocks]
+ *   of small products) one scalar at a time (3 GFLOP/s). It is replaced for the process by the
+ *   heap kernel of src/train/fast (`registerHeapMatMul`: the same values bit for bit, 50 GFLOP/s
+ *   plain or transposed), and every gradient is then one product with transposition flags.
  * - Add's and Multiply's gradients sum broadcast operands with Sum, slow on wasm over leading
  *   axes (`reduceTo`).
  * - wasm's Transpose and GatherV2 move one element at a time through index arithmetic (2.6 ms
@@ -27,6 +28,7 @@ export function installTrainingGradients(): void {
   installed = true;
   registerSegmentSum('wasm');
   registerHostCopies('wasm');
+  registerHeapMatMul('wasm');
   const matMul = tf.getGradient('BatchMatMul')!;
   tf.registerGradient({
     ...matMul,
@@ -34,30 +36,26 @@ export function installTrainingGradients(): void {
       const dy = dyIn as tf.Tensor;
       const [a, b] = saved;
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      // C = op(A)·op(B); each gradient is a plain product of explicit transposes, or of the host
-      // kernel's layouts when A and B are batches of matrices of the same batch shape.
-      const lead = a.shape.slice(0, -2);
-      const batched = lead.reduce((p, d) => p * d, 1) > 1 && b.shape.length === a.shape.length && lead.every((d, i) => d === b.shape[i]) && gradKernels() !== null;
-      if (batched) {
-        return !transposeA && !transposeB
-          ? { a: () => hostProduct(dy, false, b, true), b: () => hostProduct(a, true, dy, false) }
-          : !transposeA && transposeB
-            ? { a: () => hostProduct(dy, false, b, false), b: () => hostProduct(dy, true, a, false) }
-            : transposeA && !transposeB
-              ? { a: () => hostProduct(b, false, dy, true), b: () => hostProduct(a, false, dy, false) }
-              : { a: () => hostProduct(b, true, dy, true), b: () => hostProduct(dy, true, a, true) };
-      }
+      // With the heap kernel (registerHeapMatMul) a product reads a transposed operand where it
+      // lies; otherwise each transpose is made first.
+      const heap = heapGemm() !== null;
+      const mm = (x: tf.Tensor, tx: boolean, y: tf.Tensor, ty: boolean) => (heap ? tf.matMul(x, y, tx, ty) : tf.matMul(tx ? swap(x) : x, ty ? swap(y) : y));
+      // C = op(A)·op(B).
       const [da, db] = !transposeA && !transposeB
-        ? [() => tf.matMul(dy, swap(b)), () => tf.matMul(swap(a), dy)]
+        ? [() => mm(dy, false, b, true), () => mm(a, true, dy, false)]
         : !transposeA && transposeB
-          ? [() => tf.matMul(dy, b), () => tf.matMul(swap(dy), a)]
+          ? [() => mm(dy, false, b, false), () => mm(dy, true, a, false)]
           : transposeA && !transposeB
-            ? [() => tf.matMul(b, swap(dy)), () => tf.matMul(a, dy)]
-            : [() => tf.matMul(swap(b), swap(dy)), () => tf.matMul(swap(dy), swap(a))];
-      // A weight (a matrix applied to every row of A) takes its gradient as one Σ over all rows
-      // of A and dy on the host kernel: no transposed copy of the activations, no batch sum.
-      const weightGrad = b.shape.length === 2 && !transposeA && gradKernels() !== null
-        ? () => rowProduct(transposeB ? dy : a, transposeB ? a : dy)
+            ? [() => mm(b, false, dy, true), () => mm(a, false, dy, false)]
+            : [() => mm(b, true, dy, true), () => mm(dy, true, a, true)];
+      // A weight (a matrix applied to every row of A) takes its gradient as one product over all
+      // rows of A and dy together: no per-item products to sum over the batch.
+      const weightGrad = b.shape.length === 2 && a.shape.length > 2 && !transposeA
+        ? () => {
+          const rows = tf.reshape(a, [-1, a.shape[a.shape.length - 1]]);
+          const dyRows = tf.reshape(dy, [-1, dy.shape[dy.shape.length - 1]]);
+          return transposeB ? mm(dyRows, true, rows, false) : mm(rows, true, dyRows, false);
+        }
         : undefined;
       return { a: () => unbroadcast(da(), a.shape), b: weightGrad ?? (() => unbroadcast(db(), b.shape)) };
     },
@@ -93,29 +91,6 @@ function reduceTo(grad: tf.Tensor, shape: number[]): tf.Tensor {
   if (kernels !== null && grad.dtype === 'float32') return tf.tensor(columnSums(kernels, hostData(grad), rows, grad.size / rows), shape);
   const flat = tf.reshape(grad, [rows, grad.size / rows]);
   return tf.reshape(tf.matMul(tf.ones([1, rows]), flat), shape);
-}
-
-/** Σ_r x[r]ᵀ y[r] over the rows r of x [..., R, I] and y [..., R, J] (all leading axes too) → [I, J]. */
-function rowProduct(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
-  const i = x.shape[x.shape.length - 1];
-  const j = y.shape[y.shape.length - 1];
-  const rows = x.size / i;
-  return tf.tensor2d(batchedProducts(gradKernels()!, hostData(x), hostData(y), 1, i, rows, j, true, false), [i, j]);
-}
-
-/**
- * op(x)·op(y) for batches of matrices of the same batch shape ([..., r, c]), by the host kernel
- * (`batchedProducts`).
- */
-function hostProduct(x: tf.Tensor, transposeX: boolean, y: tf.Tensor, transposeY: boolean): tf.Tensor {
-  const rank = x.shape.length;
-  const lead = x.shape.slice(0, -2);
-  const rows = transposeX ? x.shape[rank - 1] : x.shape[rank - 2];
-  const inner = transposeX ? x.shape[rank - 2] : x.shape[rank - 1];
-  const cols = transposeY ? y.shape[rank - 2] : y.shape[rank - 1];
-  const batch = lead.reduce((p, d) => p * d, 1);
-  const out = batchedProducts(gradKernels()!, hostData(x), hostData(y), batch, rows, inner, cols, transposeX, transposeY);
-  return tf.tensor(out, [...lead, rows, cols]);
 }
 
 /** `x` with its last two axes swapped, as a tensor of its own. */

@@ -1,0 +1,149 @@
+;; Matrix products in tfjs-wasm's own heap (plain WebAssembly SIMD128), compiled to heap-gemm.wasm
+;; by `npm run build:wasm`; a test checks that the committed binary is this source compiled. The
+;; module imports the wasm backend's memory, so tensors are read and written where tfjs keeps them,
+;; with no copies in or out. Pointers and strides are byte offsets; every value is float32. See
+;; heap-gemm.ts for the callers.
+;;
+;; gemm: C = A·B, or C += A·B when $acc is not 0, for C [m, n] and inner dimension k.
+;; A(i, k) is read at a + i·ars + k·acs, so A may be stored row-major or transposed (a weight's
+;; gradient reads the activations transposed this way without a transposed copy); B(k, j) at
+;; b + k·bs + 4j and C(i, j) at c + i·cs + 4j (rows contiguous). n must be a multiple of 4.
+;;
+;; Blocks of 4 × 8 outputs stay in 8 accumulators while k runs: each step loads 8 values of B and
+;; splats 4 of A, for 32 multiply-adds (4 × 4 and 1 × 4 blocks take the edges). Products are
+;; summed in order of k with a separate multiply and add, as XNNPACK's kernels do, so a product
+;; here equals tfjs-wasm's bit for bit. The caller splits k and n into chunks that stay in cache.
+(module
+  (import "env" "memory" (memory 1))
+  ;; One 4×8 block of C: c points at C(i, j), a at A(i, 0), b at B(0, j).
+  (func $tile4x8 (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $bs i32) (param $c i32) (param $cs i32) (param $k i32) (param $acc i32)
+    (local $s v128) (local $b0 v128) (local $b1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $r2 i32) (local $r3 i32)
+    (local.set $r2 (i32.add (local.get $ars) (local.get $ars)))
+    (local.set $r3 (i32.add (local.get $r2) (local.get $ars)))
+    (if (local.get $acc) (then
+      (local.set $c00 (v128.load offset=0 (local.get $c)))
+      (local.set $c01 (v128.load offset=16 (local.get $c)))
+      (local.set $c10 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 1)))))
+      (local.set $c11 (v128.load offset=16 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 1)))))
+      (local.set $c20 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 2)))))
+      (local.set $c21 (v128.load offset=16 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 2)))))
+      (local.set $c30 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 3)))))
+      (local.set $c31 (v128.load offset=16 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 3)))))
+    ))
+    (loop $kl
+      (local.set $b0 (v128.load offset=0 (local.get $b)))
+      (local.set $b1 (v128.load offset=16 (local.get $b)))
+      (local.set $s (v128.load32_splat (local.get $a)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $s) (local.get $b1))))
+      (local.set $s (v128.load32_splat (i32.add (local.get $a) (local.get $ars))))
+      (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $s) (local.get $b1))))
+      (local.set $s (v128.load32_splat (i32.add (local.get $a) (local.get $r2))))
+      (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $s) (local.get $b1))))
+      (local.set $s (v128.load32_splat (i32.add (local.get $a) (local.get $r3))))
+      (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $s) (local.get $b1))))
+      (local.set $a (i32.add (local.get $a) (local.get $acs)))
+      (local.set $b (i32.add (local.get $b) (local.get $bs)))
+      (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+      (br_if $kl (local.get $k)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 1))) (local.get $c10))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 1))) (local.get $c11))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 2))) (local.get $c20))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 2))) (local.get $c21))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 3))) (local.get $c30))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 3))) (local.get $c31))
+  )
+  ;; One 4×4 block of C: c points at C(i, j), a at A(i, 0), b at B(0, j).
+  (func $tile4x4 (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $bs i32) (param $c i32) (param $cs i32) (param $k i32) (param $acc i32)
+    (local $s v128) (local $b0 v128)
+    (local $c00 v128) (local $c10 v128) (local $c20 v128) (local $c30 v128)
+    (local $r2 i32) (local $r3 i32)
+    (local.set $r2 (i32.add (local.get $ars) (local.get $ars)))
+    (local.set $r3 (i32.add (local.get $r2) (local.get $ars)))
+    (if (local.get $acc) (then
+      (local.set $c00 (v128.load offset=0 (local.get $c)))
+      (local.set $c10 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 1)))))
+      (local.set $c20 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 2)))))
+      (local.set $c30 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 3)))))
+    ))
+    (loop $kl
+      (local.set $b0 (v128.load offset=0 (local.get $b)))
+      (local.set $s (v128.load32_splat (local.get $a)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $s (v128.load32_splat (i32.add (local.get $a) (local.get $ars))))
+      (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $s (v128.load32_splat (i32.add (local.get $a) (local.get $r2))))
+      (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $s (v128.load32_splat (i32.add (local.get $a) (local.get $r3))))
+      (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $a (i32.add (local.get $a) (local.get $acs)))
+      (local.set $b (i32.add (local.get $b) (local.get $bs)))
+      (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+      (br_if $kl (local.get $k)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 1))) (local.get $c10))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 2))) (local.get $c20))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $cs) (i32.const 3))) (local.get $c30))
+  )
+  ;; One 1×4 block of C: c points at C(i, j), a at A(i, 0), b at B(0, j).
+  (func $tile1x4 (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $bs i32) (param $c i32) (param $cs i32) (param $k i32) (param $acc i32)
+    (local $s v128) (local $b0 v128)
+    (local $c00 v128)
+    
+    (if (local.get $acc) (then
+      (local.set $c00 (v128.load offset=0 (local.get $c)))
+    ))
+    (loop $kl
+      (local.set $b0 (v128.load offset=0 (local.get $b)))
+      (local.set $s (v128.load32_splat (local.get $a)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $s) (local.get $b0))))
+      (local.set $a (i32.add (local.get $a) (local.get $acs)))
+      (local.set $b (i32.add (local.get $b) (local.get $bs)))
+      (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+      (br_if $kl (local.get $k)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+  )
+
+  (func (export "gemm")
+    (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $bs i32)
+    (param $c i32) (param $cs i32) (param $m i32) (param $n i32) (param $k i32) (param $acc i32)
+    (local $i i32) (local $j i32) (local $ai i32) (local $ci i32)
+    (local.set $i (i32.const 0))
+    (block $rowsDone (loop $rows
+      (br_if $rowsDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $m)))
+      (local.set $ai (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
+      (local.set $ci (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $cs))))
+      (local.set $j (i32.const 0))
+      (block $colsDone (loop $cols
+        (br_if $colsDone (i32.gt_s (i32.add (local.get $j) (i32.const 8)) (local.get $n)))
+        (call $tile4x8 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (local.get $bs)
+          (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $cols)))
+      (if (i32.lt_s (local.get $j) (local.get $n)) (then
+        (call $tile4x4 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (local.get $bs)
+          (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $rows)))
+    (block $tailDone (loop $tail
+      (br_if $tailDone (i32.ge_s (local.get $i) (local.get $m)))
+      (local.set $ai (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $ars))))
+      (local.set $ci (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $cs))))
+      (local.set $j (i32.const 0))
+      (block $colsDone (loop $cols
+        (br_if $colsDone (i32.ge_s (local.get $j) (local.get $n)))
+        (call $tile1x4 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (local.get $bs)
+          (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $cols)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $tail)))
+  )
+)

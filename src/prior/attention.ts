@@ -93,7 +93,10 @@ export class FactoredAttention {
   readonly primeLen: number;
   /** `_prime_len`: the reference rounds prime_len up past a multiple of `blocks` (not of block_ctx). */
   readonly primeKeys: number;
-  /** Whether the next full pass keeps its attention probabilities (reference `record_attn`). */
+  /**
+   * Whether the next call keeps its attention probabilities (reference `record_attn`): any layer
+   * on a full pass, a lyric layer (encoder-decoder, prime) also while sampling.
+   */
   recordAttn = false;
   /** The probabilities the last recording pass kept (reference `self.w`); owned by whoever takes it. */
   w: tf.Tensor | null = null;
@@ -172,8 +175,8 @@ export class FactoredAttention {
         `attention: positions ${start}..${start + t - 1} run past n_ctx ${this.nCtx}` + (sample ? ' (reset the cache between windows)' : ''),
       );
     }
-    if (sample && this.recordAttn) {
-      throw new JukeboxError('attention: recording attention works on the teacher-forced pass, not while sampling');
+    if (sample && this.recordAttn && this.attnFunc !== 6 && this.attnFunc !== 7) {
+      throw new JukeboxError('attention: while sampling, only the lyric layers (encoder-decoder, prime) record attention');
     }
     const past = sample ? this.cache : null;
     if (past !== null && past.k.shape[0] !== n) {
@@ -296,11 +299,13 @@ export class FactoredAttention {
         if (past !== null && past.k.shape[2] < this.primeKeys) keys = append(past, k, v);
         if (keys.k.shape[2] > this.primeKeys) keys = sliceKv(keys, 0, this.primeKeys);
         const mask = t === 1 ? null : trilMask(t, keys.k.shape[2], start);
-        // Recorded: music queries against lyric keys only, as the reference slices `self.w`.
+        // Recorded: music queries (positions from prime_len on) against lyric keys only, as the
+        // reference slices `self.w`; a sampling call records those of its positions that are music.
         const lyrics = this.primeLen;
+        const firstMusic = Math.min(Math.max(lyrics - start, 0), t);
         const a = this.softmaxAttend(q, keys.k, keys.v, mask, (p) => {
           const [n, h, , kv] = p.shape as number[];
-          return p.slice([0, 0, lyrics, 0], [n, h, Math.max(t - lyrics, 0), Math.min(lyrics, kv)]);
+          return p.slice([0, 0, firstMusic, 0], [n, h, t - firstMusic, Math.min(lyrics, kv)]);
         });
         return { a, keep: keys };
       }

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { JukeboxError } from '../errors';
 import { ParameterRegistry, WeightMap } from '../vqvae/weights';
 import { EMBEDDING_INIT_STD } from './conditioners';
-import { FastSampler, fastSamplingWanted } from './fast/sampler';
+import { FastSampler, fastSamplingWanted, LayerCapture } from './fast/sampler';
 import { drawToken, SamplingSettings } from './draw';
-import { Transformer } from './transformer';
+import { isLyricLayer, Transformer } from './transformer';
 
 /**
  * The reference's `ConditionalAutoregressive2D` (`jukebox/prior/autoregressive.py`): token and
@@ -47,6 +47,18 @@ export interface AutoregressiveOptions {
   primeLen: number | null;
 }
 
+/**
+ * Lyric attention to capture while sampling: the attention probabilities of some lyric layers
+ * (encoder-decoder or prime attention), as a teacher-forced pass over the sampled sequence records
+ * them (`forward`'s `recordAttention`).
+ */
+export interface SampleAttentionCapture {
+  /** Transformer layers, each an encoder-decoder (attn_func 6) or prime (7) layer. */
+  layers: readonly number[];
+  /** Heads kept of each layer (default all), in the order given. */
+  heads?: readonly number[];
+}
+
 /** Per-call sampling inputs (conditioning as `forward` takes it). */
 export interface AutoregressiveSampleOptions extends SamplingSettings {
   /** `[N, D, width]` or `[N, 1, width]`; null when the model has no `x_cond`. */
@@ -63,6 +75,11 @@ export interface AutoregressiveSampleOptions extends SamplingSettings {
   getPreds?: boolean;
   /** Called after each sampled token with (tokens done, tokens to do). */
   onToken?: (done: number, total: number) => void;
+  /**
+   * Capture these lyric layers' attention probabilities at every position, primed ones (from the
+   * chunked cache fills) included; see `sample`'s `attention`. Off, it costs nothing.
+   */
+  attention?: SampleAttentionCapture;
   /**
    * The fast sampling path (fast/sampler.ts) where it covers the model: true or false forces the
    * choice; by default it is taken on the CPU backends unless `JUKEBOX_FAST_SAMPLING=0`.
@@ -305,9 +322,16 @@ export class ConditionalAutoregressive2D {
    * (`primed_sample`) otherwise: the known tokens fill the KV cache in chunks of `chunkSize`, then
    * one token at a time is drawn until `sampleTokens`. Returns int32 `[N, sampleTokens]`, the
    * primed tokens included, and with `getPreds` the logits of every position `[N, sampleTokens, bins]`
-   * (the primed positions' from the chunked passes).
+   * (the primed positions' from the chunked passes). With `opts.attention`, `attention` maps each
+   * captured layer to its probabilities `[N, heads, positions, keys]` (heads as asked): for an
+   * encoder-decoder layer every position against the encoder_dims keys; for a prime layer the
+   * positions from prime_len on (the music) against the first prime_len keys (the lyrics), as the
+   * teacher-forced record slices it. A row is a probability distribution only for the
+   * encoder-decoder layer: a prime layer's music queries also attend to the music positions below
+   * `_prime_len`, and those columns are dropped, as in the reference.
    */
-  sample(w: WeightMap, n: number, x: tf.Tensor2D | null, opts: AutoregressiveSampleOptions): { tokens: tf.Tensor2D; preds?: tf.Tensor3D } {
+  sample(w: WeightMap, n: number, x: tf.Tensor2D | null, opts: AutoregressiveSampleOptions):
+    { tokens: tf.Tensor2D; preds?: tf.Tensor3D; attention?: Map<number, Float32Array> } {
     const d = this.opts.inputLength;
     const total = opts.sampleTokens ?? d;
     const primed = x === null ? 0 : x.shape[1];
@@ -326,6 +350,8 @@ export class ConditionalAutoregressive2D {
     }
     const chunk = opts.chunkSize ?? Math.max(primed, 1);
     if (!Number.isInteger(chunk) || chunk < 1) throw new JukeboxError(`chunk size must be a positive integer, got ${chunk}`);
+    const captures = opts.attention === undefined ? null : this.attentionCaptures(opts.attention, n, total);
+    const capturedAttention = () => (captures === null ? {} : { attention: new Map(captures.map((c) => [c.layer, c.probs])) });
     const fast = this.fastSampler(w, opts.fastSampling);
     if (fast !== null) {
       const predsData = fast.sample({
@@ -340,13 +366,15 @@ export class ConditionalAutoregressive2D {
         yCond: opts.yCond?.dataSync() as Float32Array ?? null,
         encoderKv: opts.encoderKv?.dataSync() as Float32Array ?? null,
         getPreds: opts.getPreds ?? false,
+        attention: captures ?? undefined,
       });
-      const result: { tokens: tf.Tensor2D; preds?: tf.Tensor3D } = { tokens: tf.tensor2d(tokens, [n, total], 'int32') };
+      const result: ReturnType<ConditionalAutoregressive2D['sample']> = { tokens: tf.tensor2d(tokens, [n, total], 'int32'), ...capturedAttention() };
       if (predsData !== null) result.preds = tf.tensor3d(predsData, [n, total, this.opts.bins]);
       return result;
     }
     const preds: tf.Tensor3D[] = [];
     const kv = opts.encoderKv ?? undefined;
+    const record = captures === null ? undefined : new Set(captures.map((c) => c.layer));
     this.transformer.resetCache();
     try {
       // Priming: positions [0, primed) in chunks; the cache ends holding all of them.
@@ -355,20 +383,21 @@ export class ConditionalAutoregressive2D {
         const out = tf.tidy(() => {
           const prev = this.tokenColumns(tokens, n, total, Math.max(start - 1, 0), start === 0 ? len - 1 : len);
           const emb = this.embed(w, n, start, len, prev, opts.xCond, opts.yCond);
-          const h = this.transformer.forward(w, emb, { encoderKv: kv, sample: true });
+          const h = this.transformer.forward(w, emb, { encoderKv: kv, sample: true, recordAttention: record });
           if (!opts.getPreds) return h;
           const hc = this.addCondAfterTransformer && opts.xCond !== null ? tf.add(h, this.condSlice(opts.xCond, start, len)) as tf.Tensor3D : h;
           return this.head(w, hc);
         });
         if (opts.getPreds) preds.push(out);
         else out.dispose();
+        if (captures !== null) this.keepRecorded(captures, n, start);
       }
       const row = new Float32Array(this.opts.bins);
       for (let t = primed; t < total; t++) {
         const logits = tf.tidy(() => {
           const prev = t === 0 ? null : this.tokenColumns(tokens, n, total, t - 1, 1);
           const emb = this.embed(w, n, t, 1, prev, opts.xCond, opts.yCond);
-          let h = this.transformer.forward(w, emb, { encoderKv: kv, sample: true });
+          let h = this.transformer.forward(w, emb, { encoderKv: kv, sample: true, recordAttention: record });
           if (this.addCondAfterTransformer && opts.xCond !== null) h = tf.add(h, this.condSlice(opts.xCond, t, 1));
           return this.head(w, h); // [N, 1, bins]
         });
@@ -379,17 +408,69 @@ export class ConditionalAutoregressive2D {
         }
         if (opts.getPreds) preds.push(logits);
         else logits.dispose();
+        if (captures !== null) this.keepRecorded(captures, n, t);
         opts.onToken?.(t - primed + 1, total - primed);
       }
     } finally {
       this.transformer.resetCache();
+      // What a failed step recorded and did not hand over.
+      if (captures !== null) tf.dispose([...this.transformer.takeAttention().values()]);
     }
-    const result: { tokens: tf.Tensor2D; preds?: tf.Tensor3D } = { tokens: tf.tensor2d(tokens, [n, total], 'int32') };
+    const result: ReturnType<ConditionalAutoregressive2D['sample']> = { tokens: tf.tensor2d(tokens, [n, total], 'int32'), ...capturedAttention() };
     if (opts.getPreds) {
       result.preds = tf.concat(preds, 1);
       preds.forEach((p) => p.dispose());
     }
     return result;
+  }
+
+  /**
+   * The buffers of an attention capture for n samples of `total` positions: per layer, the
+   * positions it records (from prime_len for a prime layer, all for an encoder-decoder layer)
+   * against its lyric keys (prime_len or encoder_dims).
+   */
+  private attentionCaptures(capture: SampleAttentionCapture, n: number, total: number): LayerCapture[] {
+    const nHead = this.opts.heads;
+    const heads = [...new Set(capture.heads ?? Array.from({ length: nHead }, (_, h) => h))];
+    for (const h of heads) {
+      if (!(Number.isInteger(h) && h >= 0 && h < nHead)) throw new JukeboxError(`attention capture: head ${h} is out of range (${this.prefix} has ${nHead} heads per layer)`);
+    }
+    return [...new Set(capture.layers)].map((layer) => {
+      const block = this.transformer.attnMods[layer];
+      if (!isLyricLayer(block)) throw new JukeboxError(`attention capture: layer ${layer} of ${this.prefix} is not a lyric layer (encoder-decoder or prime attention)`);
+      const a = block.attn;
+      const prime = a.attnFunc === 7;
+      const firstQuery = prime ? a.primeLen : 0;
+      const keys = prime ? a.primeLen : a.encoderDims;
+      const rows = Math.max(total - firstQuery, 0);
+      return { layer, heads, firstQuery, keys, rows, probs: new Float32Array(n * heads.length * rows * keys) };
+    });
+  }
+
+  /**
+   * Copies what the lyric layers recorded in the tfjs pass over positions from `start`
+   * (`[N, H, positions from max(start, firstQuery), keys]` each) into their captures, and frees it.
+   */
+  private keepRecorded(captures: LayerCapture[], n: number, start: number): void {
+    const recorded = this.transformer.takeAttention();
+    try {
+      for (const c of captures) {
+        const p = recorded.get(c.layer)!;
+        const [, nHead, rows, kv] = p.shape;
+        const data = p.dataSync() as Float32Array;
+        const first = Math.max(start, c.firstQuery) - c.firstQuery;
+        for (let smp = 0; smp < n; smp++) {
+          c.heads.forEach((h, slot) => {
+            for (let r = 0; r < rows; r++) {
+              const from = ((smp * nHead + h) * rows + r) * kv;
+              c.probs.set(data.subarray(from, from + c.keys), ((smp * c.heads.length + slot) * c.rows + first + r) * c.keys);
+            }
+          });
+        }
+      }
+    } finally {
+      tf.dispose([...recorded.values()]);
+    }
   }
 
   /** Columns [t0, t0 + len) of row-major int32 tokens `[n, total]` as a tensor, or null when len is 0. */

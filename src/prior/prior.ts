@@ -3,7 +3,7 @@ import { JukeboxError } from '../errors';
 import { BatchLabels, LabelIdTables, Labeller } from '../labels/index';
 import { Rng } from '../rng';
 import { ParameterRegistry, ParameterSpec, WeightMap } from '../vqvae/weights';
-import { ConditionalAutoregressive2D, crossEntropyBits } from './autoregressive';
+import { ConditionalAutoregressive2D, crossEntropyBits, SampleAttentionCapture } from './autoregressive';
 import { hasLyrics, isTopLevel, levelDownsamples, PriorConfig, rawToTokens, validatePriorConfig } from './config';
 import { Conditioner, LabelConditioner } from './conditioners';
 import { Conv1D, LayerNorm } from './ops';
@@ -20,6 +20,7 @@ import { Conv1D, LayerNorm } from './ops';
  *   prior.sample({ nSamples, z?, zConds?, y?, temperature?, topK?, topP?, chunkSize?, sampleTokens?, rng, onToken?, fastSampling? }):
  *     Promise<Tensor2D int32 [N, sampleTokens ?? n_ctx]>
  *   prior.sampleWithPreds(same options): Promise<{ tokens; sequence [N, L] (model vocabulary); preds [N, L, V] }>
+ *   prior.sampleWithAttention(same options, { layers, heads? }): Promise<{ tokens; attention: layer → [N, heads, sampleTokens, n_tokens] }>
  *   Prior.stateDictExtras(config): { aliases (tied head), buffers (pos_init index) } of the reference state_dict
  *   prior.numParameters, prior.spec, prior.weights, prior.prior (the ConditionalAutoregressive2D)
  *   prior.dispose()
@@ -527,7 +528,24 @@ export class Prior {
     return { tokens, sequence, preds: preds! };
   }
 
-  private runSample(opts: PriorSampleOptions, getPreds: boolean): { tokens: tf.Tensor2D; sequence: tf.Tensor2D; preds?: tf.Tensor3D } {
+  /**
+   * `sample`, also capturing the attention probabilities of lyric layers (encoder-decoder or
+   * prime) while it samples: layer → `[N, heads, sampleTokens, n_tokens]` Float32Array, heads as
+   * `capture.heads` lists them (default all), rows the music positions of the result (context
+   * included), columns the window's lyric tokens. These are the values a teacher-forced `forward`
+   * over the result records (`recordAttention`), the prime layers sliced to music queries × lyric
+   * keys as there; for a single encoder-decoder prior, of the sequence before clamping (a stray
+   * lyric token drawn at a music position differs from the 0 `tokens` holds). Capturing changes
+   * no token.
+   */
+  async sampleWithAttention(opts: PriorSampleOptions, capture: SampleAttentionCapture): Promise<{ tokens: tf.Tensor2D; attention: Map<number, Float32Array> }> {
+    const { tokens, sequence, attention } = this.runSample(opts, false, capture);
+    if (sequence !== tokens) sequence.dispose();
+    return { tokens, attention: attention! };
+  }
+
+  private runSample(opts: PriorSampleOptions, getPreds: boolean, attention?: SampleAttentionCapture):
+    { tokens: tf.Tensor2D; sequence: tf.Tensor2D; preds?: tf.Tensor3D; attention?: Map<number, Float32Array> } {
     this.checkAlive();
     const n = opts.nSamples;
     if (!Number.isInteger(n) || n < 1) throw new JukeboxError(`nSamples must be a positive integer, got ${n}`);
@@ -545,6 +563,7 @@ export class Prior {
       onToken: opts.onToken,
       fastSampling: opts.fastSampling,
       getPreds,
+      attention,
     };
     const sampleTokens = opts.sampleTokens ?? this.nCtx;
     if (!Number.isInteger(sampleTokens) || sampleTokens < 1 || sampleTokens > this.nCtx) {
@@ -562,13 +581,13 @@ export class Prior {
         });
         // Reference prior_postprocess: drop the lyrics, unshift, clamp stray lyric tokens to 0.
         const music = tf.tidy(() => tf.relu(tf.sub(out.tokens.slice([0, this.nTokens], [-1, sampleTokens]), tf.scalar(this.nVocab, 'int32'))) as tf.Tensor2D);
-        return { tokens: music, sequence: out.tokens, preds: out.preds };
+        return { tokens: music, sequence: out.tokens, preds: out.preds, attention: out.attention };
       }
       const kv = this.encoderKv(prime);
       if (kv !== null) owned.push(kv);
       const context = z !== null && z.shape[1] > 0 ? z : null;
       const out = this.prior.sample(this.weights, n, context, { ...settings, xCond, yCond, encoderKv: kv, sampleTokens });
-      return { tokens: out.tokens, sequence: out.tokens, preds: out.preds };
+      return { tokens: out.tokens, sequence: out.tokens, preds: out.preds, attention: out.attention };
     } finally {
       tf.dispose(owned);
     }

@@ -86,6 +86,11 @@ export function attnFuncOf(attnOrder: number, d: number): number {
   }
 }
 
+/** Whether a layer reads lyrics: encoder-decoder (5b_lyrics design) or prime (1b_lyrics design) attention. */
+export function isLyricLayer(layer: ResAttnBlock | undefined): boolean {
+  return layer !== undefined && (layer.attnFunc === 6 || layer.attnFunc === 7);
+}
+
 /** The reference `MLP`: c_proj(act(c_fc(x))). */
 export class MLP {
   readonly cFc: Conv1D;
@@ -171,9 +176,9 @@ export class Transformer {
    * `[N, T, width]` → `[N, T, width]`. Without `sample`, positions 0..T−1 (T ≤ n_ctx), nothing
    * cached. With `sample`, the T positions follow those already in the KV cache (T may be a
    * priming chunk) and join it. `encoderKv` `[N, encoder_dims, width]` feeds the encoder-decoder
-   * layers. `recordAttention` (teacher-forced pass only) keeps the attention probabilities of
-   * every layer (`true`) or of the listed layers, for `takeAttention`: the reference's
-   * `set_record_attn`.
+   * layers. `recordAttention` keeps the attention probabilities of every layer (`true`) or of the
+   * listed layers, for `takeAttention`: the reference's `set_record_attn`. While sampling it may
+   * list only lyric layers (encoder-decoder, prime), which record the call's positions.
    */
   forward(
     w: WeightMap,
@@ -182,8 +187,8 @@ export class Transformer {
   ): tf.Tensor3D {
     const sample = opts.sample ?? false;
     const record = opts.recordAttention ?? false;
-    if (sample && record !== false) {
-      throw new JukeboxError('transformer: recordAttention works on the teacher-forced pass, not while sampling');
+    if (sample && (record === true || (record instanceof Set && [...record].some((i) => !isLyricLayer(this.attnMods[i]))))) {
+      throw new JukeboxError('transformer: while sampling, recordAttention takes only lyric layers (encoder-decoder, prime)');
     }
     const hasEncoder = this.attnMods.some((l) => l.attnFunc === 6);
     if (hasEncoder && opts.encoderKv === undefined && !(sample && this.cacheLength > 0)) {

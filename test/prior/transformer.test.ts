@@ -290,7 +290,7 @@ describe('Transformer', () => {
     all.forEach((t) => t.dispose());
     model.forward(weights, x).dispose();
     expect(model.takeAttention().size).toBe(0);
-    expect(() => model.forward(weights, x, { sample: true, recordAttention: true })).toThrow(/not while sampling/);
+    expect(() => model.forward(weights, x, { sample: true, recordAttention: true })).toThrow(/while sampling, recordAttention takes only lyric layers/);
     x.dispose();
     weights.dispose();
   });

@@ -87,6 +87,26 @@ interface Cache {
   v: number;
 }
 
+/**
+ * One lyric layer's attention capture for a sampling call: the probabilities of `heads` for the
+ * queries at positions from `firstQuery` against the first `keys` keys, into `probs`
+ * `[n, heads.length, rows, keys]` (row = position − firstQuery).
+ */
+export interface LayerCapture {
+  layer: number;
+  heads: readonly number[];
+  firstQuery: number;
+  keys: number;
+  rows: number;
+  probs: Float32Array;
+}
+
+/** A layer's capture as `attend` uses it: each head's slot in `heads`, −1 for a head not kept. */
+interface HeadCapture {
+  capture: LayerCapture;
+  slots: Int32Array;
+}
+
 /** What one sampling call gives the fast path (the arrays of the tensors `sample` was given). */
 export interface FastSampleInput extends SamplingSettings {
   n: number;
@@ -104,6 +124,8 @@ export interface FastSampleInput extends SamplingSettings {
   /** `[n, encoderDims, width]` for encoder-decoder layers, or null. */
   encoderKv: Float32Array | null;
   getPreds: boolean;
+  /** Lyric layers whose attention probabilities to keep, filled in as each row attends. */
+  attention?: LayerCapture[];
   onToken?: (done: number, total: number) => void;
 }
 
@@ -242,6 +264,7 @@ export class FastSampler {
       const scratch = new Map<Arena, Scratch>();
       for (const arena of this.arenas) scratch.set(arena, this.allocScratch(arena, n * chunk));
       const caches = this.layers.map((l) => this.allocCache(l, n));
+      const captures = this.layers.map((l, i) => headCapture(input.attention?.find((c) => c.layer === i), l.nHead));
       this.layers.forEach((l, i) => {
         if (l.attnFunc === 6) this.encodeKeys(l, caches[i], input);
       });
@@ -256,7 +279,7 @@ export class FastSampler {
         this.layers.forEach((l, i) => {
           if (l.arena !== x) this.moveRows(x, scratch.get(x)!.x, l.arena, scratch.get(l.arena)!.x, n * len);
           x = l.arena;
-          this.block(l, caches[i], scratch.get(x)!, n, start, len);
+          this.block(l, caches[i], scratch.get(x)!, n, start, len, captures[i]);
         });
         if (x !== headArena) this.moveRows(x, scratch.get(x)!.x, headArena, hs.x, n * len);
         if (this.addCondAfter && input.xCond !== null) this.addCond(headArena, hs.x, input, start, len);
@@ -413,7 +436,7 @@ export class FastSampler {
    * One residual block over rows [N × len] (sample-major) at positions [start, start + len):
    * x + a + m with a = attn(ln_0(x)) and m = mlp(ln_1(x + a)), or x + res_scale·(a + m).
    */
-  private block(l: FastLayer, cache: Cache, s: Scratch, n: number, start: number, len: number): void {
+  private block(l: FastLayer, cache: Cache, s: Scratch, n: number, start: number, len: number, capture: HeadCapture | null): void {
     const rows = n * len;
     const wp = this.widthP;
     const { arena } = l;
@@ -423,7 +446,7 @@ export class FastSampler {
     const attW = roundUp(l.nState, PANEL);
     arena.f32.fill(0, s.att / 4, s.att / 4 + rows * attW);
     for (let smp = 0; smp < n; smp++) {
-      for (let i = 0; i < len; i++) this.attend(l, cache, s, smp, smp * len + i, start + i, attW);
+      for (let i = 0; i < len; i++) this.attend(l, cache, s, smp, smp * len + i, start + i, attW, capture);
     }
     l.cProj.apply(s.att, attW, s.a, wp, rows);
     // m = x + a; ln_1 of it into `ln`; the MLP's output back into `ln` (its input is consumed by then).
@@ -438,9 +461,12 @@ export class FastSampler {
 
   /**
    * Attention of one row (sample `smp`, position `pos`): its keys and values join the cache, then
-   * each head attends over the runs of slots its attention kind reads.
+   * each head attends over the runs of slots its attention kind reads. A captured head's
+   * probabilities are copied as they are: a lyric layer's slots are key positions from 0 (the
+   * encoder's, or the sequence's first `_prime_len`), so its first `keys` probabilities are the
+   * lyric keys' (the teacher-forced record's columns); no extra attention pass is needed.
    */
-  private attend(l: FastLayer, cache: Cache, s: Scratch, smp: number, row: number, pos: number, attW: number): void {
+  private attend(l: FastLayer, cache: Cache, s: Scratch, smp: number, row: number, pos: number, attW: number, capture: HeadCapture | null): void {
     const { arena, nState, headDim: dh } = l;
     const f = arena.f32;
     const q = s.qkv + row * l.cAttn.outWidth * 4;
@@ -462,6 +488,11 @@ export class FastSampler {
       }
       if (count === 0) continue;
       softmaxInPlace(f, s.probs / 4, count);
+      if (capture !== null && capture.slots[h] >= 0 && pos >= capture.capture.firstQuery) {
+        const c = capture.capture;
+        const at = ((smp * c.heads.length + capture.slots[h]) * c.rows + pos - c.firstQuery) * c.keys;
+        c.probs.set(f.subarray(s.probs / 4, s.probs / 4 + c.keys), at);
+      }
       count = 0;
       for (const r of runs) {
         const v = cache.v + ((base + r.from) * nState + h * dh) * 4;
@@ -508,6 +539,14 @@ export class FastSampler {
         return [{ from: 0, step: 1, count: Math.min(pos + 1, l.primeKeys) }];
     }
   }
+}
+
+/** A layer's capture with each of its `nHead` heads' slot, or null when the layer is not captured. */
+function headCapture(capture: LayerCapture | undefined, nHead: number): HeadCapture | null {
+  if (capture === undefined) return null;
+  const slots = new Int32Array(nHead).fill(-1);
+  capture.heads.forEach((h, slot) => (slots[h] = slot));
+  return { capture, slots };
 }
 
 /**

@@ -22,3 +22,7 @@ export * from './prior/index';
 export * from './sample/index';
 export * from './train/index';
 export * from './align/index';
+export { SampledLyricAttention } from './sample/capture';
+export type { SampledLyricAttentionOptions } from './sample/capture';
+export type { WindowAttentionSink } from './sample/types';
+export type { SampleAttentionCapture } from './prior/autoregressive';

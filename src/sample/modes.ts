@@ -4,7 +4,7 @@ import type { VQVAE } from '../vqvae/vqvae';
 import { JukeboxError } from '../errors';
 import type { Rng } from '../rng';
 import { codesForBatch, sampleLevels } from './sampler';
-import type { LevelSettings, SampleProgress, SamplingPrior, SongCodes } from './types';
+import type { LevelSettings, SampleProgress, SamplingPrior, SongCodes, WindowAttentionSink } from './types';
 
 /**
  * The reference's sampling modes (`sample.py`: ancestral_sample, primed_sample, continue_sample,
@@ -19,6 +19,8 @@ export interface ModeOptions<M> {
   rng: Rng;
   onProgress?: (p: SampleProgress) => void;
   onLevel?: (level: number, zs: SongCodes) => void | Promise<void>;
+  /** Capture the lyric attention while its level is sampled (a `SampledLyricAttention`). */
+  lyricAttention?: WindowAttentionSink;
 }
 
 /** Every level from nothing, top down. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { JukeboxError } from '../errors';
 import type { Rng } from '../rng';
-import type { LevelSettings, SampleProgress, SamplingPrior, SongCodes } from './types';
+import type { LevelSettings, SampleProgress, SamplingPrior, SongCodes, WindowAttentionSink } from './types';
 import { batchRanges, conditioningSpan, hopLength, partialWindow, planLevelWindows, SampleWindow } from './windows';
 
 /** The reference's default hop fractions, indexed by level (`hop_fraction` 0.5, 0.5, 0.125). */
@@ -31,6 +31,11 @@ export interface SampleLevelOptions<M> {
   settings: LevelSettings;
   rng: Rng;
   onProgress?: (p: SampleProgress) => void;
+  /**
+   * Capture the lyric attention of every window sampled at this level (a `SampledLyricAttention`
+   * for the prior and these metas): per song, `[tokens, characters]` per captured head.
+   */
+  lyricAttention?: WindowAttentionSink;
 }
 
 /** Rows [start, end) of a batch of equally long codes, as an int32 tensor [rows, end - start]. */
@@ -76,7 +81,8 @@ function progressTracker(level: number, windows: number, total: number, items: n
  * [start, start + context) prime it, the level above's codes in the window's span condition it,
  * and its labels come from `getY` at the window's start; items go through the prior in batches of
  * `maxBatchSize`. Returns each item's `fresh` new tokens. Every tensor made here is disposed
- * before it returns, so memory follows the window and the batch, not the song.
+ * before it returns, so memory follows the window and the batch, not the song. With `attention`,
+ * each item's lyric attention over the whole window (context rows included) goes to it.
  */
 export async function sampleWindow<M, L>(
   prior: SamplingPrior<M, L>,
@@ -86,8 +92,13 @@ export async function sampleWindow<M, L>(
   settings: LevelSettings,
   rng: Rng,
   onToken?: (done: number) => void,
+  attention?: WindowAttentionSink,
 ): Promise<Int32Array[]> {
   const level = prior.level;
+  if (attention !== undefined) {
+    if (attention.level !== level) throw new JukeboxError(`lyric attention of level ${attention.level} cannot be captured while sampling level ${level}`);
+    if (prior.sampleWithAttention === undefined || labels === null) throw new JukeboxError(`the level ${level} prior cannot capture lyric attention while sampling`);
+  }
   const rows = zs.get(level) ?? [];
   const n = rows.length;
   const length = window.end - window.start;
@@ -112,7 +123,7 @@ export async function sampleWindow<M, L>(
       const y = label ? tf.slice(label.y, [batch.start, 0], [size, -1]) : null;
       let out: tf.Tensor2D | undefined;
       try {
-        out = await prior.sample({
+        const sampleOptions = {
           nSamples: size,
           z,
           zConds,
@@ -123,8 +134,16 @@ export async function sampleWindow<M, L>(
           chunkSize: settings.chunkSize,
           sampleTokens: length,
           rng,
-          onToken: onToken && ((done, of) => onToken((batch.start + (of > 0 ? (done / of) * size : 0)) * window.fresh)),
-        });
+          onToken: onToken && ((done: number, of: number) => onToken((batch.start + (of > 0 ? (done / of) * size : 0)) * window.fresh)),
+        };
+        let captured: Map<number, Float32Array> | null = null;
+        if (attention !== undefined) {
+          const got = await prior.sampleWithAttention!(sampleOptions, attention.capture);
+          out = got.tokens;
+          captured = got.attention;
+        } else {
+          out = await prior.sample(sampleOptions);
+        }
         if (out.shape[0] !== size || out.shape[1] < window.fresh) {
           throw new Error(`prior.sample returned [${out.shape}] for ${size} items of a ${length}-token window`);
         }
@@ -132,6 +151,13 @@ export async function sampleWindow<M, L>(
         const data = (await out.data()) as Int32Array;
         const width = out.shape[1];
         for (let i = 0; i < size; i++) fresh.push(data.slice((i + 1) * width - window.fresh, (i + 1) * width));
+        if (captured !== null) {
+          // Each layer's [size, heads, length, n_tokens] split into the items' [heads, length, n_tokens].
+          for (let i = 0; i < size; i++) {
+            const item = new Map([...captured].map(([layer, probs]) => [layer, probs.subarray((i * probs.length) / size, ((i + 1) * probs.length) / size)]));
+            attention!.take(window, batch.start + i, label!.indices[batch.start + i], item);
+          }
+        }
       } finally {
         tf.dispose([z ?? [], zConds ?? [], y ?? [], out ?? []].flat());
       }
@@ -176,7 +202,7 @@ export async function sampleLevel<M, L>(prior: SamplingPrior<M, L>, zs: SongCode
   let done = 0;
   for (const [k, window] of windows.entries()) {
     report(k + 1, done);
-    const fresh = await sampleWindow(prior, zs, window, labels, options.settings, options.rng, (tokensOfAll) => report(k + 1, done + tokensOfAll / n));
+    const fresh = await sampleWindow(prior, zs, window, labels, options.settings, options.rng, (tokensOfAll) => report(k + 1, done + tokensOfAll / n), options.lyricAttention);
     zs.set(level, appendTokens(zs.get(level)!, fresh));
     done += window.fresh;
     report(k + 1, done);
@@ -197,7 +223,7 @@ export async function extendLevel<M, L>(prior: SamplingPrior<M, L>, zs: SongCode
   const labels = prior.labeller ? prior.labeller.getBatchLabels(options.metas) : null;
   const report = progressTracker(level, 1, tokens, n, options.onProgress);
   report(1, 0);
-  const fresh = await sampleWindow(prior, zs, window, labels, options.settings, options.rng, (all) => report(1, all / n));
+  const fresh = await sampleWindow(prior, zs, window, labels, options.settings, options.rng, (all) => report(1, all / n), options.lyricAttention);
   zs.set(level, appendTokens(zs.get(level)!, fresh));
   report(1, tokens);
 }
@@ -210,6 +236,8 @@ export interface SampleLevelsOptions<M> {
   onProgress?: (p: SampleProgress) => void;
   /** Called after each level is complete (to decode or save it before the next one starts). */
   onLevel?: (level: number, zs: SongCodes) => void | Promise<void>;
+  /** Capture the lyric attention while its level is sampled (see `SampleLevelOptions`). */
+  lyricAttention?: WindowAttentionSink;
 }
 
 /**
@@ -229,9 +257,12 @@ export async function sampleLevels<M, L>(priors: SamplingPrior<M, L>[], zs: Song
     }
     checkLevelLength(prior, lengthSamples / prior.rawToTokens);
   }
+  const captured = options.lyricAttention?.level;
+  if (captured !== undefined && !ordered.some((p) => p.level === captured)) throw new JukeboxError(`lyric attention of level ${captured} asked, but level ${captured} is not sampled`);
   for (const prior of ordered) {
     const settings = options.settings?.get(prior.level) ?? defaultLevelSettings(prior);
-    await sampleLevel(prior, zs, lengthSamples / prior.rawToTokens, { metas: options.metas, settings, rng: options.rng, onProgress: options.onProgress });
+    const lyricAttention = options.lyricAttention?.level === prior.level ? options.lyricAttention : undefined;
+    await sampleLevel(prior, zs, lengthSamples / prior.rawToTokens, { metas: options.metas, settings, rng: options.rng, onProgress: options.onProgress, lyricAttention });
     await options.onLevel?.(prior.level, zs);
   }
   return zs;

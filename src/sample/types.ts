@@ -1,5 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { SampleAttentionCapture } from '../prior/autoregressive';
 import type { PriorSampleOptions } from '../prior/prior';
+import type { SampleWindow } from './windows';
 
 /**
  * What the sampling orchestration needs of a prior: the `Prior` of `src/prior` satisfies it
@@ -29,6 +31,28 @@ export interface SamplingPrior<M = unknown, L = unknown> {
   getY(labels: L, start: number): { y: tf.Tensor2D; indices: number[][] } | null;
   /** Reference `prior.sample`: ancestral without `z`, primed with it. int32 [N, sampleTokens or n_ctx]. */
   sample(opts: SamplingPriorOptions): Promise<tf.Tensor2D>;
+  /**
+   * `sample`, also capturing lyric layers' attention: layer → `[N, heads, sampleTokens, n_tokens]`
+   * (`Prior.sampleWithAttention`). Needed only to sample with a `lyricAttention` sink.
+   */
+  sampleWithAttention?(opts: SamplingPriorOptions, capture: SampleAttentionCapture): Promise<{ tokens: tf.Tensor2D; attention: Map<number, Float32Array> }>;
+}
+
+/**
+ * Where the lyric attention captured while sampling goes, window by window
+ * (`SampledLyricAttention` stitches it into a song's `LyricAttention`).
+ */
+export interface WindowAttentionSink {
+  /** The level it captures: `sampleLevels` gives it to that level's prior only. */
+  readonly level: number;
+  /** The layers and heads to capture. */
+  readonly capture: SampleAttentionCapture;
+  /**
+   * Item `item`'s attention in `window`: layer → `[heads, window length, n_tokens]` (heads as
+   * `capture.heads` lists them), `indices` the lyric character each of the n_tokens keys reads
+   * (`getY`'s, −1 for padding). Called for the windows in start order.
+   */
+  take(window: SampleWindow, item: number, indices: readonly number[], attention: ReadonlyMap<number, Float32Array>): void;
 }
 
 /** The arguments of `SamplingPrior.sample` (the reference's `sample` kwargs): the prior's own options type. */

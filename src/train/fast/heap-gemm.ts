@@ -5,20 +5,21 @@ import { wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
 
 /** The export of heap-gemm.wasm (see heap-gemm.wat). Pointers and strides are byte offsets. */
 interface GemmExports {
-  gemm(a: number, ars: number, acs: number, b: number, bs: number, c: number, cs: number, m: number, n: number, k: number, acc: number): void;
+  gemm(a: number, ars: number, acs: number, panels: number, c: number, cs: number, m: number, n: number, k: number, acc: number): void;
+  pack(b: number, bks: number, bjs: number, panels: number, k: number, n: number): void;
 }
 
 /** The slice of tfjs-wasm's backend the heap kernels use. */
 interface WasmBackend {
-  wasm: { asm: { memory: WasmMemory }; HEAPF32: Float32Array; _malloc(bytes: number): number; _free(pointer: number): void };
+  wasm: { asm: { memory: WasmMemory }; HEAPF32: Float32Array; _malloc(bytes: number): number };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
 /**
- * Chunks of the inner dimension and of C's columns per kernel call: a chunk of B (128 × 256
- * floats, 128 KB) stays in the L2 cache while every row block of A passes over it, and the 4 rows
- * of A a block reads (2 KB) stay in L1. Without the column chunks a [1024, 256]·[256, 2048]
+ * Chunks of the inner dimension and of C's columns per kernel call: a chunk of B, packed (128 ×
+ * 256 floats, 128 KB), stays in the L2 cache while every row block of A passes over it, and the 4
+ * rows of A a block reads (2 KB) stay in L1. Without the column chunks a [1024, 256]·[256, 2048]
  * product ran at 30 GFLOP/s instead of 50.
  */
 const K_CHUNK = 128;
@@ -33,9 +34,12 @@ const instances = new WeakMap<WasmMemory, HeapGemm>();
  */
 export class HeapGemm {
   private readonly k: GemmExports;
+  /** Heap bytes for one packed chunk of B, allocated once per backend. */
+  private readonly panels: number;
 
   constructor(module: WebAssembly.Module, readonly backend: WasmBackend) {
     this.k = new wasmApi.Instance(module, { env: { memory: backend.wasm.asm.memory } }).exports as unknown as GemmExports;
+    this.panels = backend.wasm._malloc(K_CHUNK * N_CHUNK * 4) >>> 0;
   }
 
   /** The heap byte offset of a tensor's values. */
@@ -43,38 +47,26 @@ export class HeapGemm {
     return this.backend.dataIdMap.get(t.dataId)!.memoryOffset;
   }
 
-  /** The heap as floats (a fresh view: the heap's buffer changes when it grows). */
-  heap(): Float32Array {
-    return this.backend.wasm.HEAPF32;
-  }
-
   /**
    * C = A·B (C += A·B with `accumulate`) for C [m, n] at byte offset c with row stride cs bytes,
-   * A(i, k) at a + i·ars + k·acs and B(k, j) at b + k·bs + 4j. n must be a multiple of 4.
+   * A(i, k) at a + i·ars + k·acs and B(k, j) at b + k·bks + j·bjs (any strides: either operand
+   * may be stored transposed). n must be a multiple of 4.
    */
-  product(a: number, ars: number, acs: number, b: number, bs: number, c: number, cs: number, m: number, n: number, k: number, accumulate = false): void {
+  product(a: number, ars: number, acs: number, b: number, bks: number, bjs: number, c: number, cs: number, m: number, n: number, k: number, accumulate = false): void {
     if (m === 0 || n === 0) return;
     if (k === 0) {
       if (accumulate) return;
-      const heap = this.heap();
+      const heap = this.backend.wasm.HEAPF32;
       for (let i = 0; i < m; i++) heap.fill(0, (c + i * cs) / 4, (c + i * cs) / 4 + n);
       return;
     }
     for (let n0 = 0; n0 < n; n0 += N_CHUNK) {
       const nc = Math.min(N_CHUNK, n - n0);
       for (let k0 = 0; k0 < k; k0 += K_CHUNK) {
-        this.k.gemm(a + k0 * acs, ars, acs, b + k0 * bs + 4 * n0, bs, c + 4 * n0, cs, m, nc, Math.min(K_CHUNK, k - k0), accumulate || k0 > 0 ? 1 : 0);
+        const kc = Math.min(K_CHUNK, k - k0);
+        this.k.pack(b + k0 * bks + n0 * bjs, bks, bjs, this.panels, kc, nc);
+        this.k.gemm(a + k0 * acs, ars, acs, this.panels, c + 4 * n0, cs, m, nc, kc, accumulate || k0 > 0 ? 1 : 0);
       }
-    }
-  }
-
-  /** `bytes` of scratch in the heap for `use`, freed after it. */
-  withScratch<T>(bytes: number, use: (pointer: number) => T): T {
-    const pointer = this.backend.wasm._malloc(bytes) >>> 0;
-    try {
-      return use(pointer);
-    } finally {
-      this.backend.wasm._free(pointer);
     }
   }
 }
@@ -101,19 +93,12 @@ export function heapGemm(): HeapGemm | null {
   return g;
 }
 
-/** `dst` (heap floats from index `to`) = the [rows, cols] matrix at heap float index `from`, transposed to [cols, rows]. */
-function transposeInHeap(heap: Float32Array, from: number, rows: number, cols: number, to: number): void {
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0, s = from + r * cols, d = to + r; c < cols; c++, s++, d += rows) heap[d] = heap[s];
-  }
-}
-
 /**
  * BatchMatMul on `backendName` by `HeapGemm`, in place of its kernel, which multiplies batches of
  * matrices (attention's [heads, blocks] of small products) one scalar at a time, at 3 GFLOP/s,
  * and transposed operands 10-30x slower than plain ones; plain 2-D products it runs through
  * XNNPACK at about 40 GFLOP/s, against 50 here, with the same values bit for bit. A is read
- * transposed in place; a transposed B is copied transposed once per matrix. The original kernel
+ * transposed in place; B, transposed or not, is packed into the kernel's panels. The original kernel
  * keeps what is not handled here: other types than float32, a column count that is not a multiple
  * of 4, batch shapes that broadcast other than all-or-one.
  */
@@ -146,21 +131,11 @@ export function registerHeapMatMul(backendName: string): void {
       const cAt = g.offset(out);
       const ars = transposeA ? 4 : 4 * k;
       const acs = transposeA ? 4 * m : 4;
-      const bCount = countB === 1 ? 1 : count;
-      const products = (bFirst: number) => {
-        for (let p = 0; p < count; p++) {
-          const aP = aAt + (countA === 1 ? 0 : p) * m * k * 4;
-          const bP = bFirst + (countB === 1 ? 0 : p) * k * n * 4;
-          g.product(aP, ars, acs, bP, 4 * n, cAt + p * m * n * 4, 4 * n, m, n, k);
-        }
-      };
-      if (!transposeB) products(bAt);
-      else {
-        g.withScratch(bCount * k * n * 4, (scratch) => {
-          const heap = g.heap();
-          for (let p = 0; p < bCount; p++) transposeInHeap(heap, bAt / 4 + p * n * k, n, k, scratch / 4 + p * k * n);
-          products(scratch);
-        });
+      const [bks, bjs] = transposeB ? [4, 4 * k] : [4 * n, 4];
+      for (let p = 0; p < count; p++) {
+        const aP = aAt + (countA === 1 ? 0 : p) * m * k * 4;
+        const bP = bAt + (countB === 1 ? 0 : p) * k * n * 4;
+        g.product(aP, ars, acs, bP, bks, bjs, cAt + p * m * n * 4, 4 * n, m, n, k);
       }
       return out;
     },

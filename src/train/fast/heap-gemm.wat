@@ -4,10 +4,10 @@
 ;; with no copies in or out. Pointers and strides are byte offsets; every value is float32. See
 ;; heap-gemm.ts for the callers.
 ;;
-;; gemm: C = A·B, or C += A·B when $acc is not 0, for C [m, n] and inner dimension k.
-;; A(i, k) is read at a + i·ars + k·acs, so A may be stored row-major or transposed (a weight's
-;; gradient reads the activations transposed this way without a transposed copy); B(k, j) at
-;; b + k·bs + 4j and C(i, j) at c + i·cs + 4j (rows contiguous). n must be a multiple of 4.
+;; gemm: C = A·B, or C += A·B when $acc is not 0, for C [m, n] and inner dimension k. A(i, k) is
+;; read at a + i·ars + k·acs, so A may be stored row-major or transposed (a weight's gradient
+;; reads the activations transposed this way, without a transposed copy); B comes packed by
+;; `pack`; C(i, j) is at c + i·cs + 4j. n must be a multiple of 4, k at least 1.
 ;;
 ;; Blocks of 4 × 8 outputs stay in 8 accumulators while k runs: each step loads 8 values of B and
 ;; splats 4 of A, for 32 multiply-adds (4 × 4 and 1 × 4 blocks take the edges). Products are
@@ -112,9 +112,11 @@
   )
 
   (func (export "gemm")
-    (param $a i32) (param $ars i32) (param $acs i32) (param $b i32) (param $bs i32)
+    (param $a i32) (param $ars i32) (param $acs i32) (param $p i32)
     (param $c i32) (param $cs i32) (param $m i32) (param $n i32) (param $k i32) (param $acc i32)
-    (local $i i32) (local $j i32) (local $ai i32) (local $ci i32)
+    (local $i i32) (local $j i32) (local $ai i32) (local $ci i32) (local $panel i32) (local $tail i32)
+    ;; Panel j/8 starts at p + (j/8)·k·32.
+    (local.set $panel (i32.shl (local.get $k) (i32.const 5)))
     (local.set $i (i32.const 0))
     (block $rowsDone (loop $rows
       (br_if $rowsDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $m)))
@@ -123,12 +125,12 @@
       (local.set $j (i32.const 0))
       (block $colsDone (loop $cols
         (br_if $colsDone (i32.gt_s (i32.add (local.get $j) (i32.const 8)) (local.get $n)))
-        (call $tile4x8 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (local.get $bs)
+        (call $tile4x8 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $panel))) (i32.const 32)
           (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))
         (local.set $j (i32.add (local.get $j) (i32.const 8)))
         (br $cols)))
       (if (i32.lt_s (local.get $j) (local.get $n)) (then
-        (call $tile4x4 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (local.get $bs)
+        (call $tile4x4 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $panel))) (i32.const 16)
           (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $rows)))
@@ -139,11 +141,56 @@
       (local.set $j (i32.const 0))
       (block $colsDone (loop $cols
         (br_if $colsDone (i32.ge_s (local.get $j) (local.get $n)))
-        (call $tile1x4 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))) (local.get $bs)
+        ;; Columns j..j+3 are half of an 8-wide panel (row step 32 bytes), or the 4-wide tail
+        ;; panel (row step 16) when j is past the last multiple of 8.
+        (local.set $tail (i32.ge_s (local.get $j) (i32.and (local.get $n) (i32.const -8))))
+        (call $tile1x4 (local.get $ai) (local.get $ars) (local.get $acs)
+          (i32.add (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $panel)))
+            (select (i32.const 0) (i32.shl (i32.and (local.get $j) (i32.const 4)) (i32.const 2)) (local.get $tail)))
+          (select (i32.const 16) (i32.const 32) (local.get $tail))
           (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $cols)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $tail)))
+  )
+
+  ;; Packs B [k, n] into the panels gemm reads: for each 8 columns (the last 4 if n is 4 more than
+  ;; a multiple of 8) a [k][8] (or [k][4]) block, contiguous, so that a block's k steps stream
+  ;; through one run of memory instead of rows a stride apart (with strides of 1-8 KB the rows
+  ;; fell into a few cache sets and evicted each other). B(k, j) is read at b + k·bks + j·bjs;
+  ;; bjs = 4 (rows contiguous) copies 4 columns per load, otherwise one value at a time (B
+  ;; transposed). n must be a multiple of 4.
+  (func (export "pack")
+    (param $b i32) (param $bks i32) (param $bjs i32) (param $p i32) (param $k i32) (param $n i32)
+    (local $j i32) (local $w i32) (local $t i32) (local $jj i32) (local $src i32) (local $dst i32)
+    (local.set $j (i32.const 0))
+    (block $done (loop $panels
+      (br_if $done (i32.ge_s (local.get $j) (local.get $n)))
+      ;; The panel's width: 8, or 4 for the tail.
+      (local.set $w (select (i32.const 8) (i32.const 4) (i32.le_s (i32.add (local.get $j) (i32.const 8)) (local.get $n))))
+      (local.set $t (i32.const 0))
+      (block $rowsDone (loop $rows
+        (br_if $rowsDone (i32.ge_s (local.get $t) (local.get $k)))
+        (local.set $src (i32.add (i32.add (local.get $b) (i32.mul (local.get $t) (local.get $bks))) (i32.mul (local.get $j) (local.get $bjs))))
+        (if (i32.eq (local.get $bjs) (i32.const 4))
+          (then
+            (v128.store (local.get $p) (v128.load (local.get $src)))
+            (if (i32.eq (local.get $w) (i32.const 8)) (then
+              (v128.store offset=16 (local.get $p) (v128.load offset=16 (local.get $src))))))
+          (else
+            (local.set $jj (i32.const 0))
+            (local.set $dst (local.get $p))
+            (loop $cols
+              (f32.store (local.get $dst) (f32.load (local.get $src)))
+              (local.set $src (i32.add (local.get $src) (local.get $bjs)))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+              (local.set $jj (i32.add (local.get $jj) (i32.const 1)))
+              (br_if $cols (i32.lt_s (local.get $jj) (local.get $w))))))
+        (local.set $p (i32.add (local.get $p) (i32.shl (local.get $w) (i32.const 2))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $rows)))
+      (local.set $j (i32.add (local.get $j) (local.get $w)))
+      (br $panels)))
   )
 )

@@ -26,6 +26,8 @@ const NONE = -Infinity;
 const MIN_SPLIT_MACS = 1 << 21;
 /** Multiply-adds per block of rows the threads take in turn. */
 const CONV_BLOCK_MACS = 1 << 22;
+/** Tiles per product of the Winograd kernel (whole groups, about this many): 16, 32 and 64 measured within 5%. */
+const WINOGRAD_TILES = 64;
 /** Latents per block of a shared codebook lookup: 128 × 2048 codes × 64 is 16M multiply-adds. */
 const QUANTISE_BLOCK_ROWS = 4 * SCORE_ROWS;
 
@@ -89,6 +91,17 @@ function marginRows(model: VQVAE): number {
   return margin;
 }
 
+/**
+ * Outputs per Winograd tile of the same-length 3-tap convolutions (see `ConvRun.winograd`). The
+ * rounding of a tiled output depends on its place in the tile, so it differs where a chunk of a
+ * streamed call starts the tiles elsewhere than a whole pass does: F(4,3) (half the multiply-adds
+ * of the direct form) for encoding, where the codes absorb it; F(2,3) (two thirds) for decoding,
+ * whose audio must match a whole decode within 1e-5 chunk by chunk (test/vqvae/streaming.test.ts:
+ * F(4,3) came to 1.1e-5 there, F(2,3) to 4.8e-6, on outputs of amplitude 10).
+ */
+export const WINOGRAD_ENCODE: 2 | 4 = 4;
+export const WINOGRAD_DECODE: 2 | 4 = 2;
+
 /** One call's work in the arena: weights packed as needed, activations laid out as they come. */
 export class ConvRun {
   constructor(
@@ -96,6 +109,8 @@ export class ConvRun {
     readonly w: WeightMap,
     readonly margin: number,
     readonly threads: ConvThreads | null = a.threads(),
+    /** Outputs per Winograd tile of the same-length 3-tap convolutions: 4 or 2. */
+    readonly winogradOuts: 2 | 4 = WINOGRAD_ENCODE,
   ) {}
 
   /** The `conv` kernel over `rows` rows, shared by row ranges with the worker threads when it pays. */
@@ -148,6 +163,8 @@ export class ConvRun {
   /**
    * `layer` on `x`: into a new activation or `into`, overwriting it or, with `residual`, added to
    * what it holds (the residual branch in place). ReLUs on the input and the output are fused.
+   * Same-length 3-tap convolutions of whole 8-channel panels go through Winograd's algorithm
+   * (`winograd`), except a last partial group of rows.
    */
   conv(layer: Conv1d, x: Act, opts: { reluIn?: boolean; reluOut?: boolean; into?: Act; residual?: boolean } = {}): Act {
     const { nIn, nOut, kernel, stride, padding, dilation } = layer;
@@ -155,12 +172,75 @@ export class ConvRun {
     const rows = Math.floor((x.rows + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
     const wd = this.w.get(layer.weight).dataSync() as Float32Array; // [nOut, nIn, kernel]
     const bd = this.w.get(layer.bias).dataSync() as Float32Array;
-    const packed = this.pack(kernel, nIn, nOut, (tap, i, o) => wd[(o * nIn + i) * kernel + tap], (o) => bd[o]);
     const y = opts.into ?? this.act(rows, nOut);
     if (y.rows !== rows) throw new Error(`fast VQ-VAE: a conv writes ${rows} rows into ${y.rows}`);
-    this.kernel(packed.w, packed.b, x.ptr - padding * x.rowBytes, stride * x.rowBytes, dilation * x.rowBytes, kernel, nIn,
-      y.ptr, y.rowBytes, Math.ceil(nOut / 8), rows, opts.reluIn === true, opts.reluOut === true, opts.residual === true);
+    const reluIn = opts.reluIn === true;
+    const reluOut = opts.reluOut === true;
+    const x0 = x.ptr - padding * x.rowBytes;
+    let done = 0;
+    if (kernel === 3 && stride === 1 && padding === dilation && opts.residual !== true && x.rowBytes === nIn * 4 && nOut % 8 === 0) {
+      done = this.winograd(layer, wd, bd, x0, x.rowBytes, y, rows, reluIn, reluOut);
+    }
+    if (done < rows) {
+      const packed = this.pack(kernel, nIn, nOut, (tap, i, o) => wd[(o * nIn + i) * kernel + tap], (o) => bd[o]);
+      this.kernel(packed.w, packed.b, x0 + done * stride * x.rowBytes, stride * x.rowBytes, dilation * x.rowBytes, kernel, nIn,
+        y.ptr + done * y.rowBytes, y.rowBytes, Math.ceil(nOut / 8), rows - done, reluIn, reluOut, opts.residual === true);
+    }
     return y;
+  }
+
+  /**
+   * The whole groups of `winogradOuts`·dilation rows of a same-length 3-tap convolution (weights
+   * `wd`, bias `bd`, input rows from `x`, `xs` bytes apart, as the `conv` kernel reads them) by the
+   * `winograd` kernel's F(winogradOuts, 3); returns how many rows it wrote.
+   *
+   * The transformed weights V_k = G·g (Lavin & Gray 2016; F(4,3) at the points 0, ±1, ±2, ∞,
+   * F(2,3) at 0, ±1, ∞) are computed in double precision and rounded once.
+   */
+  private winograd(layer: Conv1d, wd: Float32Array, bd: Float32Array, x: number, xs: number, y: Act, rows: number,
+    reluIn: boolean, reluOut: boolean): number {
+    const { nIn, nOut, dilation: d } = layer;
+    const outs = this.winogradOuts;
+    const groups = Math.floor(rows / (outs * d));
+    if (groups === 0) return 0;
+    const alpha = outs + 2;
+    const panels = Math.ceil(nOut / 8);
+    const block = panels * nIn * 8; // floats of one V_k
+    const v = this.a.alloc(alpha * block * 4);
+    const b = this.a.alloc(panels * 32);
+    const zero = this.a.alloc(panels * 32);
+    const per = Math.max(1, Math.round(WINOGRAD_TILES / d));
+    const tileRows = Math.ceil((per * d) / 4) * 4;
+    const scratchBytes = alpha * tileRows * (nIn * 4 + panels * 32);
+    const threads = this.threads;
+    const scratch = Array.from({ length: 1 + (threads?.count ?? 0) }, () => this.a.alloc(scratchBytes));
+    const f = this.a.f32;
+    for (const at of scratch) f.fill(0, at / 4, (at + scratchBytes) / 4);
+    f.fill(0, zero / 4, zero / 4 + panels * 8);
+    f.fill(0, v / 4, v / 4 + alpha * block);
+    for (let o = 0; o < panels * 8; o++) f[b / 4 + o] = o < nOut ? bd[o] : 0;
+    for (let o = 0; o < nOut; o++) {
+      for (let i = 0; i < nIn; i++) {
+        const at = v / 4 + (((o >> 3) * nIn + i) << 3) + (o & 7);
+        const g0 = wd[(o * nIn + i) * 3];
+        const g1 = wd[(o * nIn + i) * 3 + 1];
+        const g2 = wd[(o * nIn + i) * 3 + 2];
+        const rowsOfG = outs === 4
+          ? [g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2]
+          : [g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2];
+        rowsOfG.forEach((value, k) => (f[at + k * block] = value));
+      }
+    }
+    const inFloor = reluIn ? RELU : NONE;
+    const outFloor = reluOut ? RELU : NONE;
+    const groupMacs = outs * d * 3 * nIn * panels * 8; // of the direct form
+    if (threads === null || groups * groupMacs < MIN_SPLIT_MACS) {
+      this.a.k.winograd(v, zero, b, x, xs, d, outs, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch[0], inFloor, outFloor);
+    } else {
+      const blockGroups = Math.max(per, Math.ceil(CONV_BLOCK_MACS / groupMacs / per) * per);
+      threads.winograd(this.a.k, v, zero, b, x, xs, d, outs, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch, inFloor, outFloor, blockGroups);
+    }
+    return groups * outs * d;
   }
 
   /** A Resnet1D in place on `x`: x += conv1(relu(conv3(relu(x)))) per block. */
@@ -263,12 +343,12 @@ export class ConvRun {
 }
 
 /** Runs `body` with a fresh `ConvRun` over this thread's arena, releasing the arena after. */
-function withRun<T>(model: VQVAE, body: (run: ConvRun) => T): T {
+function withRun<T>(model: VQVAE, winogradOuts: 2 | 4, body: (run: ConvRun) => T): T {
   const arena = convArena();
   if (arena === null) throw new Error('fast VQ-VAE: WebAssembly SIMD is not available');
   const mark = arena.used;
   try {
-    return body(new ConvRun(arena, model.weights, marginRows(model)));
+    return body(new ConvRun(arena, model.weights, marginRows(model), arena.threads(), winogradOuts));
   } finally {
     arena.release(mark);
   }
@@ -279,7 +359,7 @@ export function encodeFast(model: VQVAE, x: tf.Tensor3D, levels: number[]): tf.T
   const [batch, length] = x.shape;
   const audio = x.dataSync() as Float32Array;
   const codes = levels.map(() => [] as Int32Array[]);
-  withRun(model, (run) => {
+  withRun(model, WINOGRAD_ENCODE, (run) => {
     for (let b = 0; b < batch; b++) {
       const input = run.act(length, 1, 1);
       run.a.f32.set(audio.subarray(b * length, (b + 1) * length), input.ptr / 4);
@@ -307,7 +387,7 @@ export function decodeFast(model: VQVAE, codes: tf.Tensor2D, level: number): tf.
   const [bins, width] = codebook.shape as [number, number];
   let out: Float32Array | undefined;
   let samples = 0;
-  withRun(model, (run) => {
+  withRun(model, WINOGRAD_DECODE, (run) => {
     for (let b = 0; b < batch; b++) {
       const mark = run.a.used;
       const z = run.act(tokens, width);

@@ -37,6 +37,7 @@ const ARGS = 5;
 /** Job kinds. */
 const CONV = 0;
 const QUANTISE = 1;
+const WINOGRAD = 2;
 /** Polls of a shared word before sleeping on it (about 0.1 ms). */
 const SPINS = 20000;
 /** Latents per codebook-score block of a quantise job (see conv-runner.ts). */
@@ -75,7 +76,8 @@ export function quantiseRows(k: ConvKernels, w: number, b: number, z: number, zS
 
 /**
  * The worker: instantiates the kernels over the arena's memory, then runs jobs forever. A conv job
- * carries the `conv` kernel's arguments for all the rows (the floors as 0 = ReLU, 1 = none); a
+ * carries the `conv` kernel's arguments for all the rows (the floors as 0 = ReLU, 1 = none), a
+ * Winograd job the `winograd` kernel's for all the groups with this worker's own scratch, and a
  * quantise job those of `quantiseRows` with this worker's own score buffer.
  */
 const WORKER_SOURCE = `
@@ -105,11 +107,15 @@ function quantiseRows(k, w, b, z, zStride, width, bins, rows, scores, codes) {
   }
 }
 ${workerJobLoop(READY, SEQ, SPINS, `
-  const a = Array.from(c.subarray(${ARGS}, ${ARGS} + 14));
+  const a = Array.from(c.subarray(${ARGS}, ${ARGS} + 16));
   if (c[${KIND}] === ${CONV}) {
     const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fin, fout, res] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
       k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, floor(fin), floor(fout), res));
+  } else if (c[${KIND}] === ${WINOGRAD}) {
+    const [v, zero, b, x, xs, d, outs, nIn, y, ys, panels, groups, per, scratch, fin, fout] = a;
+    takeBlocks(sync, seen & ${TAG_MASK}, groups, c[${BLOCK}], (from, count) =>
+      k.winograd(v, zero, b, x + from * outs * d * xs, xs, d, outs, nIn, y + from * outs * d * ys, ys, panels, count, per, scratch, floor(fin), floor(fout)));
   } else {
     const [w, b, z, zStride, width, bins, rows, scores, codes] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
@@ -156,6 +162,19 @@ export class ConvThreads {
     takeBlocks(this.sync, tag, rows, block, (from, count) =>
       k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, inFloor, outFloor, res));
     this.wait(Math.ceil(rows / block));
+  }
+
+  /**
+   * The `winograd` kernel's call (arguments as its own, `groups` groups of outs·d output rows) shared
+   * by blocks of `block` groups; `scratch[0]` is this thread's scratch, `scratch[1 + i]` worker i's.
+   */
+  winograd(k: ConvKernels, v: number, zero: number, b: number, x: number, xs: number, d: number, outs: number, nIn: number, y: number,
+    ys: number, panels: number, groups: number, per: number, scratch: number[], inFloor: number, outFloor: number, block: number): void {
+    const tag = this.post(WINOGRAD, block, (worker) =>
+      [v, zero, b, x, xs, d, outs, nIn, y, ys, panels, groups, per, scratch[1 + worker], inFloor === 0 ? 0 : 1, outFloor === 0 ? 0 : 1]);
+    takeBlocks(this.sync, tag, groups, block, (from, count) =>
+      k.winograd(v, zero, b, x + from * outs * d * xs, xs, d, outs, nIn, y + from * outs * d * ys, ys, panels, count, per, scratch[0], inFloor, outFloor));
+    this.wait(Math.ceil(groups / block));
   }
 
   /**

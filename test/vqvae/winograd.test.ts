@@ -7,14 +7,14 @@ import { ParameterRegistry, WeightMap } from '../../src/vqvae/weights';
 import { useBackend } from '../helpers';
 
 /**
- * The Winograd path of the fast VQ-VAE's same-length 3-tap convolutions (conv-kernels.wat
- * `winograd`, F(4,3) and F(2,3)) against the same convolution in double precision, beside the
- * direct kernel's own error on the same rows: a residual block's 3-tap conv of the 5b VQ-VAE (64
- * channels, ReLU in and out) at each of its dilations, on rows that end in a partial group (left
- * to the direct kernel), on one thread and shared with a worker thread (the same bits).
+ * The Winograd F(4,3) path of the fast VQ-VAE's same-length 3-tap convolutions (conv-kernels.wat
+ * `winograd`) against the same convolution in double precision, beside the direct kernel's own
+ * error on the same rows: a residual block's 3-tap conv of the 5b VQ-VAE (64 channels, ReLU in and
+ * out) at each of its dilations, on rows that end in a partial group (left to the direct kernel),
+ * on one thread and shared with a worker thread (the same bits).
  *
  * Measured (relative L2 error; largest error over largest output): F(4,3) 3.9–4.1e-7 and
- * 0.9–1.0e-6, F(2,3) 1.6–1.7e-7 and 2.4–2.5e-7, the direct kernel 1.7–1.9e-7 and 3.5–4.1e-7.
+ * 0.9–1.0e-6, the direct kernel 1.7–1.9e-7 and 3.5–4.1e-7.
  */
 
 beforeAll(useBackend);
@@ -72,15 +72,11 @@ function exactConv(x: Float32Array, w: Float32Array, b: Float32Array, rows: numb
   return y;
 }
 
-describe('Winograd 3-tap convolutions', () => {
+describe('Winograd F(4,3) 3-tap convolutions', () => {
   const channels = 64;
   const rows = 4 * 27 * 5 + 37; // whole groups at every dilation, then a partial one
 
-  it.each([
-    // outputs per tile, bound on the error as a multiple of the direct kernel's
-    [4, 3],
-    [2, 1.5],
-  ] as const)('F(%i,3) stays within %f times the direct kernel\'s error, on any number of threads', (outs, factor) => {
+  it('stay within 3 times the direct kernel\'s error, on any number of threads', () => {
     const arena = convArena()!;
     const mark = arena.used;
     const registry = new ParameterRegistry();
@@ -98,7 +94,7 @@ describe('Winograd 3-tap convolutions', () => {
 
         const winograd = (threads: string) => {
           process.env.JUKEBOX_VQVAE_THREADS = threads;
-          const run = new ConvRun(arena, weights, 32, arena.threads(), outs);
+          const run = new ConvRun(arena, weights, 32);
           const input = run.act(rows, channels);
           arena.f32.set(x, input.ptr / 4);
           const y = run.conv(layer, input, { reluIn: true, reluOut: true });
@@ -116,8 +112,8 @@ describe('Winograd 3-tap convolutions', () => {
         expect(directY).not.toEqual(y); // the Winograd path was taken
         const got = errors(y, exact);
         const base = errors(directY, exact);
-        expect(got.relativeL2).toBeLessThan(factor * base.relativeL2);
-        expect(got.relativeMax).toBeLessThan(factor * 1.5 * base.relativeMax);
+        expect(got.relativeL2).toBeLessThan(3 * base.relativeL2);
+        expect(got.relativeMax).toBeLessThan(4 * base.relativeMax);
         arena.release(mark);
       }
     } finally {

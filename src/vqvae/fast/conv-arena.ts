@@ -8,7 +8,7 @@ import { ConvThreads, vqvaeThreads } from './conv-threads';
 export interface ConvKernels {
   conv(w: number, b: number, x: number, xs: number, xd: number, taps: number, nIn: number, y: number, ys: number,
     panels: number, rows: number, inFloor: number, outFloor: number, res: number): void;
-  winograd(v: number, zero: number, b: number, x: number, xs: number, d: number, outs: number, nIn: number, y: number, ys: number,
+  winograd(v: number, zero: number, b: number, x: number, xs: number, d: number, nIn: number, y: number, ys: number,
     panels: number, groups: number, per: number, scratch: number, inFloor: number, outFloor: number): void;
   argmax(x: number, stride: number, n: number, rows: number, out: number): void;
 }

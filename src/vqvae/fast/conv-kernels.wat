@@ -210,49 +210,49 @@
         (local.set $t0 (local.get $t1))
         (br $tile))))
 
-  ;; A 3-tap convolution with dilation d and stride 1 (padding d) by Winograd's minimal filtering
-  ;; algorithm F(m,3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks", in
-  ;; one dimension; `outs` = m is 4 or 2): m outputs from m + 2 inputs with m + 2 multiplications
-  ;; per input-output channel pair, against 3m for the direct form (half of them for F(4,3), two
-  ;; thirds for F(2,3)). Dilation only changes which rows meet: output rows t, t+d, …, t+(m−1)d
-  ;; come from input rows t−d, t, …, t+md. Rows go in groups of m·d, whose d tiles (t = group
-  ;; start + r, r < d) read and write whole blocks of consecutive rows.
+;; A 3-tap convolution with dilation d and stride 1 (padding d) by Winograd's minimal filtering
+  ;; algorithm F(4,3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks", in
+  ;; one dimension): four outputs from six inputs with six multiplications per input-output channel
+  ;; pair, against twelve for the direct form. Dilation only changes which rows meet: output rows
+  ;; t, t+d, t+2d, t+3d come from input rows t−d … t+4d. Rows go in groups of 4d, whose d tiles
+  ;; (t = group start + r, r < d) read and write whole blocks of consecutive rows.
   ;;
-  ;;   U_k = Bᵀ·relu?(x)   (per input channel, k < m + 2)   the input transform, into scratch
-  ;;   M_k = U_k · V_k      (V_k = G·w, packed by the caller) m + 2 1-tap `conv`s, into scratch
-  ;;   y   = act(Aᵀ·M + b)                                    the output transform
+  ;;   U_k = Bᵀ·relu?(x)   (per input channel, k < 6)        the input transform, into scratch
+  ;;   M_k = U_k · V_k      (V_k = G·w, packed by the caller)  six 1-tap `conv`s, into scratch
+  ;;   y   = act(Aᵀ·M + b)                                     the output transform
   ;;
-  ;; `groups` groups of m·d output rows, `per` groups at a time (their tiles are the rows of each
+  ;; `groups` groups of 4d output rows, `per` groups at a time (their tiles are the rows of each
   ;; product: enough for the kernel's four-row blocks, few enough to stay in the L2 cache). `v`
-  ;; holds m + 2 weight blocks of `panels` panels × nIn rows × 8 floats, `zero` 8·panels zeros
-  ;; (the products' bias). `x` points at the input row read by output row 0's first tap, `xs` is
-  ;; the input's row bytes (nIn·4); y and ys as for `conv`. `scratch` holds the m + 2 U blocks then
-  ;; the m + 2 M blocks, of ⌈per·d / 4⌉·4 rows each (nIn·4 and panels·32 bytes a row); the rows
-  ;; past a chunk's tiles are read by the products (results unused), so the caller zeroes them once.
+  ;; holds six weight blocks of `panels` panels × nIn rows × 8 floats, `zero` 8·panels zeros (the
+  ;; products' bias). `x` points at the input row read by output row 0's first tap, `xs` is the
+  ;; input's row bytes (nIn·4); y and ys as for `conv`. `scratch` holds the six U blocks then the
+  ;; six M blocks, of ⌈per·d / 4⌉·4 rows each (nIn·4 and panels·32 bytes a row); the rows past a
+  ;; chunk's tiles are read by the products (results unused), so the caller zeroes them once.
   (func (export "winograd")
-    (param $v i32) (param $zero i32) (param $b i32) (param $x i32) (param $xs i32) (param $d i32) (param $outs i32)
+    (param $v i32) (param $zero i32) (param $b i32) (param $x i32) (param $xs i32) (param $d i32)
     (param $nIn i32) (param $y i32) (param $ys i32) (param $panels i32) (param $groups i32)
     (param $per i32) (param $scratch i32) (param $inFloor f32) (param $outFloor f32)
-    (local $alpha i32) (local $g0 i32) (local $n i32) (local $rows i32) (local $gi i32) (local $r i32) (local $k i32)
+    (local $g0 i32) (local $n i32) (local $rows i32) (local $gi i32) (local $r i32) (local $k i32)
     (local $xd i32) (local $yd i32) (local $groupX i32) (local $groupY i32)
     (local $uStride i32) (local $mStride i32) (local $uBlock i32) (local $mBlock i32) (local $vBlock i32)
     (local $ms i32) (local $up i32) (local $mp i32) (local $xp i32) (local $yp i32) (local $c i32)
     (local $fin v128) (local $fout v128) (local $bias v128) (local $s v128) (local $t v128)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $x4 v128) (local $x5 v128)
-    (local.set $alpha (i32.add (local.get $outs) (i32.const 2)))
+    (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $m3 v128) (local $m4 v128) (local $m5 v128)
+    (local $s12 v128) (local $d12 v128) (local $s34 v128) (local $d34 v128)
     (local.set $fin (f32x4.splat (local.get $inFloor)))
     (local.set $fout (f32x4.splat (local.get $outFloor)))
     (local.set $xd (i32.mul (local.get $d) (local.get $xs)))
     (local.set $yd (i32.mul (local.get $d) (local.get $ys)))
-    (local.set $groupX (i32.mul (local.get $xd) (local.get $outs)))
-    (local.set $groupY (i32.mul (local.get $yd) (local.get $outs)))
+    (local.set $groupX (i32.shl (local.get $xd) (i32.const 2)))
+    (local.set $groupY (i32.shl (local.get $yd) (i32.const 2)))
     (local.set $uStride (i32.shl (local.get $nIn) (i32.const 2)))
     (local.set $mStride (i32.shl (local.get $panels) (i32.const 5)))
     (local.set $rows (i32.and (i32.add (i32.mul (local.get $per) (local.get $d)) (i32.const 3)) (i32.const -4)))
     (local.set $uBlock (i32.mul (local.get $rows) (local.get $uStride)))
     (local.set $mBlock (i32.mul (local.get $rows) (local.get $mStride)))
     (local.set $vBlock (i32.mul (local.get $nIn) (local.get $mStride)))
-    (local.set $ms (i32.add (local.get $scratch) (i32.mul (local.get $uBlock) (local.get $alpha))))
+    (local.set $ms (i32.add (local.get $scratch) (i32.mul (local.get $uBlock) (i32.const 6))))
     (local.set $g0 (i32.const 0))
     (block $chunksDone
       (loop $chunk
@@ -271,75 +271,60 @@
               (loop $inTile
                 (br_if $inTilesDone (i32.ge_u (local.get $r) (local.get $d)))
                 (local.set $c (i32.const 0))
-                (if (i32.eq (local.get $outs) (i32.const 4))
-                  (then
-                    (block $in4Done
-                      (loop $in4
-                        (br_if $in4Done (i32.ge_u (local.get $c) (local.get $uStride)))
-                        (local.set $k (i32.add (local.get $xp) (local.get $c)))
-                        (local.set $x0 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x1 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x2 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x3 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x4 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x5 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        ;; Bᵀ rows: (4, 0, −5, 0, 1, 0), (0, −4, −4, 1, 1, 0), (0, 4, −4, −1, 1, 0),
-                        ;; (0, −2, −1, 2, 1, 0), (0, 2, −1, −2, 1, 0), (0, 4, 0, −5, 0, 1).
-                        (local.set $s (f32x4.sub (local.get $x4) (local.get $x2)))
-                        (local.set $t (f32x4.mul (f32x4.sub (local.get $x3) (local.get $x1)) (v128.const f32x4 2 2 2 2)))
-                        (local.set $k (i32.add (local.get $up) (local.get $c)))
-                        (v128.store (local.get $k) (f32x4.add (f32x4.sub (f32x4.mul (local.get $x0) (v128.const f32x4 4 4 4 4)) (f32x4.mul (local.get $x2) (v128.const f32x4 5 5 5 5))) (local.get $x4)))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.sub (f32x4.add (local.get $x3) (local.get $x4)) (f32x4.mul (f32x4.add (local.get $x1) (local.get $x2)) (v128.const f32x4 4 4 4 4))))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.add (f32x4.sub (local.get $x4) (local.get $x3)) (f32x4.mul (f32x4.sub (local.get $x1) (local.get $x2)) (v128.const f32x4 4 4 4 4))))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.add (local.get $s) (local.get $t)))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.sub (local.get $s) (local.get $t)))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.add (f32x4.sub (f32x4.mul (local.get $x1) (v128.const f32x4 4 4 4 4)) (f32x4.mul (local.get $x3) (v128.const f32x4 5 5 5 5))) (local.get $x5)))
-                        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-                        (br $in4))))
-                  (else
-                    (block $in2Done
-                      (loop $in2
-                        (br_if $in2Done (i32.ge_u (local.get $c) (local.get $uStride)))
-                        (local.set $k (i32.add (local.get $xp) (local.get $c)))
-                        (local.set $x0 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x1 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x2 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        (local.set $k (i32.add (local.get $k) (local.get $xd)))
-                        (local.set $x3 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
-                        ;; Bᵀ rows: (1, 0, −1, 0), (0, 1, 1, 0), (0, −1, 1, 0), (0, 1, 0, −1).
-                        (local.set $k (i32.add (local.get $up) (local.get $c)))
-                        (v128.store (local.get $k) (f32x4.sub (local.get $x0) (local.get $x2)))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.add (local.get $x1) (local.get $x2)))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.sub (local.get $x2) (local.get $x1)))
-                        (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
-                        (v128.store (local.get $k) (f32x4.sub (local.get $x1) (local.get $x3)))
-                        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-                        (br $in2)))))
+                (block $inChannelsDone
+                  (loop $inChannel
+                    (br_if $inChannelsDone (i32.ge_u (local.get $c) (local.get $uStride)))
+                    (local.set $k (i32.add (local.get $xp) (local.get $c)))
+                    (local.set $x0 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
+                    (local.set $k (i32.add (local.get $k) (local.get $xd)))
+                    (local.set $x1 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
+                    (local.set $k (i32.add (local.get $k) (local.get $xd)))
+                    (local.set $x2 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
+                    (local.set $k (i32.add (local.get $k) (local.get $xd)))
+                    (local.set $x3 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
+                    (local.set $k (i32.add (local.get $k) (local.get $xd)))
+                    (local.set $x4 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
+                    (local.set $k (i32.add (local.get $k) (local.get $xd)))
+                    (local.set $x5 (f32x4.pmax (v128.load (local.get $k)) (local.get $fin)))
+                    ;; Bᵀ rows: (4, 0, −5, 0, 1, 0), (0, −4, −4, 1, 1, 0), (0, 4, −4, −1, 1, 0),
+                    ;; (0, −2, −1, 2, 1, 0), (0, 2, −1, −2, 1, 0), (0, 4, 0, −5, 0, 1).
+                    (local.set $s (f32x4.sub (local.get $x4) (local.get $x2))) ;; shared by rows 3 and 4
+                    (local.set $t (f32x4.mul (f32x4.sub (local.get $x3) (local.get $x1)) (v128.const f32x4 2 2 2 2)))
+                    (local.set $k (i32.add (local.get $up) (local.get $c)))
+                    (v128.store (local.get $k)
+                      (f32x4.add (f32x4.sub (f32x4.mul (local.get $x0) (v128.const f32x4 4 4 4 4))
+                                            (f32x4.mul (local.get $x2) (v128.const f32x4 5 5 5 5)))
+                                 (local.get $x4)))
+                    (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
+                    (v128.store (local.get $k)
+                      (f32x4.sub (f32x4.add (local.get $x3) (local.get $x4))
+                                 (f32x4.mul (f32x4.add (local.get $x1) (local.get $x2)) (v128.const f32x4 4 4 4 4))))
+                    (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
+                    (v128.store (local.get $k)
+                      (f32x4.add (f32x4.sub (local.get $x4) (local.get $x3))
+                                 (f32x4.mul (f32x4.sub (local.get $x1) (local.get $x2)) (v128.const f32x4 4 4 4 4))))
+                    (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
+                    (v128.store (local.get $k) (f32x4.add (local.get $s) (local.get $t)))
+                    (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
+                    (v128.store (local.get $k) (f32x4.sub (local.get $s) (local.get $t)))
+                    (local.set $k (i32.add (local.get $k) (local.get $uBlock)))
+                    (v128.store (local.get $k)
+                      (f32x4.add (f32x4.sub (f32x4.mul (local.get $x1) (v128.const f32x4 4 4 4 4))
+                                            (f32x4.mul (local.get $x3) (v128.const f32x4 5 5 5 5)))
+                                 (local.get $x5)))
+                    (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                    (br $inChannel)))
                 (local.set $xp (i32.add (local.get $xp) (local.get $xs)))
                 (local.set $up (i32.add (local.get $up) (local.get $uStride)))
                 (local.set $r (i32.add (local.get $r) (i32.const 1)))
                 (br $inTile)))
             (local.set $gi (i32.add (local.get $gi) (i32.const 1)))
             (br $inGroup)))
-        ;; The products over the chunk's tiles, rounded up to whole four-row blocks.
+        ;; The six products over the chunk's tiles, rounded up to whole four-row blocks.
         (local.set $k (i32.const 0))
         (block $productsDone
           (loop $product
-            (br_if $productsDone (i32.ge_u (local.get $k) (local.get $alpha)))
+            (br_if $productsDone (i32.ge_u (local.get $k) (i32.const 6)))
             (call $conv (i32.add (local.get $v) (i32.mul (local.get $k) (local.get $vBlock))) (local.get $zero)
               (i32.add (local.get $scratch) (i32.mul (local.get $k) (local.get $uBlock))) (local.get $uStride) (i32.const 0)
               (i32.const 1) (local.get $nIn)
@@ -359,59 +344,41 @@
               (loop $outTile
                 (br_if $outTilesDone (i32.ge_u (local.get $r) (local.get $d)))
                 (local.set $c (i32.const 0))
-                (if (i32.eq (local.get $outs) (i32.const 4))
-                  (then
-                    (block $out4Done
-                      (loop $out4
-                        (br_if $out4Done (i32.ge_u (local.get $c) (local.get $mStride)))
-                        (local.set $k (i32.add (local.get $mp) (local.get $c)))
-                        (local.set $x0 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x1 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x2 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x3 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x4 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x5 (v128.load (local.get $k)))
-                        (local.set $bias (v128.load (i32.add (local.get $b) (local.get $c))))
-                        ;; Aᵀ rows: (1, 1, 1, 1, 1, 0), (0, 1, −1, 2, −2, 0), (0, 1, 1, 4, 4, 0), (0, 1, −1, 8, −8, 1).
-                        (local.set $s (f32x4.add (local.get $x1) (local.get $x2)))
-                        (local.set $t (f32x4.sub (local.get $x1) (local.get $x2)))
-                        (local.set $x1 (f32x4.add (local.get $x3) (local.get $x4)))
-                        (local.set $x2 (f32x4.sub (local.get $x3) (local.get $x4)))
-                        (local.set $k (i32.add (local.get $yp) (local.get $c)))
-                        (v128.store (local.get $k) (f32x4.pmax (f32x4.add (f32x4.add (f32x4.add (local.get $x0) (local.get $s)) (local.get $x1)) (local.get $bias)) (local.get $fout)))
-                        (local.set $k (i32.add (local.get $k) (local.get $yd)))
-                        (v128.store (local.get $k) (f32x4.pmax (f32x4.add (f32x4.add (local.get $t) (f32x4.mul (local.get $x2) (v128.const f32x4 2 2 2 2))) (local.get $bias)) (local.get $fout)))
-                        (local.set $k (i32.add (local.get $k) (local.get $yd)))
-                        (v128.store (local.get $k) (f32x4.pmax (f32x4.add (f32x4.add (local.get $s) (f32x4.mul (local.get $x1) (v128.const f32x4 4 4 4 4))) (local.get $bias)) (local.get $fout)))
-                        (local.set $k (i32.add (local.get $k) (local.get $yd)))
-                        (v128.store (local.get $k) (f32x4.pmax (f32x4.add (f32x4.add (f32x4.add (local.get $t) (f32x4.mul (local.get $x2) (v128.const f32x4 8 8 8 8))) (local.get $x5)) (local.get $bias)) (local.get $fout)))
-                        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-                        (br $out4))))
-                  (else
-                    (block $out2Done
-                      (loop $out2
-                        (br_if $out2Done (i32.ge_u (local.get $c) (local.get $mStride)))
-                        (local.set $k (i32.add (local.get $mp) (local.get $c)))
-                        (local.set $x0 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x1 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x2 (v128.load (local.get $k)))
-                        (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
-                        (local.set $x3 (v128.load (local.get $k)))
-                        (local.set $bias (v128.load (i32.add (local.get $b) (local.get $c))))
-                        ;; Aᵀ rows: (1, 1, 1, 0), (0, 1, −1, −1).
-                        (local.set $k (i32.add (local.get $yp) (local.get $c)))
-                        (v128.store (local.get $k) (f32x4.pmax (f32x4.add (f32x4.add (f32x4.add (local.get $x0) (local.get $x1)) (local.get $x2)) (local.get $bias)) (local.get $fout)))
-                        (local.set $k (i32.add (local.get $k) (local.get $yd)))
-                        (v128.store (local.get $k) (f32x4.pmax (f32x4.add (f32x4.sub (f32x4.sub (local.get $x1) (local.get $x2)) (local.get $x3)) (local.get $bias)) (local.get $fout)))
-                        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-                        (br $out2)))))
+                (block $outChannelsDone
+                  (loop $outChannel
+                    (br_if $outChannelsDone (i32.ge_u (local.get $c) (local.get $mStride)))
+                    (local.set $k (i32.add (local.get $mp) (local.get $c)))
+                    (local.set $m0 (v128.load (local.get $k)))
+                    (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
+                    (local.set $m1 (v128.load (local.get $k)))
+                    (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
+                    (local.set $m2 (v128.load (local.get $k)))
+                    (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
+                    (local.set $m3 (v128.load (local.get $k)))
+                    (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
+                    (local.set $m4 (v128.load (local.get $k)))
+                    (local.set $k (i32.add (local.get $k) (local.get $mBlock)))
+                    (local.set $m5 (v128.load (local.get $k)))
+                    (local.set $bias (v128.load (i32.add (local.get $b) (local.get $c))))
+                    ;; Aᵀ rows: (1, 1, 1, 1, 1, 0), (0, 1, −1, 2, −2, 0), (0, 1, 1, 4, 4, 0), (0, 1, −1, 8, −8, 1).
+                    (local.set $s12 (f32x4.add (local.get $m1) (local.get $m2)))
+                    (local.set $d12 (f32x4.sub (local.get $m1) (local.get $m2)))
+                    (local.set $s34 (f32x4.add (local.get $m3) (local.get $m4)))
+                    (local.set $d34 (f32x4.sub (local.get $m3) (local.get $m4)))
+                    (local.set $k (i32.add (local.get $yp) (local.get $c)))
+                    (local.set $s (f32x4.add (f32x4.add (local.get $m0) (local.get $s12)) (local.get $s34)))
+                    (v128.store (local.get $k) (f32x4.pmax (f32x4.add (local.get $s) (local.get $bias)) (local.get $fout)))
+                    (local.set $k (i32.add (local.get $k) (local.get $yd)))
+                    (local.set $s (f32x4.add (local.get $d12) (f32x4.mul (local.get $d34) (v128.const f32x4 2 2 2 2))))
+                    (v128.store (local.get $k) (f32x4.pmax (f32x4.add (local.get $s) (local.get $bias)) (local.get $fout)))
+                    (local.set $k (i32.add (local.get $k) (local.get $yd)))
+                    (local.set $s (f32x4.add (local.get $s12) (f32x4.mul (local.get $s34) (v128.const f32x4 4 4 4 4))))
+                    (v128.store (local.get $k) (f32x4.pmax (f32x4.add (local.get $s) (local.get $bias)) (local.get $fout)))
+                    (local.set $k (i32.add (local.get $k) (local.get $yd)))
+                    (local.set $s (f32x4.add (f32x4.add (local.get $d12) (f32x4.mul (local.get $d34) (v128.const f32x4 8 8 8 8))) (local.get $m5)))
+                    (v128.store (local.get $k) (f32x4.pmax (f32x4.add (local.get $s) (local.get $bias)) (local.get $fout)))
+                    (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                    (br $outChannel)))
                 (local.set $yp (i32.add (local.get $yp) (local.get $ys)))
                 (local.set $mp (i32.add (local.get $mp) (local.get $mStride)))
                 (local.set $r (i32.add (local.get $r) (i32.const 1)))

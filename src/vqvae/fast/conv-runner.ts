@@ -91,17 +91,6 @@ function marginRows(model: VQVAE): number {
   return margin;
 }
 
-/**
- * Outputs per Winograd tile of the same-length 3-tap convolutions (see `ConvRun.winograd`). The
- * rounding of a tiled output depends on its place in the tile, so it differs where a chunk of a
- * streamed call starts the tiles elsewhere than a whole pass does: F(4,3) (half the multiply-adds
- * of the direct form) for encoding, where the codes absorb it; F(2,3) (two thirds) for decoding,
- * whose audio must match a whole decode within 1e-5 chunk by chunk (test/vqvae/streaming.test.ts:
- * F(4,3) came to 1.1e-5 there, F(2,3) to 4.8e-6, on outputs of amplitude 10).
- */
-export const WINOGRAD_ENCODE: 2 | 4 = 4;
-export const WINOGRAD_DECODE: 2 | 4 = 2;
-
 /** One call's work in the arena: weights packed as needed, activations laid out as they come. */
 export class ConvRun {
   constructor(
@@ -109,8 +98,16 @@ export class ConvRun {
     readonly w: WeightMap,
     readonly margin: number,
     readonly threads: ConvThreads | null = a.threads(),
-    /** Outputs per Winograd tile of the same-length 3-tap convolutions: 4 or 2. */
-    readonly winogradOuts: 2 | 4 = WINOGRAD_ENCODE,
+    /**
+     * Whether same-length 3-tap convolutions go through Winograd's F(4,3) (`winograd`). Its
+     * rounding of an output depends on the output's place in its tile of four, which a chunk of a
+     * streamed call (encodeChunked, decodeChunked, `--workers`) starts elsewhere than a whole pass
+     * does; the direct kernel rounds every row alike, so chunks give the whole pass's bits. Encoding
+     * takes it (the codes absorb a relative difference of 1e-6 but at near-ties: none in 480,000
+     * tokens of held-out songs with the trained runs/default VQ-VAE, chunked against whole);
+     * decoding does not (tests hold chunked and `--workers` audio to the whole decode's bits).
+     */
+    readonly useWinograd = true,
   ) {}
 
   /** The `conv` kernel over `rows` rows, shared by row ranges with the worker threads when it pays. */
@@ -163,8 +160,8 @@ export class ConvRun {
   /**
    * `layer` on `x`: into a new activation or `into`, overwriting it or, with `residual`, added to
    * what it holds (the residual branch in place). ReLUs on the input and the output are fused.
-   * Same-length 3-tap convolutions of whole 8-channel panels go through Winograd's algorithm
-   * (`winograd`), except a last partial group of rows.
+   * With `useWinograd`, same-length 3-tap convolutions of whole 8-channel panels go through
+   * Winograd's F(4,3) (`winograd`), all but a last partial group of rows.
    */
   conv(layer: Conv1d, x: Act, opts: { reluIn?: boolean; reluOut?: boolean; into?: Act; residual?: boolean } = {}): Act {
     const { nIn, nOut, kernel, stride, padding, dilation } = layer;
@@ -178,7 +175,7 @@ export class ConvRun {
     const reluOut = opts.reluOut === true;
     const x0 = x.ptr - padding * x.rowBytes;
     let done = 0;
-    if (kernel === 3 && stride === 1 && padding === dilation && opts.residual !== true && x.rowBytes === nIn * 4 && nOut % 8 === 0) {
+    if (this.useWinograd && kernel === 3 && stride === 1 && padding === dilation && opts.residual !== true && x.rowBytes === nIn * 4 && nOut % 8 === 0) {
       done = this.winograd(layer, wd, bd, x0, x.rowBytes, y, rows, reluIn, reluOut);
     }
     if (done < rows) {
@@ -190,57 +187,56 @@ export class ConvRun {
   }
 
   /**
-   * The whole groups of `winogradOuts`·dilation rows of a same-length 3-tap convolution (weights
-   * `wd`, bias `bd`, input rows from `x`, `xs` bytes apart, as the `conv` kernel reads them) by the
-   * `winograd` kernel's F(winogradOuts, 3); returns how many rows it wrote.
+   * The whole groups of 4·dilation rows of a same-length 3-tap convolution (weights `wd`, bias
+   * `bd`, input rows from `x`, `xs` bytes apart, as the `conv` kernel reads them) by the `winograd`
+   * kernel; returns how many rows it wrote.
    *
-   * The transformed weights V_k = G·g (Lavin & Gray 2016; F(4,3) at the points 0, ±1, ±2, ∞,
-   * F(2,3) at 0, ±1, ∞) are computed in double precision and rounded once.
+   * The transformed weights V_k = G·g (Lavin & Gray 2016, F(4,3) at the points 0, ±1, ±2, ∞) are
+   * computed in double precision and rounded once. Half the multiply-adds of the direct form, with
+   * about twice its rounding error (test/vqvae/winograd.test.ts).
    */
   private winograd(layer: Conv1d, wd: Float32Array, bd: Float32Array, x: number, xs: number, y: Act, rows: number,
     reluIn: boolean, reluOut: boolean): number {
     const { nIn, nOut, dilation: d } = layer;
-    const outs = this.winogradOuts;
-    const groups = Math.floor(rows / (outs * d));
+    const groups = Math.floor(rows / (4 * d));
     if (groups === 0) return 0;
-    const alpha = outs + 2;
     const panels = Math.ceil(nOut / 8);
     const block = panels * nIn * 8; // floats of one V_k
-    const v = this.a.alloc(alpha * block * 4);
+    const v = this.a.alloc(6 * block * 4);
     const b = this.a.alloc(panels * 32);
     const zero = this.a.alloc(panels * 32);
     const per = Math.max(1, Math.round(WINOGRAD_TILES / d));
     const tileRows = Math.ceil((per * d) / 4) * 4;
-    const scratchBytes = alpha * tileRows * (nIn * 4 + panels * 32);
+    const scratchBytes = 6 * tileRows * (nIn * 4 + panels * 32);
     const threads = this.threads;
     const scratch = Array.from({ length: 1 + (threads?.count ?? 0) }, () => this.a.alloc(scratchBytes));
     const f = this.a.f32;
     for (const at of scratch) f.fill(0, at / 4, (at + scratchBytes) / 4);
     f.fill(0, zero / 4, zero / 4 + panels * 8);
-    f.fill(0, v / 4, v / 4 + alpha * block);
+    f.fill(0, v / 4, v / 4 + 6 * block);
     for (let o = 0; o < panels * 8; o++) f[b / 4 + o] = o < nOut ? bd[o] : 0;
     for (let o = 0; o < nOut; o++) {
       for (let i = 0; i < nIn; i++) {
         const at = v / 4 + (((o >> 3) * nIn + i) << 3) + (o & 7);
-        const g0 = wd[(o * nIn + i) * 3];
-        const g1 = wd[(o * nIn + i) * 3 + 1];
-        const g2 = wd[(o * nIn + i) * 3 + 2];
-        const rowsOfG = outs === 4
-          ? [g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2]
-          : [g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2];
-        rowsOfG.forEach((value, k) => (f[at + k * block] = value));
+        const [g0, g1, g2] = wd.subarray((o * nIn + i) * 3, (o * nIn + i) * 3 + 3);
+        f[at] = g0 / 4;
+        f[at + block] = -(g0 + g1 + g2) / 6;
+        f[at + 2 * block] = -(g0 - g1 + g2) / 6;
+        f[at + 3 * block] = g0 / 24 + g1 / 12 + g2 / 6;
+        f[at + 4 * block] = g0 / 24 - g1 / 12 + g2 / 6;
+        f[at + 5 * block] = g2;
       }
     }
     const inFloor = reluIn ? RELU : NONE;
     const outFloor = reluOut ? RELU : NONE;
-    const groupMacs = outs * d * 3 * nIn * panels * 8; // of the direct form
+    const groupMacs = 4 * d * 3 * nIn * panels * 8; // of the direct form
     if (threads === null || groups * groupMacs < MIN_SPLIT_MACS) {
-      this.a.k.winograd(v, zero, b, x, xs, d, outs, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch[0], inFloor, outFloor);
+      this.a.k.winograd(v, zero, b, x, xs, d, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch[0], inFloor, outFloor);
     } else {
       const blockGroups = Math.max(per, Math.ceil(CONV_BLOCK_MACS / groupMacs / per) * per);
-      threads.winograd(this.a.k, v, zero, b, x, xs, d, outs, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch, inFloor, outFloor, blockGroups);
+      threads.winograd(this.a.k, v, zero, b, x, xs, d, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch, inFloor, outFloor, blockGroups);
     }
-    return groups * outs * d;
+    return groups * 4 * d;
   }
 
   /** A Resnet1D in place on `x`: x += conv1(relu(conv3(relu(x)))) per block. */
@@ -343,12 +339,12 @@ export class ConvRun {
 }
 
 /** Runs `body` with a fresh `ConvRun` over this thread's arena, releasing the arena after. */
-function withRun<T>(model: VQVAE, winogradOuts: 2 | 4, body: (run: ConvRun) => T): T {
+function withRun<T>(model: VQVAE, useWinograd: boolean, body: (run: ConvRun) => T): T {
   const arena = convArena();
   if (arena === null) throw new Error('fast VQ-VAE: WebAssembly SIMD is not available');
   const mark = arena.used;
   try {
-    return body(new ConvRun(arena, model.weights, marginRows(model), arena.threads(), winogradOuts));
+    return body(new ConvRun(arena, model.weights, marginRows(model), arena.threads(), useWinograd));
   } finally {
     arena.release(mark);
   }
@@ -359,7 +355,7 @@ export function encodeFast(model: VQVAE, x: tf.Tensor3D, levels: number[]): tf.T
   const [batch, length] = x.shape;
   const audio = x.dataSync() as Float32Array;
   const codes = levels.map(() => [] as Int32Array[]);
-  withRun(model, WINOGRAD_ENCODE, (run) => {
+  withRun(model, true, (run) => {
     for (let b = 0; b < batch; b++) {
       const input = run.act(length, 1, 1);
       run.a.f32.set(audio.subarray(b * length, (b + 1) * length), input.ptr / 4);
@@ -387,7 +383,7 @@ export function decodeFast(model: VQVAE, codes: tf.Tensor2D, level: number): tf.
   const [bins, width] = codebook.shape as [number, number];
   let out: Float32Array | undefined;
   let samples = 0;
-  withRun(model, WINOGRAD_DECODE, (run) => {
+  withRun(model, false, (run) => {
     for (let b = 0; b < batch; b++) {
       const mark = run.a.used;
       const z = run.act(tokens, width);

@@ -107,15 +107,15 @@ function quantiseRows(k, w, b, z, zStride, width, bins, rows, scores, codes) {
   }
 }
 ${workerJobLoop(READY, SEQ, SPINS, `
-  const a = Array.from(c.subarray(${ARGS}, ${ARGS} + 16));
+  const a = Array.from(c.subarray(${ARGS}, ${ARGS} + 15));
   if (c[${KIND}] === ${CONV}) {
     const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fin, fout, res] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
       k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, floor(fin), floor(fout), res));
   } else if (c[${KIND}] === ${WINOGRAD}) {
-    const [v, zero, b, x, xs, d, outs, nIn, y, ys, panels, groups, per, scratch, fin, fout] = a;
+    const [v, zero, b, x, xs, d, nIn, y, ys, panels, groups, per, scratch, fin, fout] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, groups, c[${BLOCK}], (from, count) =>
-      k.winograd(v, zero, b, x + from * outs * d * xs, xs, d, outs, nIn, y + from * outs * d * ys, ys, panels, count, per, scratch, floor(fin), floor(fout)));
+      k.winograd(v, zero, b, x + from * 4 * d * xs, xs, d, nIn, y + from * 4 * d * ys, ys, panels, count, per, scratch, floor(fin), floor(fout)));
   } else {
     const [w, b, z, zStride, width, bins, rows, scores, codes] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
@@ -165,15 +165,15 @@ export class ConvThreads {
   }
 
   /**
-   * The `winograd` kernel's call (arguments as its own, `groups` groups of outs·d output rows) shared
+   * The `winograd` kernel's call (arguments as its own, `groups` groups of 4·d output rows) shared
    * by blocks of `block` groups; `scratch[0]` is this thread's scratch, `scratch[1 + i]` worker i's.
    */
-  winograd(k: ConvKernels, v: number, zero: number, b: number, x: number, xs: number, d: number, outs: number, nIn: number, y: number,
-    ys: number, panels: number, groups: number, per: number, scratch: number[], inFloor: number, outFloor: number, block: number): void {
+  winograd(k: ConvKernels, v: number, zero: number, b: number, x: number, xs: number, d: number, nIn: number, y: number, ys: number,
+    panels: number, groups: number, per: number, scratch: number[], inFloor: number, outFloor: number, block: number): void {
     const tag = this.post(WINOGRAD, block, (worker) =>
-      [v, zero, b, x, xs, d, outs, nIn, y, ys, panels, groups, per, scratch[1 + worker], inFloor === 0 ? 0 : 1, outFloor === 0 ? 0 : 1]);
+      [v, zero, b, x, xs, d, nIn, y, ys, panels, groups, per, scratch[1 + worker], inFloor === 0 ? 0 : 1, outFloor === 0 ? 0 : 1]);
     takeBlocks(this.sync, tag, groups, block, (from, count) =>
-      k.winograd(v, zero, b, x + from * outs * d * xs, xs, d, outs, nIn, y + from * outs * d * ys, ys, panels, count, per, scratch[0], inFloor, outFloor));
+      k.winograd(v, zero, b, x + from * 4 * d * xs, xs, d, nIn, y + from * 4 * d * ys, ys, panels, count, per, scratch[0], inFloor, outFloor));
     this.wait(Math.ceil(groups / block));
   }
 

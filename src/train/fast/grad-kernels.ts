@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
+import { HeapGemm, heapGemm } from './heap-gemm';
 
 /** The exports of grad-kernels.wasm (see grad-kernels.wat). Pointers and strides are byte offsets. */
 interface GradExports {
@@ -98,10 +99,13 @@ function place(view: Float32Array, at: number, data: Float32Array, rows: number,
  * A stride-1 conv1d's filter and bias gradients from its input `x` [B, T_in, C_in] and output
  * gradient `g` [B, T_out, C_out]: dw[k] = Σ_b,t x̃[b, t + k·d]ᵀ g[b, t] with x̃ the zero-padded
  * input (each tap one `gram` over the rows whose input is not padding), db = Σ_b,t g[b, t].
- * Channels are padded to the kernel's multiples (4 in, 8 out) in the copy into its memory.
- * Returns dw [K, C_in, C_out] and db [C_out].
+ * Where x and g are views of tfjs-wasm's heap this runs on `HeapGemm` in place (C_out a multiple
+ * of 4); otherwise their channels are padded to the kernel's multiples (4 in, 8 out) in a copy
+ * into its own memory. Returns dw [K, C_in, C_out] and db [C_out].
  */
 export function convFilterGradients(kernels: GradKernels, x: Float32Array, g: Float32Array, s: ConvGradientShape): { dw: Float32Array; db: Float32Array } {
+  const heap = heapGemm();
+  if (heap !== null && s.cOut % 4 === 0 && heap.holds(x) && heap.holds(g)) return heapFilterGradients(heap, x.byteOffset, g.byteOffset, s);
   const ni = roundUp(s.cIn, 4);
   const nj = roundUp(s.cOut, 8);
   const xAt = 0;
@@ -132,6 +136,33 @@ export function convFilterGradients(kernels: GradKernels, x: Float32Array, g: Fl
     dw.set(view.subarray(from, from + s.cOut), r * s.cOut);
   }
   return { dw, db: view.slice(bAt, bAt + s.cOut) };
+}
+
+/**
+ * `convFilterGradients` on tensors in the heap at byte offsets x and g: per batch item and tap,
+ * dw[tap] += x̃ᵀ·g over the rows whose input is not padding (A read transposed in place), and db
+ * as a product of a one with every row of g (A's strides 0), each summed in order of t.
+ */
+function heapFilterGradients(gemm: HeapGemm, x: number, g: number, s: ConvGradientShape): { dw: Float32Array; db: Float32Array } {
+  const dwFloats = s.taps * s.cIn * s.cOut;
+  return gemm.withScratch((dwFloats + s.cOut + 1) * 4, (scratch, heap) => {
+    const dbAt = scratch + dwFloats * 4;
+    const one = dbAt + s.cOut * 4;
+    heap.fill(0, scratch / 4, dbAt / 4);
+    heap[one / 4] = 1;
+    for (let b = 0; b < s.batch; b++) {
+      for (let tap = 0; tap < s.taps; tap++) {
+        const shift = tap * s.dilation - s.padding;
+        const first = Math.max(0, -shift);
+        const end = Math.min(s.tOut, s.tIn - shift);
+        if (end <= first) continue;
+        gemm.product(x + (b * s.tIn + first + shift) * s.cIn * 4, 4, s.cIn * 4, g + (b * s.tOut + first) * s.cOut * 4, s.cOut * 4, 4,
+          scratch + tap * s.cIn * s.cOut * 4, s.cOut * 4, s.cIn, s.cOut, end - first, true);
+      }
+    }
+    gemm.product(one, 0, 0, g, s.cOut * 4, 4, dbAt, s.cOut * 4, 1, s.cOut, s.batch * s.tOut);
+    return { dw: heap.slice(scratch / 4, scratch / 4 + dwFloats), db: heap.slice(dbAt / 4, dbAt / 4 + s.cOut) };
+  });
 }
 
 /** Σ over rows of `values` [rows, cols] → [cols]: a broadcast operand's gradient. */

@@ -6,8 +6,11 @@
 ;;
 ;; gemm: C = A·B, or C += A·B when $acc is not 0, for C [m, n] and inner dimension k. A(i, k) is
 ;; read at a + i·ars + k·acs, so A may be stored row-major or transposed (a weight's gradient
-;; reads the activations transposed this way, without a transposed copy); B comes packed by
-;; `pack`; C(i, j) is at c + i·cs + 4j. n must be a multiple of 4, k at least 1.
+;; reads the activations transposed this way, without a transposed copy). B comes in panels of 8
+;; columns (4 for the last when n is 4 more than a multiple of 8): panel q at p + q·ps, its rows bs
+;; bytes apart (bsTail in the 4-wide panel), either packed by `pack` (ps = 32k, bs = 32,
+;; bsTail = 16) or B itself, row-major (ps = 32, bs = bsTail = its row stride). C(i, j) is at
+;; c + i·cs + 4j. n must be a multiple of 4, k at least 1.
 ;;
 ;; Blocks of 4 × 8 outputs stay in 8 accumulators while k runs: each step loads 8 values of B and
 ;; splats 4 of A, for 32 multiply-adds (4 × 4 and 1 × 4 blocks take the edges). Products are
@@ -112,11 +115,9 @@
   )
 
   (func (export "gemm")
-    (param $a i32) (param $ars i32) (param $acs i32) (param $p i32)
+    (param $a i32) (param $ars i32) (param $acs i32) (param $p i32) (param $ps i32) (param $bs i32) (param $bsTail i32)
     (param $c i32) (param $cs i32) (param $m i32) (param $n i32) (param $k i32) (param $acc i32)
-    (local $i i32) (local $j i32) (local $ai i32) (local $ci i32) (local $panel i32) (local $tail i32)
-    ;; Panel j/8 starts at p + (j/8)·k·32.
-    (local.set $panel (i32.shl (local.get $k) (i32.const 5)))
+    (local $i i32) (local $j i32) (local $ai i32) (local $ci i32) (local $tail i32)
     (local.set $i (i32.const 0))
     (block $rowsDone (loop $rows
       (br_if $rowsDone (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $m)))
@@ -125,12 +126,12 @@
       (local.set $j (i32.const 0))
       (block $colsDone (loop $cols
         (br_if $colsDone (i32.gt_s (i32.add (local.get $j) (i32.const 8)) (local.get $n)))
-        (call $tile4x8 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $panel))) (i32.const 32)
+        (call $tile4x8 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $ps))) (local.get $bs)
           (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))
         (local.set $j (i32.add (local.get $j) (i32.const 8)))
         (br $cols)))
       (if (i32.lt_s (local.get $j) (local.get $n)) (then
-        (call $tile4x4 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $panel))) (i32.const 16)
+        (call $tile4x4 (local.get $ai) (local.get $ars) (local.get $acs) (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $ps))) (local.get $bsTail)
           (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $rows)))
@@ -141,13 +142,13 @@
       (local.set $j (i32.const 0))
       (block $colsDone (loop $cols
         (br_if $colsDone (i32.ge_s (local.get $j) (local.get $n)))
-        ;; Columns j..j+3 are half of an 8-wide panel (row step 32 bytes), or the 4-wide tail
-        ;; panel (row step 16) when j is past the last multiple of 8.
+        ;; Columns j..j+3 are half of an 8-wide panel, or the 4-wide tail panel when j is past the
+        ;; last multiple of 8.
         (local.set $tail (i32.ge_s (local.get $j) (i32.and (local.get $n) (i32.const -8))))
         (call $tile1x4 (local.get $ai) (local.get $ars) (local.get $acs)
-          (i32.add (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $panel)))
+          (i32.add (i32.add (local.get $p) (i32.mul (i32.shr_u (local.get $j) (i32.const 3)) (local.get $ps)))
             (select (i32.const 0) (i32.shl (i32.and (local.get $j) (i32.const 4)) (i32.const 2)) (local.get $tail)))
-          (select (i32.const 16) (i32.const 32) (local.get $tail))
+          (select (local.get $bsTail) (local.get $bs) (local.get $tail))
           (i32.add (local.get $ci) (i32.shl (local.get $j) (i32.const 2))) (local.get $cs) (local.get $k) (local.get $acc))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $cols)))

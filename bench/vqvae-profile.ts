@@ -11,7 +11,7 @@ import * as os from 'os';
 import { parseArgs } from 'util';
 import { initBackend } from '../src/backend';
 import { vqvaePreset } from '../src/checkpoint/presets';
-import type { Conv1d, ConvTranspose1d } from '../src/vqvae/layers';
+import type { Conv1d, ConvTranspose1d, ResConv1DBlock } from '../src/vqvae/layers';
 import { ConvRun } from '../src/vqvae/fast/conv-runner';
 import { randomVQVAE } from '../src/vqvae/init';
 
@@ -34,7 +34,10 @@ function record(key: string, cpuMs: number, macs: number): void {
 
 const cpuMs = (since: NodeJS.CpuUsage) => process.cpuUsage(since).user / 1000;
 
-/** Wraps the runner's layer methods to time them (each call's own CPU time, nested calls apart). */
+/**
+ * Wraps the runner's layer methods to time them (each call's own CPU time, nested calls apart; a
+ * fused residual block's convolutions count as the block).
+ */
 function instrument(): void {
   const proto = ConvRun.prototype;
   const conv = proto.conv;
@@ -51,6 +54,14 @@ function instrument(): void {
     const y = convT.call(this, layer, x);
     record(`transposed conv ${layer.nIn}->${layer.nOut}`, cpuMs(start), (y.rows / layer.stride) * layer.nIn * layer.nOut * (layer.kernel / layer.stride) * layer.stride);
     return y;
+  };
+  const residualBlock = proto.residualBlock;
+  proto.residualBlock = function (this: ConvRun, block: ResConv1DBlock, x, y) {
+    const start = process.cpuUsage();
+    residualBlock.call(this, block, x, y);
+    const { conv3, conv1 } = block;
+    record(`fused residual block (3-tap + 1x1) ${conv3.nIn}->${conv3.nOut}->${conv1.nOut}`, cpuMs(start),
+      x.rows * (3 * conv3.nIn * conv3.nOut + conv1.nIn * conv1.nOut));
   };
   const quantise = proto.quantise;
   proto.quantise = function (this: ConvRun, codebook: string, z) {

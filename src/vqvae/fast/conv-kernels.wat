@@ -410,6 +410,38 @@
         (local.set $g0 (i32.add (local.get $g0) (local.get $n)))
         (br $chunk))))
 
+  ;; One residual block of the decoder, y = x + conv1(relu(conv3(relu(x)))) (3-tap conv3 of
+  ;; dilation d, nIn → nState channels; 1x1 conv1 back to nIn), 32 rows at a time through `h`
+  ;; (room for 32 rows of nState channels, padded to whole panels): the hidden activation stays in
+  ;; the L1 cache between its two convolutions instead of going to memory and back. The rows of y
+  ;; are the `conv` kernel's, computed the same way, so the result equals the two convolutions run
+  ;; one after the other. y must not overlap x: conv3 reads x up to d rows behind the rows written.
+  ;; `x` and `y` point at row 0 (x keeps d zero rows either side), both `xs` bytes a row; w3/b3 and
+  ;; w1/b1 are packed as for `conv`.
+  (func (export "resblock")
+    (param $w3 i32) (param $b3 i32) (param $w1 i32) (param $b1 i32) (param $x i32) (param $xs i32) (param $d i32)
+    (param $nIn i32) (param $nState i32) (param $y i32) (param $h i32) (param $rows i32)
+    (local $t0 i32) (local $n i32) (local $hs i32) (local $at i32)
+    (local.set $hs (i32.shl (i32.shr_u (i32.add (local.get $nState) (i32.const 7)) (i32.const 3)) (i32.const 5)))
+    (local.set $t0 (i32.const 0))
+    (block $tilesDone
+      (loop $tile
+        (br_if $tilesDone (i32.ge_u (local.get $t0) (local.get $rows)))
+        (local.set $n (i32.sub (local.get $rows) (local.get $t0)))
+        (if (i32.gt_u (local.get $n) (i32.const 32)) (then (local.set $n (i32.const 32))))
+        (local.set $at (i32.mul (local.get $t0) (local.get $xs)))
+        (call $conv (local.get $w3) (local.get $b3)
+          (i32.sub (i32.add (local.get $x) (local.get $at)) (i32.mul (local.get $d) (local.get $xs))) (local.get $xs)
+          (i32.mul (local.get $d) (local.get $xs)) (i32.const 3) (local.get $nIn) (local.get $h) (local.get $hs)
+          (i32.shr_u (local.get $hs) (i32.const 5)) (local.get $n) (f32.const 0) (f32.const 0) (i32.const 0))
+        (memory.copy (i32.add (local.get $y) (local.get $at)) (i32.add (local.get $x) (local.get $at))
+          (i32.mul (local.get $n) (local.get $xs)))
+        (call $conv (local.get $w1) (local.get $b1) (local.get $h) (local.get $hs) (i32.const 0) (i32.const 1) (local.get $nState)
+          (i32.add (local.get $y) (local.get $at)) (local.get $xs) (i32.shr_u (local.get $xs) (i32.const 5)) (local.get $n)
+          (f32.const -inf) (f32.const -inf) (i32.const 1))
+        (local.set $t0 (i32.add (local.get $t0) (local.get $n)))
+        (br $tile))))
+
   ;; out[r] = the first index of the largest of the n floats of row r (rows `stride` bytes apart),
   ;; as tf.argMax. n is a multiple of 4: lane j keeps the best of the columns ≡ j (mod 4), replaced
   ;; only by a strictly larger value, and the lanes are merged preferring the smaller index on ties.

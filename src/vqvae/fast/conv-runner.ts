@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Decoder, Encoder } from '../encdec';
-import type { Conv1d, ConvTranspose1d, Resnet1D } from '../layers';
+import type { Conv1d, ConvTranspose1d, ResConv1DBlock, Resnet1D } from '../layers';
 import type { VQVAE } from '../vqvae';
 import type { WeightMap } from '../weights';
 import { ConvArena, convArena } from './conv-arena';
@@ -239,14 +239,53 @@ export class ConvRun {
     return groups * 4 * d;
   }
 
-  /** A Resnet1D in place on `x`: x += conv1(relu(conv3(relu(x)))) per block. */
+  /**
+   * A Resnet1D in place on `x`: x += conv1(relu(conv3(relu(x)))) per block. With Winograd, conv by
+   * conv through a whole hidden activation; without, each block fused (`residualBlock`), from x
+   * to a second activation and back, the last result copied into x.
+   */
   resnet(resnet: Resnet1D, x: Act): void {
     if (resnet.blocks.length === 0) return;
-    const h = this.act(x.rows, resnet.blocks[0].conv3.nOut);
-    for (const block of resnet.blocks) {
-      this.conv(block.conv3, x, { reluIn: true, reluOut: true, into: h });
-      this.conv(block.conv1, h, { into: x, residual: true });
+    if (this.useWinograd) {
+      const h = this.act(x.rows, resnet.blocks[0].conv3.nOut);
+      for (const block of resnet.blocks) {
+        this.conv(block.conv3, x, { reluIn: true, reluOut: true, into: h });
+        this.conv(block.conv1, h, { into: x, residual: true });
+      }
+      return;
     }
+    let from = x;
+    let to = this.act(x.rows, x.channels);
+    for (const block of resnet.blocks) {
+      this.residualBlock(block, from, to);
+      [from, to] = [to, from];
+    }
+    if (from !== x) this.a.f32.copyWithin(x.ptr / 4, from.ptr / 4, (from.ptr + x.rows * x.rowBytes) / 4);
+  }
+
+  /** One residual block, `y` = `x` + conv1(relu(conv3(relu(x)))), by the `resblock` kernel. */
+  residualBlock(block: ResConv1DBlock, x: Act, y: Act): void {
+    const { conv3, conv1 } = block;
+    const d = conv3.dilation;
+    if (d > this.margin) throw new Error(`fast VQ-VAE: padding ${d} exceeds the margin ${this.margin}`);
+    const packed = [conv3, conv1].map((layer) => {
+      const wd = this.w.get(layer.weight).dataSync() as Float32Array; // [nOut, nIn, kernel]
+      const bd = this.w.get(layer.bias).dataSync() as Float32Array;
+      return this.pack(layer.kernel, layer.nIn, layer.nOut, (tap, i, o) => wd[(o * layer.nIn + i) * layer.kernel + tap], (o) => bd[o]);
+    });
+    const nState = conv3.nOut;
+    const threads = this.threads;
+    const macs = x.rows * (3 * conv3.nIn + conv1.nOut) * Math.ceil(nState / 8) * 8;
+    const shared = threads !== null && macs >= MIN_SPLIT_MACS;
+    const h = Array.from({ length: shared ? 1 + threads.count : 1 }, () => this.a.alloc(32 * Math.ceil(nState / 8) * 32));
+    const args = [packed[0].w, packed[0].b, packed[1].w, packed[1].b, x.ptr, x.rowBytes, d, conv3.nIn, nState, y.ptr] as const;
+    if (!shared) {
+      this.a.k.resblock(...args, h[0], x.rows);
+      return;
+    }
+    // Blocks of about 4M multiply-adds, whole 32-row tiles.
+    const block32 = Math.max(32, Math.ceil((CONV_BLOCK_MACS * x.rows) / macs / 32) * 32);
+    threads.resblock(this.a.k, ...args, h, x.rows, block32);
   }
 
   /**

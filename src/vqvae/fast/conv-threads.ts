@@ -38,6 +38,7 @@ const ARGS = 5;
 const CONV = 0;
 const QUANTISE = 1;
 const WINOGRAD = 2;
+const RESBLOCK = 3;
 /** Polls of a shared word before sleeping on it (about 0.1 ms). */
 const SPINS = 20000;
 /** Latents per codebook-score block of a quantise job (see conv-runner.ts). */
@@ -77,7 +78,8 @@ export function quantiseRows(k: ConvKernels, w: number, b: number, z: number, zS
 /**
  * The worker: instantiates the kernels over the arena's memory, then runs jobs forever. A conv job
  * carries the `conv` kernel's arguments for all the rows (the floors as 0 = ReLU, 1 = none), a
- * Winograd job the `winograd` kernel's for all the groups with this worker's own scratch, and a
+ * Winograd job the `winograd` kernel's for all the groups with this worker's own scratch, a
+ * residual-block job the `resblock` kernel's for all the rows with this worker's own hidden rows, and a
  * quantise job those of `quantiseRows` with this worker's own score buffer.
  */
 const WORKER_SOURCE = `
@@ -112,6 +114,10 @@ ${workerJobLoop(READY, SEQ, SPINS, `
     const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fin, fout, res] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
       k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, floor(fin), floor(fout), res));
+  } else if (c[${KIND}] === ${RESBLOCK}) {
+    const [w3, b3, w1, b1, x, xs, d, nIn, nState, y, h, rows] = a;
+    takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
+      k.resblock(w3, b3, w1, b1, x + from * xs, xs, d, nIn, nState, y + from * xs, h, count));
   } else if (c[${KIND}] === ${WINOGRAD}) {
     const [v, zero, b, x, xs, d, nIn, y, ys, panels, groups, per, scratch, fin, fout] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, groups, c[${BLOCK}], (from, count) =>
@@ -175,6 +181,18 @@ export class ConvThreads {
     takeBlocks(this.sync, tag, groups, block, (from, count) =>
       k.winograd(v, zero, b, x + from * 4 * d * xs, xs, d, nIn, y + from * 4 * d * ys, ys, panels, count, per, scratch[0], inFloor, outFloor));
     this.wait(Math.ceil(groups / block));
+  }
+
+  /**
+   * The `resblock` kernel's call (arguments as its own, `rows` rows) shared by blocks of `block`
+   * rows; `h[0]` is this thread's room for the hidden rows, `h[1 + i]` worker i's.
+   */
+  resblock(k: ConvKernels, w3: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number, nIn: number,
+    nState: number, y: number, h: number[], rows: number, block: number): void {
+    const tag = this.post(RESBLOCK, block, (worker) => [w3, b3, w1, b1, x, xs, d, nIn, nState, y, h[1 + worker], rows]);
+    takeBlocks(this.sync, tag, rows, block, (from, count) =>
+      k.resblock(w3, b3, w1, b1, x + from * xs, xs, d, nIn, nState, y + from * xs, h[0], count));
+    this.wait(Math.ceil(rows / block));
   }
 
   /**

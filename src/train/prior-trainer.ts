@@ -143,6 +143,7 @@ export class PriorTrainer {
   runner?: PriorMicroBatchRunner;
   /** The guided alignment loss (align-loss.ts), off when unset: the reference's procedure. */
   alignLoss?: AlignLossSettings;
+  private gradSums?: Map<string, Float64Array>;
 
   constructor(readonly prior: Prior, config: Partial<OptimizerConfig> = {}) {
     this.config = { ...DEFAULT_OPTIMIZER, ...config };
@@ -157,27 +158,37 @@ export class PriorTrainer {
     const jobs: PriorBatch[] = [];
     for (let from = 0; from < batch.items; from += this.microBatch) jobs.push(rows(batch, from, Math.min(this.microBatch, batch.items - from)));
     const { runner } = this;
-    let results: PriorMicroBatchResult[];
-    if (runner) {
-      await runner.setWeights(this.prior);
-      results = await Promise.all(jobs.map((job, i) => runner.microBatch(i % runner.size, job, this.alignLoss)));
-    } else {
-      results = jobs.map((job) => priorMicroBatch(this.prior, job, this.alignLoss));
-    }
-    const sums = new Map<string, Float64Array>();
+    // One float64 sum per parameter, kept across steps (a prior's worth of them is tens of MB).
+    const sums = (this.gradSums ??= new Map([...this.prior.spec.keys()].map((name) => [name, new Float64Array(this.prior.weights.get(name).size)])));
+    for (const acc of sums.values()) acc.fill(0);
     const total = { loss: 0, genLoss: 0, primeLoss: 0, alignLoss: null as number | null };
-    results.forEach((r, i) => {
-      const share = jobs[i].items / batch.items;
+    const add = (r: PriorMicroBatchResult, job: PriorBatch) => {
+      const share = job.items / batch.items;
       total.loss += share * r.loss;
       total.genLoss += share * r.genLoss;
       total.primeLoss += share * r.primeLoss;
       if (r.alignLoss !== null) total.alignLoss = (total.alignLoss ?? 0) + share * r.alignLoss;
       for (const [name, g] of Object.entries(r.grads)) {
-        let acc = sums.get(name);
-        if (acc === undefined) sums.set(name, (acc = new Float64Array(g.length)));
+        const acc = sums.get(name)!;
         for (let k = 0; k < g.length; k++) acc[k] += share * g[k];
       }
-    });
+    };
+    if (runner) {
+      await runner.setWeights(this.prior);
+      // Results are added in micro-batch order as soon as the ones before them are in, so the
+      // main thread sums while the workers compute the later micro-batches.
+      const arrived: (PriorMicroBatchResult | undefined)[] = [];
+      let next = 0;
+      await Promise.all(jobs.map(async (job, i) => {
+        arrived[i] = await runner.microBatch(i % runner.size, job, this.alignLoss);
+        for (; next < jobs.length && arrived[next] !== undefined; next++) {
+          add(arrived[next]!, jobs[next]);
+          arrived[next] = undefined;
+        }
+      }));
+    } else {
+      for (const job of jobs) add(priorMicroBatch(this.prior, job, this.alignLoss), job);
+    }
     const grads = new Map([...this.prior.spec.keys()].map((name) => [name, tf.tensor(Float32Array.from(sums.get(name)!), this.prior.weights.get(name).shape)]));
     return { ...total, grads };
   }

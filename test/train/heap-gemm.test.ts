@@ -10,7 +10,9 @@ import { tensorLeak, useBackend } from '../helpers';
  * element within the rounding bound of a float32 sum of k products, k·2⁻²⁴·Σ|a·b|, for every
  * transposition, edge blocks (rows not a multiple of 4, columns not of 8), inner and column
  * lengths past the chunk sizes, B packed (128 rows of A or more) or read in place, and batches
- * shared or broadcast; and the cases it leaves to the backend's kernel.
+ * shared or broadcast; and the cases it leaves to the backend's kernel. The same for the 1-D
+ * convolutions it takes over (Conv2D and FusedConv2D of height 1, stride 1): output chunks, taps
+ * reaching into the padding, ReLU, with and without bias.
  */
 
 beforeAll(async () => {
@@ -108,4 +110,72 @@ describe('heap matrix products', () => {
     expect(Array.from(c.dataSync())).toEqual(new Array(40).fill(0));
     c.dispose();
   });
+});
+
+/**
+ * A channels-last 1-D convolution of x [B, 1, T, C_in] with w [1, K, C_in, C_out] (stride 1,
+ * dilation d, zero padding left and right), plus bias, through ReLU when asked, in float64 with
+ * each output's rounding bound (the bias and K·C_in products summed in float32).
+ */
+function convReference(x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor | null, d: number, left: number, right: number, relu: boolean): { values: Float64Array; bound: Float64Array } {
+  const [batch, , t, cIn] = x.shape;
+  const [, taps, , cOut] = w.shape;
+  const tOut = t + left + right - d * (taps - 1);
+  const xv = x.dataSync();
+  const wv = w.dataSync();
+  const bv = bias?.dataSync();
+  const values = new Float64Array(batch * tOut * cOut);
+  const bound = new Float64Array(batch * tOut * cOut);
+  for (let b = 0; b < batch; b++) {
+    for (let o = 0; o < tOut; o++) {
+      for (let j = 0; j < cOut; j++) {
+        let sum = bv ? bv[j] : 0;
+        let magnitude = Math.abs(sum);
+        for (let tap = 0; tap < taps; tap++) {
+          const at = o + tap * d - left;
+          if (at < 0 || at >= t) continue;
+          for (let i = 0; i < cIn; i++) {
+            const xy = xv[(b * t + at) * cIn + i] * wv[(tap * cIn + i) * cOut + j];
+            sum += xy;
+            magnitude += Math.abs(xy);
+          }
+        }
+        const e = (b * tOut + o) * cOut + j;
+        values[e] = relu ? Math.max(sum, 0) : sum;
+        bound[e] = (taps * cIn + 1) * 2 ** -24 * magnitude;
+      }
+    }
+  }
+  return { values, bound };
+}
+
+describe('heap 1-D convolutions', () => {
+  it.each<[number, number, number, number, number, number, number, number, boolean, boolean]>([
+    // batch, T, C_in, C_out, taps, dilation, pad left, pad right, bias, relu
+    [2, 1300, 16, 24, 3, 3, 3, 3, true, true],
+    [1, 700, 5, 12, 4, 1, 2, 1, true, false],
+    [3, 90, 8, 8, 3, 9, 9, 9, false, false],
+    [1, 200, 1, 32, 3, 1, 1, 1, true, true],
+    [2, 50, 7, 6, 3, 1, 1, 1, true, false],
+  ])('B %i, T %i, C_in %i, C_out %i, K %i, d %i, padding %i/%i, bias %s, ReLU %s: within float32 rounding of the exact sums',
+    async (batch, t, cIn, cOut, taps, d, left, right, withBias, relu) => {
+      const x = tf.randomNormal([batch, 1, t, cIn], 0, 1, 'float32', 21) as tf.Tensor4D;
+      const w = tf.randomNormal([1, taps, cIn, cOut], 0, 0.3, 'float32', 22) as tf.Tensor4D;
+      const bias = withBias ? tf.randomNormal([cOut], 0, 1, 'float32', 23) as tf.Tensor1D : null;
+      const want = convReference(x, w, bias, d, left, right, relu);
+      const pad: tf.backend_util.ExplicitPadding = [[0, 0], [0, 0], [left, right], [0, 0]];
+      const leak = await tensorLeak(() => {
+        const got = bias === null && !relu
+          ? tf.conv2d(x, w, 1, pad, 'NHWC', [1, d])
+          : tf.fused.conv2d({ x, filter: w, strides: 1, pad, dilations: [1, d], bias: bias ?? undefined, activation: relu ? 'relu' : 'linear' });
+        const values = got.dataSync();
+        expect(values.length).toBe(want.values.length);
+        for (let i = 0; i < values.length; i++) {
+          if (!(Math.abs(values[i] - want.values[i]) <= want.bound[i])) throw new Error(`element ${i}: ${values[i]}, exactly ${want.values[i]} ± ${want.bound[i]}`);
+        }
+        got.dispose();
+      });
+      expect(leak).toBe(0);
+      tf.dispose([x, w, ...(bias ? [bias] : [])]);
+    });
 });

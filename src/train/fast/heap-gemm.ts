@@ -8,6 +8,8 @@ import { wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
 interface GemmExports {
   gemm(a: number, ars: number, acs: number, b: number, ps: number, bs: number, bsTail: number, c: number, cs: number, m: number, n: number, k: number, acc: number): void;
   pack(b: number, bks: number, bjs: number, panels: number, k: number, n: number): void;
+  fill_rows(c: number, cs: number, m: number, n: number, src: number): void;
+  relu(p: number, n: number): void;
 }
 
 /** The slice of tfjs-wasm's backend the heap kernels use. */
@@ -39,7 +41,7 @@ const instances = new WeakMap<WasmMemory, HeapGemm>();
  * WebAssembly memory keeps its identity when it grows, so the instance stays valid.
  */
 export class HeapGemm {
-  private readonly k: GemmExports;
+  readonly k: GemmExports;
   /**
    * Heap bytes for one packed chunk of B, allocated by the first product that packs (not before:
    * an allocation can grow the heap, which detaches the views of it callers may hold).
@@ -181,4 +183,70 @@ export function registerHeapMatMul(backendName: string): void {
       return out;
     },
   });
+}
+
+/** Output rows per pass of a convolution's taps: the rows' outputs (128 KB at 64 channels) stay in cache across the taps. */
+const CONV_ROWS = 512;
+
+/**
+ * Conv2D and FusedConv2D on `backendName` by `HeapGemm` for the 1-D convolutions of the VQ-VAE
+ * (input and kernel of height 1, stride 1, any dilation and padding, channels last): the output
+ * as its bias (or zero), plus one product per tap of the shifted input rows and the tap's
+ * [C_in, C_out] matrix, then the ReLU when fused; rows in chunks so that a chunk's outputs stay
+ * in cache across the taps. XNNPACK's convolution runs at about 43 GFLOP/s on a 3-tap 64→64
+ * convolution. The original kernels keep everything else (strides, 2-D kernels, other
+ * activations, C_out not a multiple of 4).
+ */
+export function registerHeapConv(backendName: string): void {
+  if (heapGemm() === null) return;
+  for (const kernelName of ['Conv2D', 'FusedConv2D']) {
+    const original = tf.getKernel(kernelName, backendName);
+    if (original === undefined) continue;
+    tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({
+      ...original,
+      kernelFunc: (args) => {
+        const g = heapGemm();
+        const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+        const attrs = args.attrs as unknown as {
+          strides: number | [number, number]; pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+          dilations: number | [number, number]; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; activation?: string;
+        };
+        const activation = attrs.activation ?? 'linear';
+        if (g === null || x!.dtype !== 'float32' || preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu')) {
+          return original.kernelFunc(args);
+        }
+        const info = tf.backend_util.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
+          attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, false, tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC'));
+        const oneD = info.inHeight === 1 && info.filterHeight === 1 && info.strideHeight === 1 && info.strideWidth === 1
+          && info.padInfo.top === 0 && info.padInfo.bottom === 0 && info.dataFormat === 'channelsLast';
+        if (!oneD || info.outChannels % 4 !== 0 || (bias !== undefined && bias.shape.length !== 1)) return original.kernelFunc(args);
+        const { batchSize: batch, inWidth: tIn, outWidth: tOut, inChannels: cIn, outChannels: cOut, filterWidth: taps, dilationWidth: d } = info;
+        const left = info.padInfo.left;
+        const out = g.backend.makeOutput(info.outShape, 'float32');
+        const xAt = g.offset(x!);
+        const wAt = g.offset(filter!);
+        const yAt = g.offset(out);
+        const bAt = bias === undefined ? 0 : g.offset(bias);
+        if (bAt === 0) g.backend.wasm.HEAPF32.fill(0, yAt / 4, yAt / 4 + batch * tOut * cOut);
+        for (let b = 0; b < batch; b++) {
+          for (let t0 = 0; t0 < tOut; t0 += CONV_ROWS) {
+            const t1 = Math.min(tOut, t0 + CONV_ROWS);
+            if (bAt !== 0) g.k.fill_rows(yAt + (b * tOut + t0) * cOut * 4, cOut * 4, t1 - t0, cOut, bAt);
+            for (let tap = 0; tap < taps; tap++) {
+              // Output t reads input t + tap·d − left: only rows where that lies in [0, T_in).
+              const shift = tap * d - left;
+              const first = Math.max(t0, -shift);
+              const end = Math.min(t1, tIn - shift);
+              if (end <= first) continue;
+              g.product(xAt + (b * tIn + first + shift) * cIn * 4, cIn * 4, 4, wAt + tap * cIn * cOut * 4, cOut * 4, 4,
+                yAt + (b * tOut + first) * cOut * 4, cOut * 4, end - first, cOut, cIn, true);
+            }
+            if (activation === 'relu') g.k.relu(yAt + (b * tOut + t0) * cOut * 4, (t1 - t0) * cOut);
+          }
+        }
+        return out;
+      },
+    });
+  }
 }

@@ -197,4 +197,34 @@
       (local.set $j (i32.add (local.get $j) (local.get $w)))
       (br $panels)))
   )
+
+  ;; Each of m rows of C (n floats, a multiple of 4, at c + i·cs) set to the n floats at src: a
+  ;; convolution's output starts as its bias.
+  (func (export "fill_rows") (param $c i32) (param $cs i32) (param $m i32) (param $n i32) (param $src i32)
+    (local $i i32) (local $j i32) (local $row i32)
+    (local.set $i (i32.const 0))
+    (block $done (loop $rows
+      (br_if $done (i32.ge_s (local.get $i) (local.get $m)))
+      (local.set $row (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $cs))))
+      (local.set $j (i32.const 0))
+      (block $rowDone (loop $cols
+        (br_if $rowDone (i32.ge_s (local.get $j) (local.get $n)))
+        (v128.store (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))
+          (v128.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $cols)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rows)))
+  )
+
+  ;; max(x, 0) in place over n floats (a multiple of 4) from p: a fused ReLU.
+  (func (export "relu") (param $p i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (f32x4.max (v128.load (local.get $p)) (v128.const f32x4 0 0 0 0)))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l)))
+  )
 )

@@ -35,8 +35,8 @@ function record(key: string, cpuMs: number, macs: number): void {
 const cpuMs = (since: NodeJS.CpuUsage) => process.cpuUsage(since).user / 1000;
 
 /**
- * Wraps the runner's layer methods to time them (each call's own CPU time, nested calls apart; a
- * fused residual block's convolutions count as the block).
+ * Wraps the runner's layer methods to time them (each call's own CPU time; a fused residual
+ * block's convolutions count as the block).
  */
 function instrument(): void {
   const proto = ConvRun.prototype;
@@ -55,14 +55,21 @@ function instrument(): void {
     record(`transposed conv ${layer.nIn}->${layer.nOut}`, cpuMs(start), (y.rows / layer.stride) * layer.nIn * layer.nOut * (layer.kernel / layer.stride) * layer.stride);
     return y;
   };
-  const residualBlock = proto.residualBlock;
-  proto.residualBlock = function (this: ConvRun, block: ResConv1DBlock, x, y) {
-    const start = process.cpuUsage();
-    residualBlock.call(this, block, x, y);
-    const { conv3, conv1 } = block;
-    record(`fused residual block (3-tap + 1x1) ${conv3.nIn}->${conv3.nOut}->${conv1.nOut}`, cpuMs(start),
-      x.rows * (3 * conv3.nIn * conv3.nOut + conv1.nIn * conv1.nOut));
-  };
+  // A Winograd block leaves its last partial group to residualBlock: time the outer call only.
+  let inBlock = false;
+  for (const [method, kind] of [['winogradBlock', 'Winograd'], ['residualBlock', 'direct']] as const) {
+    const body = proto[method];
+    proto[method] = function (this: ConvRun, block: ResConv1DBlock, x, y) {
+      if (inBlock) return body.call(this, block, x, y);
+      inBlock = true;
+      const start = process.cpuUsage();
+      body.call(this, block, x, y);
+      inBlock = false;
+      const { conv3, conv1 } = block;
+      record(`residual block, ${kind} (3-tap + 1x1) ${conv3.nIn}->${conv3.nOut}->${conv1.nOut}`, cpuMs(start),
+        x.rows * (3 * conv3.nIn * conv3.nOut + conv1.nIn * conv1.nOut));
+    };
+  }
   const quantise = proto.quantise;
   proto.quantise = function (this: ConvRun, codebook: string, z) {
     const start = process.cpuUsage();

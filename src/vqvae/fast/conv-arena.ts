@@ -10,6 +10,8 @@ export interface ConvKernels {
     panels: number, rows: number, inFloor: number, outFloor: number, res: number): void;
   winograd(v: number, zero: number, b: number, x: number, xs: number, d: number, nIn: number, y: number, ys: number,
     panels: number, groups: number, per: number, scratch: number, inFloor: number, outFloor: number): void;
+  wresblock(v: number, zero: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number, nIn: number, nState: number,
+    y: number, groups: number, per: number, scratch: number, h: number): void;
   resblock(w3: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number, nIn: number, nState: number,
     y: number, h: number, rows: number): void;
   argmax(x: number, stride: number, n: number, rows: number, out: number): void;

@@ -250,7 +250,7 @@
   ;; input's row bytes (nIn·4); y and ys as for `conv`. `scratch` holds the six U blocks then the
   ;; six M blocks, of ⌈per·d / 4⌉·4 rows each (nIn·4 and panels·32 bytes a row); the rows past a
   ;; chunk's tiles are read by the products (results unused), so the caller zeroes them once.
-  (func (export "winograd")
+  (func $winograd (export "winograd")
     (param $v i32) (param $zero i32) (param $b i32) (param $x i32) (param $xs i32) (param $d i32)
     (param $nIn i32) (param $y i32) (param $ys i32) (param $panels i32) (param $groups i32)
     (param $per i32) (param $scratch i32) (param $inFloor f32) (param $outFloor f32)
@@ -410,7 +410,38 @@
         (local.set $g0 (i32.add (local.get $g0) (local.get $n)))
         (br $chunk))))
 
-  ;; One residual block of the decoder, y = x + conv1(relu(conv3(relu(x)))) (3-tap conv3 of
+  ;; One residual block of the encoder, y = x + conv1(relu(conv3(relu(x)))), its 3-tap conv3 by
+  ;; `winograd` and its 1x1 conv1 by `conv`, `per` groups of 4d rows at a time through `h` (room
+  ;; for per·4d rows of nState channels, padded to whole panels), so the hidden rows are read back
+  ;; from the cache. `groups` whole groups; y must not overlap x (see `resblock`). `v`, `zero`,
+  ;; `b3`, `per` and `scratch` as for `winograd`, w1/b1 as for `conv`; x and y point at row 0.
+  (func (export "wresblock")
+    (param $v i32) (param $zero i32) (param $b3 i32) (param $w1 i32) (param $b1 i32) (param $x i32) (param $xs i32)
+    (param $d i32) (param $nIn i32) (param $nState i32) (param $y i32) (param $groups i32) (param $per i32)
+    (param $scratch i32) (param $h i32)
+    (local $g0 i32) (local $n i32) (local $hs i32) (local $at i32) (local $rows i32)
+    (local.set $hs (i32.shl (i32.shr_u (i32.add (local.get $nState) (i32.const 7)) (i32.const 3)) (i32.const 5)))
+    (local.set $g0 (i32.const 0))
+    (block $chunksDone
+      (loop $chunk
+        (br_if $chunksDone (i32.ge_u (local.get $g0) (local.get $groups)))
+        (local.set $n (i32.sub (local.get $groups) (local.get $g0)))
+        (if (i32.gt_u (local.get $n) (local.get $per)) (then (local.set $n (local.get $per))))
+        (local.set $at (i32.mul (i32.mul (local.get $g0) (i32.shl (local.get $d) (i32.const 2))) (local.get $xs)))
+        (local.set $rows (i32.mul (local.get $n) (i32.shl (local.get $d) (i32.const 2))))
+        (call $winograd (local.get $v) (local.get $zero) (local.get $b3)
+          (i32.sub (i32.add (local.get $x) (local.get $at)) (i32.mul (local.get $d) (local.get $xs))) (local.get $xs)
+          (local.get $d) (local.get $nIn) (local.get $h) (local.get $hs) (i32.shr_u (local.get $hs) (i32.const 5))
+          (local.get $n) (local.get $per) (local.get $scratch) (f32.const 0) (f32.const 0))
+        (memory.copy (i32.add (local.get $y) (local.get $at)) (i32.add (local.get $x) (local.get $at))
+          (i32.mul (local.get $rows) (local.get $xs)))
+        (call $conv (local.get $w1) (local.get $b1) (local.get $h) (local.get $hs) (i32.const 0) (i32.const 1) (local.get $nState)
+          (i32.add (local.get $y) (local.get $at)) (local.get $xs) (i32.shr_u (local.get $xs) (i32.const 5)) (local.get $rows)
+          (f32.const -inf) (f32.const -inf) (i32.const 1))
+        (local.set $g0 (i32.add (local.get $g0) (local.get $n)))
+        (br $chunk))))
+
+  ;; One residual block, y = x + conv1(relu(conv3(relu(x)))) (3-tap conv3 of
   ;; dilation d, nIn → nState channels; 1x1 conv1 back to nIn), 32 rows at a time through `h`
   ;; (room for 32 rows of nState channels, padded to whole panels): the hidden activation stays in
   ;; the L1 cache between its two convolutions instead of going to memory and back. The rows of y

@@ -99,7 +99,8 @@ export class ConvRun {
     readonly margin: number,
     readonly threads: ConvThreads | null = a.threads(),
     /**
-     * Whether same-length 3-tap convolutions go through Winograd's F(4,3) (`winograd`). Its
+     * Whether same-length 3-tap convolutions (residual blocks' included) go through Winograd's
+     * F(4,3) (`winograd`). Its
      * rounding of an output depends on the output's place in its tile of four, which a chunk of a
      * streamed call (encodeChunked, decodeChunked, `--workers`) starts elsewhere than a whole pass
      * does; the direct kernel rounds every row alike, so chunks give the whole pass's bits. Encoding
@@ -190,16 +191,35 @@ export class ConvRun {
    * The whole groups of 4·dilation rows of a same-length 3-tap convolution (weights `wd`, bias
    * `bd`, input rows from `x`, `xs` bytes apart, as the `conv` kernel reads them) by the `winograd`
    * kernel; returns how many rows it wrote.
-   *
-   * The transformed weights V_k = G·g (Lavin & Gray 2016, F(4,3) at the points 0, ±1, ±2, ∞) are
-   * computed in double precision and rounded once. Half the multiply-adds of the direct form, with
-   * about twice its rounding error (test/vqvae/winograd.test.ts).
    */
   private winograd(layer: Conv1d, wd: Float32Array, bd: Float32Array, x: number, xs: number, y: Act, rows: number,
     reluIn: boolean, reluOut: boolean): number {
-    const { nIn, nOut, dilation: d } = layer;
+    const d = layer.dilation;
     const groups = Math.floor(rows / (4 * d));
     if (groups === 0) return 0;
+    const { v, b, zero, panels, per, scratch } = this.packWinograd(layer, wd, bd);
+    const inFloor = reluIn ? RELU : NONE;
+    const outFloor = reluOut ? RELU : NONE;
+    const groupMacs = 4 * d * 3 * layer.nIn * panels * 8; // of the direct form
+    const threads = this.threads;
+    if (threads === null || groups * groupMacs < MIN_SPLIT_MACS) {
+      this.a.k.winograd(v, zero, b, x, xs, d, layer.nIn, y.ptr, y.rowBytes, panels, groups, per, scratch[0], inFloor, outFloor);
+    } else {
+      const blockGroups = Math.max(per, Math.ceil(CONV_BLOCK_MACS / groupMacs / per) * per);
+      threads.winograd(this.a.k, v, zero, b, x, xs, d, layer.nIn, y.ptr, y.rowBytes, panels, groups, per, scratch, inFloor, outFloor, blockGroups);
+    }
+    return groups * 4 * d;
+  }
+
+  /**
+   * What the `winograd` kernel needs for `layer` (weights `wd`, bias `bd`): the transformed weights
+   * V_k = G·g (Lavin & Gray 2016, F(4,3) at the points 0, ±1, ±2, ∞; computed in double precision
+   * and rounded once), the bias and the products' zero bias, `per` groups at a time, and zeroed
+   * scratch for this thread and each worker. Half the multiply-adds of the direct form, with about
+   * twice its rounding error (test/vqvae/winograd.test.ts).
+   */
+  private packWinograd(layer: Conv1d, wd: Float32Array, bd: Float32Array): { v: number; b: number; zero: number; panels: number; per: number; scratch: number[] } {
+    const { nIn, nOut, dilation: d } = layer;
     const panels = Math.ceil(nOut / 8);
     const block = panels * nIn * 8; // floats of one V_k
     const v = this.a.alloc(6 * block * 4);
@@ -208,8 +228,7 @@ export class ConvRun {
     const per = Math.max(1, Math.round(WINOGRAD_TILES / d));
     const tileRows = Math.ceil((per * d) / 4) * 4;
     const scratchBytes = 6 * tileRows * (nIn * 4 + panels * 32);
-    const threads = this.threads;
-    const scratch = Array.from({ length: 1 + (threads?.count ?? 0) }, () => this.a.alloc(scratchBytes));
+    const scratch = Array.from({ length: 1 + (this.threads?.count ?? 0) }, () => this.a.alloc(scratchBytes));
     const f = this.a.f32;
     for (const at of scratch) f.fill(0, at / 4, (at + scratchBytes) / 4);
     f.fill(0, zero / 4, zero / 4 + panels * 8);
@@ -227,40 +246,58 @@ export class ConvRun {
         f[at + 5 * block] = g2;
       }
     }
-    const inFloor = reluIn ? RELU : NONE;
-    const outFloor = reluOut ? RELU : NONE;
-    const groupMacs = 4 * d * 3 * nIn * panels * 8; // of the direct form
-    if (threads === null || groups * groupMacs < MIN_SPLIT_MACS) {
-      this.a.k.winograd(v, zero, b, x, xs, d, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch[0], inFloor, outFloor);
-    } else {
-      const blockGroups = Math.max(per, Math.ceil(CONV_BLOCK_MACS / groupMacs / per) * per);
-      threads.winograd(this.a.k, v, zero, b, x, xs, d, nIn, y.ptr, y.rowBytes, panels, groups, per, scratch, inFloor, outFloor, blockGroups);
-    }
-    return groups * 4 * d;
+    return { v, b, zero, panels, per, scratch };
   }
 
   /**
-   * A Resnet1D in place on `x`: x += conv1(relu(conv3(relu(x)))) per block. With Winograd, conv by
-   * conv through a whole hidden activation; without, each block fused (`residualBlock`), from x
-   * to a second activation and back, the last result copied into x.
+   * A Resnet1D in place on `x`: x += conv1(relu(conv3(relu(x)))) per block, each block fused
+   * (`winogradBlock` or `residualBlock`), from x to a second activation and back, the last result
+   * copied into x.
    */
   resnet(resnet: Resnet1D, x: Act): void {
     if (resnet.blocks.length === 0) return;
-    if (this.useWinograd) {
-      const h = this.act(x.rows, resnet.blocks[0].conv3.nOut);
-      for (const block of resnet.blocks) {
-        this.conv(block.conv3, x, { reluIn: true, reluOut: true, into: h });
-        this.conv(block.conv1, h, { into: x, residual: true });
-      }
-      return;
-    }
     let from = x;
     let to = this.act(x.rows, x.channels);
     for (const block of resnet.blocks) {
-      this.residualBlock(block, from, to);
+      const winograd = this.useWinograd && x.rowBytes === x.channels * 4 && block.conv3.nOut % 8 === 0;
+      if (winograd) this.winogradBlock(block, from, to);
+      else this.residualBlock(block, from, to);
       [from, to] = [to, from];
     }
     if (from !== x) this.a.f32.copyWithin(x.ptr / 4, from.ptr / 4, (from.ptr + x.rows * x.rowBytes) / 4);
+  }
+
+  /**
+   * One residual block, `y` = `x` + conv1(relu(conv3(relu(x)))), conv3 by Winograd's F(4,3) over
+   * the whole groups of 4·dilation rows (`wresblock`), the rest by `residualBlock`.
+   */
+  winogradBlock(block: ResConv1DBlock, x: Act, y: Act): void {
+    const { conv3, conv1 } = block;
+    const d = conv3.dilation;
+    const groups = Math.floor(x.rows / (4 * d));
+    const done = groups * 4 * d;
+    if (groups > 0) {
+      const wd = this.w.get(conv3.weight).dataSync() as Float32Array;
+      const bd = this.w.get(conv3.bias).dataSync() as Float32Array;
+      const { v, b, zero, panels, per, scratch } = this.packWinograd(conv3, wd, bd);
+      const w1 = this.w.get(conv1.weight).dataSync() as Float32Array; // [nOut, nIn, 1]
+      const b1 = this.w.get(conv1.bias).dataSync() as Float32Array;
+      const packed = this.pack(1, conv1.nIn, conv1.nOut, (_, i, o) => w1[o * conv1.nIn + i], (o) => b1[o]);
+      const h = scratch.map(() => this.a.alloc(per * 4 * d * panels * 32));
+      const args = [v, zero, b, packed.w, packed.b, x.ptr, x.rowBytes, d, conv3.nIn, conv3.nOut, y.ptr] as const;
+      const groupMacs = 4 * d * (3 * conv3.nIn + conv1.nOut) * panels * 8; // of the direct form
+      const threads = this.threads;
+      if (threads === null || groups * groupMacs < MIN_SPLIT_MACS) {
+        this.a.k.wresblock(...args, groups, per, scratch[0], h[0]);
+      } else {
+        const blockGroups = Math.max(per, Math.ceil(CONV_BLOCK_MACS / groupMacs / per) * per);
+        threads.wresblock(this.a.k, ...args, groups, per, scratch, h, blockGroups);
+      }
+    }
+    if (done < x.rows) {
+      const rest = (a: Act): Act => ({ ...a, ptr: a.ptr + done * a.rowBytes, rows: a.rows - done });
+      this.residualBlock(block, rest(x), rest(y));
+    }
   }
 
   /** One residual block, `y` = `x` + conv1(relu(conv3(relu(x)))), by the `resblock` kernel. */

@@ -39,6 +39,7 @@ const CONV = 0;
 const QUANTISE = 1;
 const WINOGRAD = 2;
 const RESBLOCK = 3;
+const WRESBLOCK = 4;
 /** Polls of a shared word before sleeping on it (about 0.1 ms). */
 const SPINS = 20000;
 /** Latents per codebook-score block of a quantise job (see conv-runner.ts). */
@@ -79,7 +80,8 @@ export function quantiseRows(k: ConvKernels, w: number, b: number, z: number, zS
  * The worker: instantiates the kernels over the arena's memory, then runs jobs forever. A conv job
  * carries the `conv` kernel's arguments for all the rows (the floors as 0 = ReLU, 1 = none), a
  * Winograd job the `winograd` kernel's for all the groups with this worker's own scratch, a
- * residual-block job the `resblock` kernel's for all the rows with this worker's own hidden rows, and a
+ * residual-block job the `resblock` or `wresblock` kernel's for all the rows or groups with this
+ * worker's own hidden rows (and Winograd scratch), and a
  * quantise job those of `quantiseRows` with this worker's own score buffer.
  */
 const WORKER_SOURCE = `
@@ -114,6 +116,10 @@ ${workerJobLoop(READY, SEQ, SPINS, `
     const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fin, fout, res] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
       k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, floor(fin), floor(fout), res));
+  } else if (c[${KIND}] === ${WRESBLOCK}) {
+    const [v, zero, b3, w1, b1, x, xs, d, nIn, nState, y, groups, per, scratch, h] = a;
+    takeBlocks(sync, seen & ${TAG_MASK}, groups, c[${BLOCK}], (from, count) =>
+      k.wresblock(v, zero, b3, w1, b1, x + from * 4 * d * xs, xs, d, nIn, nState, y + from * 4 * d * xs, count, per, scratch, h));
   } else if (c[${KIND}] === ${RESBLOCK}) {
     const [w3, b3, w1, b1, x, xs, d, nIn, nState, y, h, rows] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
@@ -180,6 +186,19 @@ export class ConvThreads {
       [v, zero, b, x, xs, d, nIn, y, ys, panels, groups, per, scratch[1 + worker], inFloor === 0 ? 0 : 1, outFloor === 0 ? 0 : 1]);
     takeBlocks(this.sync, tag, groups, block, (from, count) =>
       k.winograd(v, zero, b, x + from * 4 * d * xs, xs, d, nIn, y + from * 4 * d * ys, ys, panels, count, per, scratch[0], inFloor, outFloor));
+    this.wait(Math.ceil(groups / block));
+  }
+
+  /**
+   * The `wresblock` kernel's call (arguments as its own, `groups` groups of 4·d rows) shared by
+   * blocks of `block` groups; `scratch[0]` and `h[0]` are this thread's, `scratch[1 + i]` and
+   * `h[1 + i]` worker i's.
+   */
+  wresblock(k: ConvKernels, v: number, zero: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number,
+    nIn: number, nState: number, y: number, groups: number, per: number, scratch: number[], h: number[], block: number): void {
+    const tag = this.post(WRESBLOCK, block, (worker) => [v, zero, b3, w1, b1, x, xs, d, nIn, nState, y, groups, per, scratch[1 + worker], h[1 + worker]]);
+    takeBlocks(this.sync, tag, groups, block, (from, count) =>
+      k.wresblock(v, zero, b3, w1, b1, x + from * 4 * d * xs, xs, d, nIn, nState, y + from * 4 * d * xs, count, per, scratch[0], h[0]));
     this.wait(Math.ceil(groups / block));
   }
 

@@ -3,7 +3,7 @@ import { Prior } from '../prior/prior';
 import type { AlignLossSettings } from './align-loss';
 import type { PriorWorkerReply, PriorWorkerRequest } from './prior-worker-main';
 import type { PriorBatch, PriorMicroBatchResult, PriorMicroBatchRunner } from './prior-trainer';
-import { weightsForWorkers, weightValues, WorkerPool } from './worker-pool';
+import { SharedWeightValues, weightsForWorkers, WorkerPool } from './worker-pool';
 
 /**
  * Worker threads that each hold a copy of a prior and compute training micro-batches
@@ -12,7 +12,7 @@ import { weightsForWorkers, weightValues, WorkerPool } from './worker-pool';
  * depend on the number of workers.
  */
 export class PriorWorkerPool implements PriorMicroBatchRunner {
-  private constructor(private readonly pool: WorkerPool<PriorWorkerRequest, PriorWorkerReply>) {}
+  private constructor(private readonly pool: WorkerPool<PriorWorkerRequest, PriorWorkerReply>, private readonly shared: SharedWeightValues) {}
 
   get size(): number {
     return this.pool.size;
@@ -21,11 +21,11 @@ export class PriorWorkerPool implements PriorMicroBatchRunner {
   static async start(prior: Prior, size: number): Promise<PriorWorkerPool> {
     const weights = await weightsForWorkers(prior.spec, prior.weights);
     const pool = await WorkerPool.startInitialised<PriorWorkerRequest, PriorWorkerReply>(path.join(__dirname, 'prior-worker.js'), size, { type: 'init', config: prior.config, weights });
-    return new PriorWorkerPool(pool);
+    return new PriorWorkerPool(pool, new SharedWeightValues(prior.spec, prior.weights));
   }
 
   async setWeights(prior: Prior): Promise<void> {
-    await this.pool.all({ type: 'set-weights', weights: await weightValues(prior.spec, prior.weights) });
+    await this.pool.all({ type: 'set-weights', weights: this.shared.current(prior.weights) });
   }
 
   async microBatch(slot: number, batch: PriorBatch, alignLoss?: AlignLossSettings): Promise<PriorMicroBatchResult> {

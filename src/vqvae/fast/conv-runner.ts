@@ -11,9 +11,11 @@ import { ConvThreads, quantiseRows, SCORE_ROWS } from './conv-threads';
  * encoder (with its codebook lookup) or decoder runs in one memory, activations `[T, C]` laid out
  * once per call, with no tfjs op in between. tfjs-wasm spends most of a residual block outside
  * its convolution (the ReLU, the residual add, padding copies, fresh tensors per op); here the
- * ReLUs, the bias and the residual add are folded into the convolution itself and the residual
- * branch is written in place. The tfjs path (`Encoder.apply`, `Decoder.apply`) stays the
- * reference: tests hold this path's latents and audio to it, and its codes equal.
+ * ReLUs, the bias and the residual add are folded into the convolutions, and each residual block
+ * runs as one kernel call, its hidden rows kept in the cache. Encoding computes its same-length
+ * 3-tap convolutions by Winograd's F(4,3) (half the multiply-adds). The tfjs path
+ * (`Encoder.apply`, `Decoder.apply`) stays the reference: tests hold this path's latents and audio
+ * to it, and its codes equal.
  *
  * Used by `VQVAE.encode`/`decode` on the CPU backends (wasm, cpu) unless `JUKEBOX_FAST_VQVAE=0`;
  * training never takes it (it has no gradient).
@@ -100,13 +102,13 @@ export class ConvRun {
     readonly threads: ConvThreads | null = a.threads(),
     /**
      * Whether same-length 3-tap convolutions (residual blocks' included) go through Winograd's
-     * F(4,3) (`winograd`). Its
-     * rounding of an output depends on the output's place in its tile of four, which a chunk of a
-     * streamed call (encodeChunked, decodeChunked, `--workers`) starts elsewhere than a whole pass
-     * does; the direct kernel rounds every row alike, so chunks give the whole pass's bits. Encoding
-     * takes it (the codes absorb a relative difference of 1e-6 but at near-ties: none in 480,000
-     * tokens of held-out songs with the trained runs/default VQ-VAE, chunked against whole);
-     * decoding does not (tests hold chunked and `--workers` audio to the whole decode's bits).
+     * F(4,3) (`winograd`). Its rounding of an output depends on the output's place in its tile of
+     * four, which a chunk of a streamed call (encodeChunked, decodeChunked, `--workers`) starts
+     * elsewhere than a whole pass does; the direct kernel rounds every row alike, so chunks give
+     * the whole pass's bits. Encoding takes it: the codes absorb a relative difference of 1e-6 but
+     * at near-ties (none in 480,000 tokens of held-out songs with the trained runs/default VQ-VAE,
+     * chunked against whole; against the tfjs path 1 differed, 2 with the direct kernel). Decoding
+     * does not: tests hold chunked and `--workers` audio to the whole decode's bits.
      */
     readonly useWinograd = true,
   ) {}

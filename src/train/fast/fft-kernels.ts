@@ -7,6 +7,10 @@ interface FftExports {
   fft4(p: number, m: number, tw: number): void;
   split4(z: number, x: number, m: number, tw: number): void;
   merge4(x: number, z: number, m: number, tw: number, rev: number): void;
+  load4(f: number, z: number, m: number, rev: number): void;
+  store4(z: number, f: number, m: number): void;
+  spectra4(x: number, bins: number, re: number, im: number): void;
+  unspectra4(re: number, im: number, bins: number, x: number): void;
 }
 
 const PAGE = 65536;
@@ -20,18 +24,22 @@ interface Tables {
   split: number;
   /** Bit reversal of m indices (int32). */
   rev: number;
-  /** Bit reversal on the host. */
-  reverse: Uint32Array;
 }
 
-/** Where a group of frames lies in the kernels' memory (see `FrameFFT.laneGroups`). */
+/** Where a group of frames lies in the kernels' memory (see `FrameFFT.laneGroups`), in floats. */
 interface LaneLayout {
   t: Tables;
   m: number;
   bins: number;
   z: number;
   x: number;
+  /** Four frames of n samples, one after another. */
+  f: number;
+  /** Four spectra's real and imaginary parts in float64, [4, bins] each. */
+  re: number;
+  im: number;
   view: Float32Array;
+  view64: Float64Array;
 }
 
 /**
@@ -42,6 +50,7 @@ export class FrameFFT {
   private readonly k: FftExports;
   private readonly memory: WasmMemory;
   private view: Float32Array;
+  private view64: Float64Array;
   private readonly tables = new Map<number, Tables>();
   private top = 0;
 
@@ -49,6 +58,7 @@ export class FrameFFT {
     this.memory = new wasmApi.Memory({ initial: 1, maximum: 65536 });
     this.k = new wasmApi.Instance(module, { env: { memory: this.memory } }).exports as unknown as FftExports;
     this.view = new Float32Array(this.memory.buffer);
+    this.view64 = new Float64Array(this.memory.buffer);
   }
 
   /** The memory as floats with at least `floats` of them. */
@@ -57,6 +67,7 @@ export class FrameFFT {
     if (need > 0) {
       this.memory.grow(need);
       this.view = new Float32Array(this.memory.buffer);
+      this.view64 = new Float64Array(this.memory.buffer);
     }
     return this.view;
   }
@@ -91,7 +102,7 @@ export class FrameFFT {
       view[split + 2 * k + 1] = Math.sin((Math.PI * k) / m);
     }
     new Int32Array(this.memory.buffer, rev * 4, m).set(reverse);
-    t = { forward: forward * 4, inverse: inverse * 4, split: split * 4, rev: rev * 4, reverse };
+    t = { forward: forward * 4, inverse: inverse * 4, split: split * 4, rev: rev * 4 };
     this.tables.set(n, t);
     return t;
   }
@@ -100,15 +111,20 @@ export class FrameFFT {
    * Runs `group` on the `count` frames of n samples in groups of up to 4 (the kernels' SIMD lanes:
    * the group's first frame `f0` and its `lanes`), with the layout in the kernels' memory (floats):
    * the m = n/2 complex points at `z` and the n/2 + 1 bins at `x`, 8 floats a point or bin (4 lanes'
-   * real parts, then their imaginary parts).
+   * real parts, then their imaginary parts); the group's frames at `f` and spectra at `re`, `im`
+   * as the caller holds them, copied in and out whole.
    */
   private laneGroups(n: number, count: number, group: (g: LaneLayout, f0: number, lanes: number) => void): void {
     const t = this.tablesFor(n);
     const m = n / 2;
     const bins = m + 1;
-    const z = this.top;
+    const z = this.top + (this.top % 2); // even: the float64 areas below stay 8-byte aligned
     const x = z + 8 * m;
-    const layout = { t, m, bins, z, x, view: this.ensure(x + 8 * bins) };
+    const f = x + 8 * bins;
+    const re = f + 4 * n;
+    const im = re + 8 * bins;
+    const view = this.ensure(im + 8 * bins);
+    const layout = { t, m, bins, z, x, f, re, im, view, view64: this.view64 };
     for (let f0 = 0; f0 < count; f0 += 4) group(layout, f0, Math.min(4, count - f0));
   }
 
@@ -117,25 +133,15 @@ export class FrameFFT {
    * (`frames` [count, n]) → `re`, `im` [count, n/2 + 1].
    */
   forward(n: number, frames: Float32Array, count: number, re: Float64Array, im: Float64Array): void {
-    this.laneGroups(n, count, ({ t, m, bins, z, x, view }, f0, lanes) => {
-      view.fill(0, z, z + 8 * m);
-      for (let lane = 0; lane < lanes; lane++) {
-        const frame = (f0 + lane) * n;
-        for (let j = 0; j < m; j++) {
-          const o = z + 8 * t.reverse[j] + lane;
-          view[o] = frames[frame + 2 * j];
-          view[o + 4] = frames[frame + 2 * j + 1];
-        }
-      }
-      this.k.fft4(z * 4, m, t.forward);
-      this.k.split4(z * 4, x * 4, m, t.split);
-      for (let lane = 0; lane < lanes; lane++) {
-        const o = (f0 + lane) * bins;
-        for (let k = 0; k < bins; k++) {
-          re[o + k] = view[x + 8 * k + lane];
-          im[o + k] = view[x + 8 * k + 4 + lane];
-        }
-      }
+    this.laneGroups(n, count, (g, f0, lanes) => {
+      g.view.set(frames.subarray(f0 * n, (f0 + lanes) * n), g.f);
+      if (lanes < 4) g.view.fill(0, g.f + lanes * n, g.f + 4 * n);
+      this.k.load4(g.f * 4, g.z * 4, g.m, g.t.rev);
+      this.k.fft4(g.z * 4, g.m, g.t.forward);
+      this.k.split4(g.z * 4, g.x * 4, g.m, g.t.split);
+      this.k.spectra4(g.x * 4, g.bins, g.re * 4, g.im * 4);
+      re.set(g.view64.subarray(g.re / 2, g.re / 2 + lanes * g.bins), f0 * g.bins);
+      im.set(g.view64.subarray(g.im / 2, g.im / 2 + lanes * g.bins), f0 * g.bins);
     });
   }
 
@@ -145,24 +151,18 @@ export class FrameFFT {
    * X[n/2] taken as 0) → `frames` [count, n].
    */
   inverse(n: number, re: Float64Array, im: Float64Array, count: number, frames: Float32Array): void {
-    this.laneGroups(n, count, ({ t, m, bins, z, x, view }, f0, lanes) => {
-      if (lanes < 4) view.fill(0, x, x + 8 * bins);
-      for (let lane = 0; lane < lanes; lane++) {
-        const o = (f0 + lane) * bins;
-        for (let k = 0; k < bins; k++) {
-          view[x + 8 * k + lane] = re[o + k];
-          view[x + 8 * k + 4 + lane] = im[o + k];
-        }
+    this.laneGroups(n, count, (g, f0, lanes) => {
+      g.view64.set(re.subarray(f0 * g.bins, (f0 + lanes) * g.bins), g.re / 2);
+      g.view64.set(im.subarray(f0 * g.bins, (f0 + lanes) * g.bins), g.im / 2);
+      if (lanes < 4) {
+        g.view64.fill(0, g.re / 2 + lanes * g.bins, g.re / 2 + 4 * g.bins);
+        g.view64.fill(0, g.im / 2 + lanes * g.bins, g.im / 2 + 4 * g.bins);
       }
-      this.k.merge4(x * 4, z * 4, m, t.split, t.rev);
-      this.k.fft4(z * 4, m, t.inverse);
-      for (let lane = 0; lane < lanes; lane++) {
-        const frame = (f0 + lane) * n;
-        for (let j = 0; j < m; j++) {
-          frames[frame + 2 * j] = view[z + 8 * j + lane];
-          frames[frame + 2 * j + 1] = view[z + 8 * j + 4 + lane];
-        }
-      }
+      this.k.unspectra4(g.re * 4, g.im * 4, g.bins, g.x * 4);
+      this.k.merge4(g.x * 4, g.z * 4, g.m, g.t.split, g.t.rev);
+      this.k.fft4(g.z * 4, g.m, g.t.inverse);
+      this.k.store4(g.z * 4, g.f * 4, g.m);
+      frames.set(g.view.subarray(g.f, g.f + lanes * n), f0 * n);
     });
   }
 }

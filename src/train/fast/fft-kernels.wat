@@ -127,4 +127,101 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $kLoop)))
   )
+
+  ;; Four frames of 2m samples, one after another at f, as the vector signal at z in bit-reversed
+  ;; order (point j at z + 32·rev[j], rev[j] at rev + 4j): the packed points x[2j] + i·x[2j+1] of
+  ;; frame l in lane l. Each point takes each frame's (even, odd) pair by one 64-bit load.
+  (func (export "load4") (param $f i32) (param $z i32) (param $m i32) (param $rev i32)
+    (local $j i32) (local $n8 i32) (local $src i32) (local $o i32) (local $lo v128) (local $hi v128)
+    (local.set $n8 (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $j (i32.const 0))
+    (block $done
+      (loop $jLoop
+        (br_if $done (i32.ge_u (local.get $j) (local.get $m)))
+        (local.set $src (i32.add (local.get $f) (i32.shl (local.get $j) (i32.const 3))))
+        ;; lo = (re0, im0, re1, im1), hi = (re2, im2, re3, im3)
+        (local.set $lo (v128.load64_zero (local.get $src)))
+        (local.set $lo (v128.load64_lane 1 (i32.add (local.get $src) (local.get $n8)) (local.get $lo)))
+        (local.set $src (i32.add (local.get $src) (i32.shl (local.get $n8) (i32.const 1))))
+        (local.set $hi (v128.load64_zero (local.get $src)))
+        (local.set $hi (v128.load64_lane 1 (i32.add (local.get $src) (local.get $n8)) (local.get $hi)))
+        (local.set $o (i32.add (local.get $z)
+          (i32.shl (i32.load (i32.add (local.get $rev) (i32.shl (local.get $j) (i32.const 2)))) (i32.const 5))))
+        (v128.store (local.get $o) (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $lo) (local.get $hi)))
+        (v128.store offset=16 (local.get $o) (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $lo) (local.get $hi)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jLoop)))
+  )
+
+  ;; The inverse of `load4` without the bit reversal: the vector signal at z (m points in order)
+  ;; as four frames of 2m samples, one after another at f.
+  (func (export "store4") (param $z i32) (param $f i32) (param $m i32)
+    (local $j i32) (local $n8 i32) (local $dst i32) (local $re v128) (local $im v128) (local $v v128)
+    (local.set $n8 (i32.shl (local.get $m) (i32.const 3)))
+    (local.set $j (i32.const 0))
+    (block $done
+      (loop $jLoop
+        (br_if $done (i32.ge_u (local.get $j) (local.get $m)))
+        (local.set $re (v128.load (i32.add (local.get $z) (i32.shl (local.get $j) (i32.const 5)))))
+        (local.set $im (v128.load offset=16 (i32.add (local.get $z) (i32.shl (local.get $j) (i32.const 5)))))
+        (local.set $dst (i32.add (local.get $f) (i32.shl (local.get $j) (i32.const 3))))
+        ;; (re0, im0, re1, im1) to frames 0 and 1, then (re2, im2, re3, im3) to frames 2 and 3.
+        (local.set $v (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $re) (local.get $im)))
+        (v128.store64_lane 0 (local.get $dst) (local.get $v))
+        (v128.store64_lane 1 (i32.add (local.get $dst) (local.get $n8)) (local.get $v))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $n8) (i32.const 1))))
+        (local.set $v (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $re) (local.get $im)))
+        (v128.store64_lane 0 (local.get $dst) (local.get $v))
+        (v128.store64_lane 1 (i32.add (local.get $dst) (local.get $n8)) (local.get $v))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jLoop)))
+  )
+
+  ;; The vector signal of `bins` points at x as four spectra in float64, one after another:
+  ;; lane l's real parts at re + 8·(l·bins + k), its imaginary parts at im + 8·(l·bins + k).
+  (func (export "spectra4") (param $x i32) (param $bins i32) (param $re i32) (param $im i32)
+    (local $k i32) (local $lane i32) (local $p i32) (local $o i32)
+    (local.set $lane (i32.const 0))
+    (block $lanesDone
+      (loop $lanes
+        (br_if $lanesDone (i32.ge_u (local.get $lane) (i32.const 4)))
+        (local.set $k (i32.const 0))
+        (local.set $p (i32.add (local.get $x) (i32.shl (local.get $lane) (i32.const 2))))
+        (local.set $o (i32.shl (i32.mul (local.get $lane) (local.get $bins)) (i32.const 3)))
+        (block $done
+          (loop $kLoop
+            (br_if $done (i32.ge_u (local.get $k) (local.get $bins)))
+            (f64.store (i32.add (local.get $re) (local.get $o)) (f64.promote_f32 (f32.load (local.get $p))))
+            (f64.store (i32.add (local.get $im) (local.get $o)) (f64.promote_f32 (f32.load offset=16 (local.get $p))))
+            (local.set $p (i32.add (local.get $p) (i32.const 32)))
+            (local.set $o (i32.add (local.get $o) (i32.const 8)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $kLoop)))
+        (local.set $lane (i32.add (local.get $lane) (i32.const 1)))
+        (br $lanes)))
+  )
+
+  ;; The inverse of `spectra4`: four float64 spectra of `bins` points (layout as there) as the
+  ;; float32 vector signal at x.
+  (func (export "unspectra4") (param $re i32) (param $im i32) (param $bins i32) (param $x i32)
+    (local $k i32) (local $lane i32) (local $p i32) (local $o i32)
+    (local.set $lane (i32.const 0))
+    (block $lanesDone
+      (loop $lanes
+        (br_if $lanesDone (i32.ge_u (local.get $lane) (i32.const 4)))
+        (local.set $k (i32.const 0))
+        (local.set $p (i32.add (local.get $x) (i32.shl (local.get $lane) (i32.const 2))))
+        (local.set $o (i32.shl (i32.mul (local.get $lane) (local.get $bins)) (i32.const 3)))
+        (block $done
+          (loop $kLoop
+            (br_if $done (i32.ge_u (local.get $k) (local.get $bins)))
+            (f32.store (local.get $p) (f32.demote_f64 (f64.load (i32.add (local.get $re) (local.get $o)))))
+            (f32.store offset=16 (local.get $p) (f32.demote_f64 (f64.load (i32.add (local.get $im) (local.get $o)))))
+            (local.set $p (i32.add (local.get $p) (i32.const 32)))
+            (local.set $o (i32.add (local.get $o) (i32.const 8)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $kLoop)))
+        (local.set $lane (i32.add (local.get $lane) (i32.const 1)))
+        (br $lanes)))
+  )
 )

@@ -260,10 +260,13 @@ export class ConvRun {
     if (resnet.blocks.length === 0) return;
     let from = x;
     let to = this.act(x.rows, x.channels);
+    // A block's packed weights and scratch (megabytes at the widest dilations) die with it.
+    const mark = this.a.used;
     for (const block of resnet.blocks) {
       const winograd = this.useWinograd && x.rowBytes === x.channels * 4 && block.conv3.nOut % 8 === 0;
       if (winograd) this.winogradBlock(block, from, to);
       else this.residualBlock(block, from, to);
+      this.a.release(mark);
       [from, to] = [to, from];
     }
     if (from !== x) this.a.f32.copyWithin(x.ptr / 4, from.ptr / 4, (from.ptr + x.rows * x.rowBytes) / 4);

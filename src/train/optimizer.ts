@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { heapAdam } from './fast/heap-gemm';
 
 /** Optimiser hyperparameters, named and defaulted as the reference's DEFAULTS["opt"]. */
 export interface OptimizerConfig {
@@ -70,9 +71,12 @@ export class FusedAdam {
       const g = grads.get(name);
       if (g === undefined) throw new Error(`no gradient for ${name}`);
       const [next, m, v] = tf.tidy(() => {
-        const gs = scale === 1 ? g : tf.div(g, scale);
         const m0 = this.m.get(name) ?? tf.zerosLike(p);
         const v0 = this.v.get(name) ?? tf.zerosLike(p);
+        // On wasm, one pass of the heap kernel computing the same float32 operations as below.
+        const fused = heapAdam(p, g, m0, v0, { scale, beta1, beta2, eps, weightDecay: weight_decay, stepSize });
+        if (fused !== null) return fused;
+        const gs = scale === 1 ? g : tf.div(g, scale);
         const m1 = tf.add(tf.mul(m0, beta1), tf.mul(gs, 1 - beta1));
         const v1 = tf.add(tf.mul(v0, beta2), tf.mul(tf.square(gs), 1 - beta2));
         let update = tf.div(m1, tf.add(tf.sqrt(v1), eps));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { heapGemm } from '../../src/train/fast/heap-gemm';
+import { DEFAULT_OPTIMIZER, FusedAdam } from '../../src/train/optimizer';
 import { installTrainingGradients } from '../../src/train/gradients';
 import { tensorLeak, useBackend } from '../helpers';
 
@@ -12,7 +13,8 @@ import { tensorLeak, useBackend } from '../helpers';
  * lengths past the chunk sizes, B packed (128 rows of A or more) or read in place, and batches
  * shared or broadcast; and the cases it leaves to the backend's kernel. The same for the 1-D
  * convolutions it takes over (Conv2D and FusedConv2D of height 1, stride 1): output chunks, taps
- * reaching into the padding, ReLU, with and without bias.
+ * reaching into the padding, ReLU, with and without bias. And Adam's update (`FusedAdam` on the
+ * heap kernel) against the tfjs operations it stands for, bit for bit.
  */
 
 beforeAll(async () => {
@@ -178,4 +180,50 @@ describe('heap 1-D convolutions', () => {
       expect(leak).toBe(0);
       tf.dispose([x, w, ...(bias ? [bias] : [])]);
     });
+});
+
+describe('heap Adam', () => {
+  it.each<[number, number]>([[1, 0], [2.5, 0], [1, 0.01]])('clipping scale %f, weight decay %f: FusedAdam gives the tfjs operations\' values bit for bit, over three steps', async (scale, weightDecay) => {
+    const config = { ...DEFAULT_OPTIMIZER, weight_decay: weightDecay };
+    const shapes = [[7, 5], [64], [3]];
+    const params = new Map(shapes.map((s, i) => [`p${i}`, tf.randomNormal(s, 0, 1, 'float32', 30 + i)]));
+    const adam = new FusedAdam(config);
+    // The update as FusedAdam's tfjs path writes it, with its own moments.
+    const m = new Map<string, tf.Tensor>();
+    const v = new Map<string, tf.Tensor>();
+    let want = new Map([...params].map(([name, p]) => [name, p.clone()]));
+    let got = new Map([...params].map(([name, p]) => [name, p.clone()]));
+    for (let t = 1; t <= 3; t++) {
+      const grads = new Map(shapes.map((s, i) => [`p${i}`, tf.randomNormal(s, 0, 1, 'float32', 40 + 10 * t + i)]));
+      const lr = 1e-3 * t;
+      const stepSize = (lr * Math.sqrt(1 - config.beta2 ** t)) / (1 - config.beta1 ** t);
+      const nextWant = new Map<string, tf.Tensor>();
+      for (const [name, p] of want) {
+        tf.tidy(() => {
+          const g = grads.get(name)!;
+          const gs = scale === 1 ? g : tf.div(g, scale);
+          const m1 = tf.add(tf.mul(m.get(name) ?? tf.zerosLike(p), config.beta1), tf.mul(gs, 1 - config.beta1));
+          const v1 = tf.add(tf.mul(v.get(name) ?? tf.zerosLike(p), config.beta2), tf.mul(tf.square(gs), 1 - config.beta2));
+          let update = tf.div(m1, tf.add(tf.sqrt(v1), config.eps));
+          if (weightDecay) update = tf.add(update, tf.mul(p, weightDecay));
+          m.get(name)?.dispose();
+          v.get(name)?.dispose();
+          m.set(name, tf.keep(m1));
+          v.set(name, tf.keep(v1));
+          nextWant.set(name, tf.keep(tf.sub(p, tf.mul(update, stepSize))));
+        });
+      }
+      const nextGot = adam.update(got, grads, lr, scale);
+      tf.dispose([...want.values(), ...got.values(), ...grads.values()]);
+      want = nextWant;
+      got = nextGot;
+      for (const [name, p] of want) {
+        expect(Array.from(got.get(name)!.dataSync()), name).toEqual(Array.from(p.dataSync()));
+        expect(Array.from(adam.m.get(name)!.dataSync())).toEqual(Array.from(m.get(name)!.dataSync()));
+        expect(Array.from(adam.v.get(name)!.dataSync())).toEqual(Array.from(v.get(name)!.dataSync()));
+      }
+    }
+    adam.dispose();
+    tf.dispose([...params.values(), ...want.values(), ...got.values(), ...m.values(), ...v.values()]);
+  });
 });

@@ -10,6 +10,8 @@ interface GemmExports {
   pack(b: number, bks: number, bjs: number, panels: number, k: number, n: number): void;
   fill_rows(c: number, cs: number, m: number, n: number, src: number): void;
   relu(p: number, n: number): void;
+  adam(p: number, g: number, m: number, v: number, n: number, po: number, mo: number, vo: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, eps: number, wd: number, step: number): void;
 }
 
 /** The slice of tfjs-wasm's backend the heap kernels use. */
@@ -249,4 +251,44 @@ export function registerHeapConv(backendName: string): void {
       },
     });
   }
+}
+
+/** Adam's constants for `heapAdam`, each used as float32 (as tfjs uses a number in an operation). */
+export interface AdamConstants {
+  /** The gradient is divided by this (the clipping scale). */
+  scale: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** The step size, bias corrections folded in. */
+  stepSize: number;
+}
+
+const ADAM = 'JukeboxFusedAdam';
+
+/**
+ * One parameter's Adam update by the heap kernel (`adam` in heap-gemm.wat: one pass instead of
+ * a dozen tfjs operations, each a pass and a tensor), or null where the kernel is not available
+ * (then the caller runs the tfjs operations, which give the same values): [p', m', v'].
+ */
+export function heapAdam(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, c: AdamConstants): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  if (heapGemm() === null || [p, g, m, v].some((t) => t.dtype !== 'float32')) return null;
+  if (tf.getKernel(ADAM, 'wasm') === undefined) {
+    tf.registerKernel({
+      kernelName: ADAM,
+      backendName: 'wasm',
+      kernelFunc: ({ inputs, attrs }) => {
+        const h = heapGemm()!;
+        const [pi, gi, mi, vi] = (['p', 'g', 'm', 'v'] as const).map((name) => inputs[name] as tf.TensorInfo);
+        const a = attrs as unknown as AdamConstants;
+        const outs = [0, 1, 2].map(() => h.backend.makeOutput(pi.shape, 'float32'));
+        const n = pi.shape.reduce((q, d) => q * d, 1);
+        h.k.adam(h.offset(pi), h.offset(gi), h.offset(mi), h.offset(vi), n, h.offset(outs[0]), h.offset(outs[1]), h.offset(outs[2]),
+          a.scale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.eps, a.weightDecay, a.stepSize);
+        return outs;
+      },
+    });
+  }
+  return tf.engine().runKernel(ADAM, { p, g, m, v }, c as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
 }

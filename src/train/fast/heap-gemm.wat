@@ -1,6 +1,7 @@
-;; Matrix products in tfjs-wasm's own heap (WebAssembly SIMD128 and relaxed SIMD), compiled to
-;; heap-gemm.wasm by `npm run build:wasm`; a test checks that the committed binary is this source
-;; compiled. The module imports the wasm backend's memory, so tensors are read and written where tfjs keeps them,
+;; Kernels in tfjs-wasm's own heap (WebAssembly SIMD128 and relaxed SIMD): matrix products, what
+;; convolutions built on them need, and Adam's update. Compiled to heap-gemm.wasm by
+;; `npm run build:wasm`; a test checks that the committed binary is this source compiled. The
+;; module imports the wasm backend's memory, so tensors are read and written where tfjs keeps them,
 ;; with no copies in or out. Pointers and strides are byte offsets; every value is float32. See
 ;; heap-gemm.ts for the callers.
 ;;
@@ -226,5 +227,52 @@
       (v128.store (local.get $p) (f32x4.max (v128.load (local.get $p)) (v128.const f32x4 0 0 0 0)))
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (br $l)))
+  )
+
+  ;; Adam's update of n parameters (apex FusedAdam, as src/train/optimizer.ts writes it with tfjs
+  ;; operations, operation for operation in float32, so the values are the same bit for bit):
+  ;; gs = g / scale, m' = m·b1 + gs·c1, v' = v·b2 + gs²·c2, u = m' / (sqrt(v') + eps) (+ p·wd when
+  ;; wd is not 0), p' = p − u·step; p', m', v' written to po, mo, vo.
+  (func (export "adam") (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $n i32)
+    (param $po i32) (param $mo i32) (param $vo i32)
+    (param $scale f32) (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32) (param $eps f32) (param $wd f32) (param $step f32)
+    (local $i i32) (local $o i32) (local $vn i32)
+    (local $gs v128) (local $m1 v128) (local $v1 v128) (local $u v128)
+    (local $gs1 f32) (local $m11 f32) (local $v11 f32) (local $u1 f32)
+    (local.set $vn (i32.and (local.get $n) (i32.const -4)))
+    (local.set $i (i32.const 0))
+    (block $done (loop $l
+      (br_if $done (i32.ge_s (local.get $i) (local.get $vn)))
+      (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $gs (f32x4.div (v128.load (i32.add (local.get $g) (local.get $o))) (f32x4.splat (local.get $scale))))
+      (local.set $m1 (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $o))) (f32x4.splat (local.get $b1)))
+        (f32x4.mul (local.get $gs) (f32x4.splat (local.get $c1)))))
+      (local.set $v1 (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $o))) (f32x4.splat (local.get $b2)))
+        (f32x4.mul (f32x4.mul (local.get $gs) (local.get $gs)) (f32x4.splat (local.get $c2)))))
+      (local.set $u (f32x4.div (local.get $m1) (f32x4.add (f32x4.sqrt (local.get $v1)) (f32x4.splat (local.get $eps)))))
+      (if (f32.ne (local.get $wd) (f32.const 0)) (then
+        (local.set $u (f32x4.add (local.get $u) (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $o))) (f32x4.splat (local.get $wd)))))))
+      (v128.store (i32.add (local.get $po) (local.get $o))
+        (f32x4.sub (v128.load (i32.add (local.get $p) (local.get $o))) (f32x4.mul (local.get $u) (f32x4.splat (local.get $step)))))
+      (v128.store (i32.add (local.get $mo) (local.get $o)) (local.get $m1))
+      (v128.store (i32.add (local.get $vo) (local.get $o)) (local.get $v1))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
+    (block $tailDone (loop $tail
+      (br_if $tailDone (i32.ge_s (local.get $i) (local.get $n)))
+      (local.set $o (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $gs1 (f32.div (f32.load (i32.add (local.get $g) (local.get $o))) (local.get $scale)))
+      (local.set $m11 (f32.add (f32.mul (f32.load (i32.add (local.get $m) (local.get $o))) (local.get $b1)) (f32.mul (local.get $gs1) (local.get $c1))))
+      (local.set $v11 (f32.add (f32.mul (f32.load (i32.add (local.get $v) (local.get $o))) (local.get $b2))
+        (f32.mul (f32.mul (local.get $gs1) (local.get $gs1)) (local.get $c2))))
+      (local.set $u1 (f32.div (local.get $m11) (f32.add (f32.sqrt (local.get $v11)) (local.get $eps))))
+      (if (f32.ne (local.get $wd) (f32.const 0)) (then
+        (local.set $u1 (f32.add (local.get $u1) (f32.mul (f32.load (i32.add (local.get $p) (local.get $o))) (local.get $wd))))))
+      (f32.store (i32.add (local.get $po) (local.get $o))
+        (f32.sub (f32.load (i32.add (local.get $p) (local.get $o))) (f32.mul (local.get $u1) (local.get $step))))
+      (f32.store (i32.add (local.get $mo) (local.get $o)) (local.get $m11))
+      (f32.store (i32.add (local.get $vo) (local.get $o)) (local.get $v11))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $tail)))
   )
 )

@@ -13,7 +13,7 @@ export interface ConvKernels {
   wresblock(v: number, zero: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number, nIn: number, nState: number,
     y: number, groups: number, per: number, scratch: number, h: number): void;
   resblock(w3: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number, nIn: number, nState: number,
-    y: number, h: number, rows: number): void;
+    y: number, scratch: number, rows: number): void;
   argmax(x: number, stride: number, n: number, rows: number, out: number): void;
 }
 

@@ -441,19 +441,24 @@
         (local.set $g0 (i32.add (local.get $g0) (local.get $n)))
         (br $chunk))))
 
-  ;; One residual block, y = x + conv1(relu(conv3(relu(x)))) (3-tap conv3 of
-  ;; dilation d, nIn → nState channels; 1x1 conv1 back to nIn), 32 rows at a time through `h`
-  ;; (room for 32 rows of nState channels, padded to whole panels): the hidden activation stays in
-  ;; the L1 cache between its two convolutions instead of going to memory and back. The rows of y
-  ;; are the `conv` kernel's, computed the same way, so the result equals the two convolutions run
-  ;; one after the other. y must not overlap x: conv3 reads x up to d rows behind the rows written.
+  ;; One residual block, y = x + conv1(relu(conv3(relu(x)))) (3-tap conv3 of dilation d, nIn →
+  ;; nState channels; 1x1 conv1 back to nIn), 32 rows at a time: the three input rows each output
+  ;; row reads are copied with their ReLU into `scratch` (three blocks of 32 rows), so that conv3's
+  ;; channel loop has no ReLU to apply, and its output goes to `scratch` after them (32 rows of
+  ;; nState channels, padded to whole panels), so the hidden activation stays in the L1 cache
+  ;; between the two convolutions instead of going to memory and back. The rows of y are the
+  ;; `conv` kernel's, computed the same way, so the result equals the two convolutions run one
+  ;; after the other. y must not overlap x: conv3 reads x up to d rows behind the rows written.
   ;; `x` and `y` point at row 0 (x keeps d zero rows either side), both `xs` bytes a row; w3/b3 and
   ;; w1/b1 are packed as for `conv`.
   (func (export "resblock")
     (param $w3 i32) (param $b3 i32) (param $w1 i32) (param $b1 i32) (param $x i32) (param $xs i32) (param $d i32)
-    (param $nIn i32) (param $nState i32) (param $y i32) (param $h i32) (param $rows i32)
-    (local $t0 i32) (local $n i32) (local $hs i32) (local $at i32)
+    (param $nIn i32) (param $nState i32) (param $y i32) (param $scratch i32) (param $rows i32)
+    (local $t0 i32) (local $n i32) (local $hs i32) (local $at i32) (local $h i32) (local $tapBlock i32)
+    (local $src i32) (local $dst i32) (local $end i32) (local $tap i32)
     (local.set $hs (i32.shl (i32.shr_u (i32.add (local.get $nState) (i32.const 7)) (i32.const 3)) (i32.const 5)))
+    (local.set $tapBlock (i32.shl (local.get $xs) (i32.const 5)))
+    (local.set $h (i32.add (local.get $scratch) (i32.mul (local.get $tapBlock) (i32.const 3))))
     (local.set $t0 (i32.const 0))
     (block $tilesDone
       (loop $tile
@@ -461,10 +466,27 @@
         (local.set $n (i32.sub (local.get $rows) (local.get $t0)))
         (if (i32.gt_u (local.get $n) (i32.const 32)) (then (local.set $n (i32.const 32))))
         (local.set $at (i32.mul (local.get $t0) (local.get $xs)))
-        (call $conv (local.get $w3) (local.get $b3)
-          (i32.sub (i32.add (local.get $x) (local.get $at)) (i32.mul (local.get $d) (local.get $xs))) (local.get $xs)
-          (i32.mul (local.get $d) (local.get $xs)) (i32.const 3) (local.get $nIn) (local.get $h) (local.get $hs)
-          (i32.shr_u (local.get $hs) (i32.const 5)) (local.get $n) (f32.const 0) (f32.const 0) (i32.const 0))
+        ;; Tap k's rows t0 + (k − 1)·d … into block k of the scratch, with the ReLU.
+        (local.set $tap (i32.const 0))
+        (block $tapsCopied
+          (loop $tapCopy
+            (br_if $tapsCopied (i32.ge_u (local.get $tap) (i32.const 3)))
+            (local.set $src (i32.add (i32.add (local.get $x) (local.get $at))
+                                     (i32.mul (i32.mul (i32.sub (local.get $tap) (i32.const 1)) (local.get $d)) (local.get $xs))))
+            (local.set $dst (i32.add (local.get $scratch) (i32.mul (local.get $tap) (local.get $tapBlock))))
+            (local.set $end (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $xs))))
+            (block $copied
+              (loop $copy
+                (br_if $copied (i32.ge_u (local.get $dst) (local.get $end)))
+                (v128.store (local.get $dst) (f32x4.pmax (v128.load (local.get $src)) (v128.const f32x4 0 0 0 0)))
+                (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                (br $copy)))
+            (local.set $tap (i32.add (local.get $tap) (i32.const 1)))
+            (br $tapCopy)))
+        (call $conv (local.get $w3) (local.get $b3) (local.get $scratch) (local.get $xs) (local.get $tapBlock) (i32.const 3)
+          (local.get $nIn) (local.get $h) (local.get $hs) (i32.shr_u (local.get $hs) (i32.const 5)) (local.get $n)
+          (f32.const -inf) (f32.const 0) (i32.const 0))
         (memory.copy (i32.add (local.get $y) (local.get $at)) (i32.add (local.get $x) (local.get $at))
           (i32.mul (local.get $n) (local.get $xs)))
         (call $conv (local.get $w1) (local.get $b1) (local.get $h) (local.get $hs) (i32.const 0) (i32.const 1) (local.get $nState)

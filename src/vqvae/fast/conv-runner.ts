@@ -319,15 +319,17 @@ export class ConvRun {
     const threads = this.threads;
     const macs = x.rows * (3 * conv3.nIn + conv1.nOut) * Math.ceil(nState / 8) * 8;
     const shared = threads !== null && macs >= MIN_SPLIT_MACS;
-    const h = Array.from({ length: shared ? 1 + threads.count : 1 }, () => this.a.alloc(32 * Math.ceil(nState / 8) * 32));
+    // Per thread: three tap blocks of 32 input rows, then 32 hidden rows.
+    const scratchBytes = 3 * 32 * x.rowBytes + 32 * Math.ceil(nState / 8) * 32;
+    const scratch = Array.from({ length: shared ? 1 + threads.count : 1 }, () => this.a.alloc(scratchBytes));
     const args = [packed[0].w, packed[0].b, packed[1].w, packed[1].b, x.ptr, x.rowBytes, d, conv3.nIn, nState, y.ptr] as const;
     if (!shared) {
-      this.a.k.resblock(...args, h[0], x.rows);
+      this.a.k.resblock(...args, scratch[0], x.rows);
       return;
     }
     // Blocks of about 4M multiply-adds, whole 32-row tiles.
     const block32 = Math.max(32, Math.ceil((CONV_BLOCK_MACS * x.rows) / macs / 32) * 32);
-    threads.resblock(this.a.k, ...args, h, x.rows, block32);
+    threads.resblock(this.a.k, ...args, scratch, x.rows, block32);
   }
 
   /**

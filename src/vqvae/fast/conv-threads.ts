@@ -81,7 +81,7 @@ export function quantiseRows(k: ConvKernels, w: number, b: number, z: number, zS
  * carries the `conv` kernel's arguments for all the rows (the floors as 0 = ReLU, 1 = none), a
  * Winograd job the `winograd` kernel's for all the groups with this worker's own scratch, a
  * residual-block job the `resblock` or `wresblock` kernel's for all the rows or groups with this
- * worker's own hidden rows (and Winograd scratch), and a
+ * worker's own scratch, and a
  * quantise job those of `quantiseRows` with this worker's own score buffer.
  */
 const WORKER_SOURCE = `
@@ -121,9 +121,9 @@ ${workerJobLoop(READY, SEQ, SPINS, `
     takeBlocks(sync, seen & ${TAG_MASK}, groups, c[${BLOCK}], (from, count) =>
       k.wresblock(v, zero, b3, w1, b1, x + from * 4 * d * xs, xs, d, nIn, nState, y + from * 4 * d * xs, count, per, scratch, h));
   } else if (c[${KIND}] === ${RESBLOCK}) {
-    const [w3, b3, w1, b1, x, xs, d, nIn, nState, y, h, rows] = a;
+    const [w3, b3, w1, b1, x, xs, d, nIn, nState, y, scratch, rows] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
-      k.resblock(w3, b3, w1, b1, x + from * xs, xs, d, nIn, nState, y + from * xs, h, count));
+      k.resblock(w3, b3, w1, b1, x + from * xs, xs, d, nIn, nState, y + from * xs, scratch, count));
   } else if (c[${KIND}] === ${WINOGRAD}) {
     const [v, zero, b, x, xs, d, nIn, y, ys, panels, groups, per, scratch, fin, fout] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, groups, c[${BLOCK}], (from, count) =>
@@ -204,13 +204,13 @@ export class ConvThreads {
 
   /**
    * The `resblock` kernel's call (arguments as its own, `rows` rows) shared by blocks of `block`
-   * rows; `h[0]` is this thread's room for the hidden rows, `h[1 + i]` worker i's.
+   * rows; `scratch[0]` is this thread's scratch, `scratch[1 + i]` worker i's.
    */
   resblock(k: ConvKernels, w3: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number, nIn: number,
-    nState: number, y: number, h: number[], rows: number, block: number): void {
-    const tag = this.post(RESBLOCK, block, (worker) => [w3, b3, w1, b1, x, xs, d, nIn, nState, y, h[1 + worker], rows]);
+    nState: number, y: number, scratch: number[], rows: number, block: number): void {
+    const tag = this.post(RESBLOCK, block, (worker) => [w3, b3, w1, b1, x, xs, d, nIn, nState, y, scratch[1 + worker], rows]);
     takeBlocks(this.sync, tag, rows, block, (from, count) =>
-      k.resblock(w3, b3, w1, b1, x + from * xs, xs, d, nIn, nState, y + from * xs, h[0], count));
+      k.resblock(w3, b3, w1, b1, x + from * xs, xs, d, nIn, nState, y + from * xs, scratch[0], count));
     this.wait(Math.ceil(rows / block));
   }
 

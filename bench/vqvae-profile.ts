@@ -41,10 +41,10 @@ const cpuMs = (since: NodeJS.CpuUsage) => process.cpuUsage(since).user / 1000;
 function instrument(): void {
   const proto = ConvRun.prototype;
   const conv = proto.conv;
-  proto.conv = function (this: ConvRun, layer: Conv1d, x, opts = {}) {
+  proto.conv = function (this: ConvRun, layer: Conv1d, x) {
     const start = process.cpuUsage();
-    const y = conv.call(this, layer, x, opts);
-    const kind = opts.residual ? 'residual 1x1 conv' : layer.kernel === 3 && layer.stride === 1 ? 'dilated 3-tap conv' : `conv k${layer.kernel} s${layer.stride}`;
+    const y = conv.call(this, layer, x);
+    const kind = layer.kernel === 3 && layer.stride === 1 ? 'dilated 3-tap conv' : `conv k${layer.kernel} s${layer.stride}`;
     record(`${kind} ${layer.nIn}->${layer.nOut}`, cpuMs(start), y.rows * layer.kernel * layer.nIn * layer.nOut);
     return y;
   };

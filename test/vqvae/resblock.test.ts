@@ -3,6 +3,7 @@ import { vqvaePreset } from '../../src/checkpoint/presets';
 import { convArena } from '../../src/vqvae/fast/conv-arena';
 import { ConvRun } from '../../src/vqvae/fast/conv-runner';
 import { randomVQVAE } from '../../src/vqvae/init';
+import type { Conv1d } from '../../src/vqvae/layers';
 import { useBackend } from '../helpers';
 
 /**
@@ -44,11 +45,26 @@ describe('fused residual blocks', () => {
       };
       const fused = load();
       run.resnet(resnet, fused);
+      // Conv by conv: relu(x) copied (a negative zero kept, as f32x4.pmax keeps it), conv3 with its
+      // output ReLU into h, conv1 added to x.
       const separate = load();
+      const relu = run.act(rows, channels);
       const h = run.act(rows, resnet.blocks[0].conv3.nOut);
-      for (const block of resnet.blocks) {
-        run.conv(block.conv3, separate, { reluIn: true, reluOut: true, into: h });
-        run.conv(block.conv1, h, { into: separate, residual: true });
+      const packed = (layer: Conv1d) => {
+        const w = model.weights.get(layer.weight).dataSync() as Float32Array;
+        const b = model.weights.get(layer.bias).dataSync() as Float32Array;
+        return run.pack(layer.kernel, layer.nIn, layer.nOut, (tap, i, o) => w[(o * layer.nIn + i) * layer.kernel + tap], (o) => b[o]);
+      };
+      for (const { conv3, conv1 } of resnet.blocks) {
+        const [w3, w1] = [packed(conv3), packed(conv1)];
+        const f = arena.f32;
+        for (let i = separate.ptr / 4; i < (separate.ptr + rows * separate.rowBytes) / 4; i++) {
+          f[i - separate.ptr / 4 + relu.ptr / 4] = f[i] < 0 ? 0 : f[i];
+        }
+        const d = conv3.dilation;
+        arena.k.conv(w3.w, w3.b, relu.ptr - d * relu.rowBytes, relu.rowBytes, d * relu.rowBytes, 3, channels, h.ptr, h.rowBytes,
+          h.rowBytes / 32, rows, 0, 0);
+        arena.k.conv(w1.w, w1.b, h.ptr, h.rowBytes, 0, 1, conv1.nIn, separate.ptr, separate.rowBytes, separate.rowBytes / 32, rows, -Infinity, 1);
       }
       const read = (ptr: number) => arena.f32.slice(ptr / 4, ptr / 4 + rows * fused.rowBytes / 4);
       const got = read(fused.ptr);

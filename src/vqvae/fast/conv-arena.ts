@@ -7,7 +7,7 @@ import { ConvThreads, vqvaeThreads } from './conv-threads';
 /** The exports of conv-kernels.wasm (see conv-kernels.wat for what each computes). Pointers are byte offsets. */
 export interface ConvKernels {
   conv(w: number, b: number, x: number, xs: number, xd: number, taps: number, nIn: number, y: number, ys: number,
-    panels: number, rows: number, inFloor: number, outFloor: number, res: number): void;
+    panels: number, rows: number, outFloor: number, res: number): void;
   winograd(v: number, zero: number, b: number, x: number, xs: number, d: number, nIn: number, y: number, ys: number,
     panels: number, groups: number, per: number, scratch: number, inFloor: number, outFloor: number): void;
   wresblock(v: number, zero: number, b3: number, w1: number, b1: number, x: number, xs: number, d: number, nIn: number, nState: number,

@@ -8,16 +8,17 @@
 
   ;; A 1-D convolution over `rows` output rows, 8 output channels (one panel) at a time:
   ;;
-  ;;   y[t, c] = act(b[c] + Σ_tap Σ_i relu?(x[t·xs + tap·xd + i]) · W[tap, i, c])   (+ y[t, c] if $res)
+  ;;   y[t, c] = act(b[c] + Σ_tap Σ_i x[t·xs + tap·xd + i] · W[tap, i, c])   (+ y[t, c] if $res)
   ;;
   ;; `x` points at the input read by output row 0's first tap (the caller keeps zero rows around
   ;; each activation, so padding is just reading them); `xs` is the input bytes between output rows
   ;; (stride × the input's row bytes), `xd` between taps (dilation × row bytes).
   ;;
   ;; W is packed per panel p of 8 output columns: taps × nIn rows of 8 floats (32 bytes), read front
-  ;; to back; `b` has 8 floats per panel. `inFloor`/`outFloor` are 0 for a ReLU on the input or the
-  ;; output and -inf for none (f32x4.pmax is one instruction, a ReLU with them). With `res` set the
-  ;; sum is added to what y holds (the residual branch, written in place).
+  ;; to back; `b` has 8 floats per panel. `outFloor` is 0 for a ReLU on the output and -inf for none
+  ;; (f32x4.pmax is one instruction, a ReLU with them). With `res` set the sum is added to what y
+  ;; holds (the residual branch, written in place). An input ReLU is the caller's (see `resblock`):
+  ;; one pmax per row and channel here cost a 3-tap conv 10%.
   ;;
   ;; Rows go four at a time through a panel (8 accumulators: each weight load serves four rows), in
   ;; tiles of 32 rows so the tile's input stays in the L1 cache while every panel passes over it:
@@ -26,16 +27,14 @@
   (func $conv (export "conv")
     (param $w i32) (param $b i32) (param $x i32) (param $xs i32) (param $xd i32) (param $taps i32)
     (param $nIn i32) (param $y i32) (param $ys i32) (param $panels i32) (param $rows i32)
-    (param $inFloor f32) (param $outFloor f32) (param $res i32)
+    (param $outFloor f32) (param $res i32)
     (local $t0 i32) (local $t1 i32) (local $p i32) (local $t i32) (local $tap i32)
     (local $wk i32) (local $wend i32) (local $panelBytes i32) (local $tapBytes i32)
     (local $xa i32) (local $xb i32) (local $xc i32) (local $xe i32) (local $yo i32) (local $bp i32)
-    (local $fin v128) (local $fout v128) (local $bias0 v128) (local $bias1 v128)
-    (local $s v128) (local $w0 v128) (local $w1 v128) (local $reluIn i32)
+    (local $fout v128) (local $bias0 v128) (local $bias1 v128)
+    (local $s v128) (local $w0 v128) (local $w1 v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
-    (local.set $fin (f32x4.splat (local.get $inFloor)))
-    (local.set $reluIn (f32.gt (local.get $inFloor) (f32.const -inf)))
     (local.set $fout (f32x4.splat (local.get $outFloor)))
     (local.set $tapBytes (i32.shl (local.get $nIn) (i32.const 5)))
     (local.set $panelBytes (i32.mul (local.get $taps) (local.get $tapBytes)))
@@ -103,57 +102,29 @@
                     ;; SIMD registers V8 allocates on x64; unrolled over four channels (one load and four
                     ;; shuffles per row), V8 hoists all the loads above the multiply-adds and spills
                     ;; accumulators: 38 GFLOP/s against 54 this way (3-tap 64->64 conv, one thread).
-                    ;; The input ReLU (a pmax per row and channel) has a loop of its own so that the
-                    ;; other convolutions do not pay for it.
-                    (if (local.get $reluIn)
-                      (then
-                        (block $kReluDone
-                          (loop $kRelu
-                            (br_if $kReluDone (i32.ge_u (local.get $wk) (local.get $wend)))
-                            (local.set $w0 (v128.load (local.get $wk)))
-                            (local.set $w1 (v128.load offset=16 (local.get $wk)))
-                            (local.set $s (f32x4.pmax (v128.load32_splat (local.get $xa)) (local.get $fin)))
-                            (local.set $a0 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a0)))
-                            (local.set $a1 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a1)))
-                            (local.set $s (f32x4.pmax (v128.load32_splat (local.get $xb)) (local.get $fin)))
-                            (local.set $a2 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a2)))
-                            (local.set $a3 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a3)))
-                            (local.set $s (f32x4.pmax (v128.load32_splat (local.get $xc)) (local.get $fin)))
-                            (local.set $a4 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a4)))
-                            (local.set $a5 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a5)))
-                            (local.set $s (f32x4.pmax (v128.load32_splat (local.get $xe)) (local.get $fin)))
-                            (local.set $a6 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a6)))
-                            (local.set $a7 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a7)))
-                            (local.set $xa (i32.add (local.get $xa) (i32.const 4)))
-                            (local.set $xb (i32.add (local.get $xb) (i32.const 4)))
-                            (local.set $xc (i32.add (local.get $xc) (i32.const 4)))
-                            (local.set $xe (i32.add (local.get $xe) (i32.const 4)))
-                            (local.set $wk (i32.add (local.get $wk) (i32.const 32)))
-                            (br $kRelu))))
-                      (else
-                        (block $kDone
-                          (loop $k
-                            (br_if $kDone (i32.ge_u (local.get $wk) (local.get $wend)))
-                            (local.set $w0 (v128.load (local.get $wk)))
-                            (local.set $w1 (v128.load offset=16 (local.get $wk)))
-                            (local.set $s (v128.load32_splat (local.get $xa)))
-                            (local.set $a0 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a0)))
-                            (local.set $a1 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a1)))
-                            (local.set $s (v128.load32_splat (local.get $xb)))
-                            (local.set $a2 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a2)))
-                            (local.set $a3 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a3)))
-                            (local.set $s (v128.load32_splat (local.get $xc)))
-                            (local.set $a4 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a4)))
-                            (local.set $a5 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a5)))
-                            (local.set $s (v128.load32_splat (local.get $xe)))
-                            (local.set $a6 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a6)))
-                            (local.set $a7 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a7)))
-                            (local.set $xa (i32.add (local.get $xa) (i32.const 4)))
-                            (local.set $xb (i32.add (local.get $xb) (i32.const 4)))
-                            (local.set $xc (i32.add (local.get $xc) (i32.const 4)))
-                            (local.set $xe (i32.add (local.get $xe) (i32.const 4)))
-                            (local.set $wk (i32.add (local.get $wk) (i32.const 32)))
-                            (br $k)))))
+                    (block $kDone
+                      (loop $k
+                        (br_if $kDone (i32.ge_u (local.get $wk) (local.get $wend)))
+                        (local.set $w0 (v128.load (local.get $wk)))
+                        (local.set $w1 (v128.load offset=16 (local.get $wk)))
+                        (local.set $s (v128.load32_splat (local.get $xa)))
+                        (local.set $a0 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a0)))
+                        (local.set $a1 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a1)))
+                        (local.set $s (v128.load32_splat (local.get $xb)))
+                        (local.set $a2 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a2)))
+                        (local.set $a3 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a3)))
+                        (local.set $s (v128.load32_splat (local.get $xc)))
+                        (local.set $a4 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a4)))
+                        (local.set $a5 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a5)))
+                        (local.set $s (v128.load32_splat (local.get $xe)))
+                        (local.set $a6 (f32x4.relaxed_madd (local.get $w0) (local.get $s) (local.get $a6)))
+                        (local.set $a7 (f32x4.relaxed_madd (local.get $w1) (local.get $s) (local.get $a7)))
+                        (local.set $xa (i32.add (local.get $xa) (i32.const 4)))
+                        (local.set $xb (i32.add (local.get $xb) (i32.const 4)))
+                        (local.set $xc (i32.add (local.get $xc) (i32.const 4)))
+                        (local.set $xe (i32.add (local.get $xe) (i32.const 4)))
+                        (local.set $wk (i32.add (local.get $wk) (i32.const 32)))
+                        (br $k)))
                     (local.set $tap (i32.add (local.get $tap) (i32.const 1)))
                     (br $tapLoop)))
                 ;; Bias after the sum (as tfjs's fused conv), activation, then the residual.
@@ -207,7 +178,7 @@
                     (block $kDone
                       (loop $k
                         (br_if $kDone (i32.ge_u (local.get $wk) (local.get $wend)))
-                        (local.set $s (f32x4.pmax (v128.load32_splat (local.get $xa)) (local.get $fin)))
+                        (local.set $s (v128.load32_splat (local.get $xa)))
                         (local.set $a0 (f32x4.relaxed_madd (v128.load (local.get $wk)) (local.get $s) (local.get $a0)))
                         (local.set $a1 (f32x4.relaxed_madd (v128.load offset=16 (local.get $wk)) (local.get $s) (local.get $a1)))
                         (local.set $xa (i32.add (local.get $xa) (i32.const 4)))
@@ -352,7 +323,7 @@
               (i32.const 1) (local.get $nIn)
               (i32.add (local.get $ms) (i32.mul (local.get $k) (local.get $mBlock))) (local.get $mStride) (local.get $panels)
               (i32.and (i32.add (i32.mul (local.get $n) (local.get $d)) (i32.const 3)) (i32.const -4))
-              (f32.const -inf) (f32.const -inf) (i32.const 0))
+              (f32.const -inf) (i32.const 0))
             (local.set $k (i32.add (local.get $k) (i32.const 1)))
             (br $product)))
         (local.set $mp (local.get $ms))
@@ -437,7 +408,7 @@
           (i32.mul (local.get $rows) (local.get $xs)))
         (call $conv (local.get $w1) (local.get $b1) (local.get $h) (local.get $hs) (i32.const 0) (i32.const 1) (local.get $nState)
           (i32.add (local.get $y) (local.get $at)) (local.get $xs) (i32.shr_u (local.get $xs) (i32.const 5)) (local.get $rows)
-          (f32.const -inf) (f32.const -inf) (i32.const 1))
+          (f32.const -inf) (i32.const 1))
         (local.set $g0 (i32.add (local.get $g0) (local.get $n)))
         (br $chunk))))
 
@@ -486,12 +457,12 @@
             (br $tapCopy)))
         (call $conv (local.get $w3) (local.get $b3) (local.get $scratch) (local.get $xs) (local.get $tapBlock) (i32.const 3)
           (local.get $nIn) (local.get $h) (local.get $hs) (i32.shr_u (local.get $hs) (i32.const 5)) (local.get $n)
-          (f32.const -inf) (f32.const 0) (i32.const 0))
+          (f32.const 0) (i32.const 0))
         (memory.copy (i32.add (local.get $y) (local.get $at)) (i32.add (local.get $x) (local.get $at))
           (i32.mul (local.get $n) (local.get $xs)))
         (call $conv (local.get $w1) (local.get $b1) (local.get $h) (local.get $hs) (i32.const 0) (i32.const 1) (local.get $nState)
           (i32.add (local.get $y) (local.get $at)) (local.get $xs) (i32.shr_u (local.get $xs) (i32.const 5)) (local.get $n)
-          (f32.const -inf) (f32.const -inf) (i32.const 1))
+          (f32.const -inf) (i32.const 1))
         (local.set $t0 (i32.add (local.get $t0) (local.get $n)))
         (br $tile))))
 

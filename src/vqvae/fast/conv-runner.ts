@@ -21,9 +21,8 @@ import { ConvThreads, quantiseRows, SCORE_ROWS } from './conv-threads';
  * training never takes it (it has no gradient).
  */
 
-/** Floors for the kernels' fused ReLU: 0 applies one, -inf none. */
-const RELU = 0;
-const NONE = -Infinity;
+/** The kernels' floor for no ReLU (0 would apply one). */
+const NO_RELU = -Infinity;
 /** Multiply-adds below which a convolution stays on the calling thread (about 0.1 ms of work). */
 const MIN_SPLIT_MACS = 1 << 21;
 /** Multiply-adds per block of rows the threads take in turn. */
@@ -113,19 +112,20 @@ export class ConvRun {
     readonly useWinograd = true,
   ) {}
 
-  /** The `conv` kernel over `rows` rows, shared by row ranges with the worker threads when it pays. */
+  /**
+   * The `conv` kernel over `rows` rows (no ReLU, no residual), shared by row ranges with the worker
+   * threads when it pays.
+   */
   private kernel(w: number, b: number, x: number, xs: number, xd: number, taps: number, nIn: number, y: number, ys: number,
-    panels: number, rows: number, reluIn: boolean, reluOut: boolean, residual: boolean): void {
-    const inFloor = reluIn ? RELU : NONE;
-    const outFloor = reluOut ? RELU : NONE;
+    panels: number, rows: number): void {
     const threads = this.threads;
     if (threads === null || rows * taps * nIn * panels * 8 < MIN_SPLIT_MACS) {
-      this.a.k.conv(w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, inFloor, outFloor, residual ? 1 : 0);
+      this.a.k.conv(w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, NO_RELU, 0);
       return;
     }
     // Blocks of about 4M multiply-adds (a fraction of a millisecond), whole 32-row kernel tiles.
     const block = Math.max(32, Math.ceil(CONV_BLOCK_MACS / (taps * nIn * panels * 8) / 32) * 32);
-    threads.conv(this.a.k, w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, inFloor, outFloor, residual ? 1 : 0, block);
+    threads.conv(this.a.k, w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, NO_RELU, 0, block);
   }
 
   /** A fresh activation whose margins are zero (its rows are the caller's to write). */
@@ -161,30 +161,27 @@ export class ConvRun {
   }
 
   /**
-   * `layer` on `x`: into a new activation or `into`, overwriting it or, with `residual`, added to
-   * what it holds (the residual branch in place). ReLUs on the input and the output are fused.
-   * With `useWinograd`, same-length 3-tap convolutions of whole 8-channel panels go through
-   * Winograd's F(4,3) (`winograd`), all but a last partial group of rows.
+   * `layer` on `x`, into a new activation. With `useWinograd`, a same-length 3-tap convolution of
+   * whole 8-channel panels goes through Winograd's F(4,3) (`winograd`), all but a last partial
+   * group of rows. (The residual blocks' convolutions, with their ReLUs and the residual add, run
+   * fused: `resnet`.)
    */
-  conv(layer: Conv1d, x: Act, opts: { reluIn?: boolean; reluOut?: boolean; into?: Act; residual?: boolean } = {}): Act {
+  conv(layer: Conv1d, x: Act): Act {
     const { nIn, nOut, kernel, stride, padding, dilation } = layer;
     if (padding > this.margin) throw new Error(`fast VQ-VAE: padding ${padding} exceeds the margin ${this.margin}`);
     const rows = Math.floor((x.rows + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
     const wd = this.w.get(layer.weight).dataSync() as Float32Array; // [nOut, nIn, kernel]
     const bd = this.w.get(layer.bias).dataSync() as Float32Array;
-    const y = opts.into ?? this.act(rows, nOut);
-    if (y.rows !== rows) throw new Error(`fast VQ-VAE: a conv writes ${rows} rows into ${y.rows}`);
-    const reluIn = opts.reluIn === true;
-    const reluOut = opts.reluOut === true;
+    const y = this.act(rows, nOut);
     const x0 = x.ptr - padding * x.rowBytes;
     let done = 0;
-    if (this.useWinograd && kernel === 3 && stride === 1 && padding === dilation && opts.residual !== true && x.rowBytes === nIn * 4 && nOut % 8 === 0) {
-      done = this.winograd(layer, wd, bd, x0, x.rowBytes, y, rows, reluIn, reluOut);
+    if (this.useWinograd && kernel === 3 && stride === 1 && padding === dilation && x.rowBytes === nIn * 4 && nOut % 8 === 0) {
+      done = this.winograd(layer, wd, bd, x0, x.rowBytes, y, rows);
     }
     if (done < rows) {
       const packed = this.pack(kernel, nIn, nOut, (tap, i, o) => wd[(o * nIn + i) * kernel + tap], (o) => bd[o]);
       this.kernel(packed.w, packed.b, x0 + done * stride * x.rowBytes, stride * x.rowBytes, dilation * x.rowBytes, kernel, nIn,
-        y.ptr + done * y.rowBytes, y.rowBytes, Math.ceil(nOut / 8), rows - done, reluIn, reluOut, opts.residual === true);
+        y.ptr + done * y.rowBytes, y.rowBytes, Math.ceil(nOut / 8), rows - done);
     }
     return y;
   }
@@ -194,21 +191,18 @@ export class ConvRun {
    * `bd`, input rows from `x`, `xs` bytes apart, as the `conv` kernel reads them) by the `winograd`
    * kernel; returns how many rows it wrote.
    */
-  private winograd(layer: Conv1d, wd: Float32Array, bd: Float32Array, x: number, xs: number, y: Act, rows: number,
-    reluIn: boolean, reluOut: boolean): number {
+  private winograd(layer: Conv1d, wd: Float32Array, bd: Float32Array, x: number, xs: number, y: Act, rows: number): number {
     const d = layer.dilation;
     const groups = Math.floor(rows / (4 * d));
     if (groups === 0) return 0;
     const { v, b, zero, panels, per, scratch } = this.packWinograd(layer, wd, bd);
-    const inFloor = reluIn ? RELU : NONE;
-    const outFloor = reluOut ? RELU : NONE;
     const groupMacs = 4 * d * 3 * layer.nIn * panels * 8; // of the direct form
     const threads = this.threads;
     if (threads === null || groups * groupMacs < MIN_SPLIT_MACS) {
-      this.a.k.winograd(v, zero, b, x, xs, d, layer.nIn, y.ptr, y.rowBytes, panels, groups, per, scratch[0], inFloor, outFloor);
+      this.a.k.winograd(v, zero, b, x, xs, d, layer.nIn, y.ptr, y.rowBytes, panels, groups, per, scratch[0], NO_RELU, NO_RELU);
     } else {
       const blockGroups = Math.max(per, Math.ceil(CONV_BLOCK_MACS / groupMacs / per) * per);
-      threads.winograd(this.a.k, v, zero, b, x, xs, d, layer.nIn, y.ptr, y.rowBytes, panels, groups, per, scratch, inFloor, outFloor, blockGroups);
+      threads.winograd(this.a.k, v, zero, b, x, xs, d, layer.nIn, y.ptr, y.rowBytes, panels, groups, per, scratch, NO_RELU, NO_RELU, blockGroups);
     }
     return groups * 4 * d;
   }
@@ -362,7 +356,7 @@ export class ConvRun {
         return k < 0 ? 0 : wd[(i * nOut + o) * kernel + k];
       }, (o) => bd[o]);
       this.kernel(packed.w, packed.b, x.ptr + (minOffset + first) * x.rowBytes, x.rowBytes, x.rowBytes, count, nIn,
-        y.ptr + r * y.rowBytes, stride * y.rowBytes, nOut / 8, rows, false, false, false);
+        y.ptr + r * y.rowBytes, stride * y.rowBytes, nOut / 8, rows);
     }
     if (outLen < rows * stride) {
       this.a.f32.fill(0, (y.ptr + outLen * y.rowBytes) / 4, (y.ptr + rows * stride * y.rowBytes) / 4);

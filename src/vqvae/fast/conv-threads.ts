@@ -71,7 +71,7 @@ function takeBlocks(sync: Int32Array, tag: number, rows: number, block: number, 
 export function quantiseRows(k: ConvKernels, w: number, b: number, z: number, zStride: number, width: number, bins: number, rows: number, scores: number, codes: number): void {
   for (let start = 0; start < rows; start += SCORE_ROWS) {
     const n = Math.min(SCORE_ROWS, rows - start);
-    k.conv(w, b, z + start * zStride, zStride, 0, 1, width, scores, bins * 4, bins / 8, n, -Infinity, -Infinity, 0);
+    k.conv(w, b, z + start * zStride, zStride, 0, 1, width, scores, bins * 4, bins / 8, n, -Infinity, 0);
     k.argmax(scores, bins * 4, bins, n, codes + start * 4);
   }
 }
@@ -106,16 +106,16 @@ function takeBlocks(sync, tag, rows, block, body) {
 function quantiseRows(k, w, b, z, zStride, width, bins, rows, scores, codes) {
   for (let start = 0; start < rows; start += ${SCORE_ROWS}) {
     const n = Math.min(${SCORE_ROWS}, rows - start);
-    k.conv(w, b, z + start * zStride, zStride, 0, 1, width, scores, bins * 4, bins / 8, n, -Infinity, -Infinity, 0);
+    k.conv(w, b, z + start * zStride, zStride, 0, 1, width, scores, bins * 4, bins / 8, n, -Infinity, 0);
     k.argmax(scores, bins * 4, bins, n, codes + start * 4);
   }
 }
 ${workerJobLoop(READY, SEQ, SPINS, `
   const a = Array.from(c.subarray(${ARGS}, ${ARGS} + 15));
   if (c[${KIND}] === ${CONV}) {
-    const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fin, fout, res] = a;
+    const [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, fout, res] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, rows, c[${BLOCK}], (from, count) =>
-      k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, floor(fin), floor(fout), res));
+      k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, floor(fout), res));
   } else if (c[${KIND}] === ${WRESBLOCK}) {
     const [v, zero, b3, w1, b1, x, xs, d, nIn, nState, y, groups, per, scratch, h] = a;
     takeBlocks(sync, seen & ${TAG_MASK}, groups, c[${BLOCK}], (from, count) =>
@@ -169,10 +169,10 @@ export class ConvThreads {
    * between this thread and the workers; returns when every row is done.
    */
   conv(k: ConvKernels, w: number, b: number, x: number, xs: number, xd: number, taps: number, nIn: number, y: number, ys: number,
-    panels: number, rows: number, inFloor: number, outFloor: number, res: number, block: number): void {
-    const tag = this.post(CONV, block, () => [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, inFloor === 0 ? 0 : 1, outFloor === 0 ? 0 : 1, res]);
+    panels: number, rows: number, outFloor: number, res: number, block: number): void {
+    const tag = this.post(CONV, block, () => [w, b, x, xs, xd, taps, nIn, y, ys, panels, rows, outFloor === 0 ? 0 : 1, res]);
     takeBlocks(this.sync, tag, rows, block, (from, count) =>
-      k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, inFloor, outFloor, res));
+      k.conv(w, b, x + from * xs, xs, xd, taps, nIn, y + from * ys, ys, panels, count, outFloor, res));
     this.wait(Math.ceil(rows / block));
   }
 

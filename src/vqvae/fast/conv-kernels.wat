@@ -44,28 +44,6 @@
         (br_if $tilesDone (i32.ge_u (local.get $t0) (local.get $rows)))
         (local.set $t1 (i32.add (local.get $t0) (i32.const 32)))
         (if (i32.gt_u (local.get $t1) (local.get $rows)) (then (local.set $t1 (local.get $rows))))
-        ;; With the residual, touch each cache line of the next tile's output rows now, so that they
-        ;; arrive while this tile computes: each panel reads a 32-byte piece of every row, a pattern
-        ;; the hardware prefetcher misses, and the read waits on memory at the end of each four-row
-        ;; block (a 64->64 1x1 conv over rows beyond the L2 cache: 40 against 50 GFLOP/s without).
-        (if (local.get $res)
-          (then
-            (local.set $yo (i32.add (local.get $y) (i32.mul (local.get $t1) (local.get $ys))))
-            (local.set $xe (i32.add (local.get $y) (i32.mul (i32.add (local.get $t1) (i32.const 32)) (local.get $ys))))
-            (if (i32.gt_u (i32.add (local.get $t1) (i32.const 32)) (local.get $rows))
-              (then (local.set $xe (i32.add (local.get $y) (i32.mul (local.get $rows) (local.get $ys))))))
-            (block $touched
-              (loop $touch
-                (br_if $touched (i32.ge_u (local.get $yo) (local.get $xe)))
-                (local.set $xa (i32.const 0))
-                (block $lineDone
-                  (loop $line
-                    (br_if $lineDone (i32.ge_u (local.get $xa) (i32.shl (local.get $panels) (i32.const 5))))
-                    (drop (i32.load (i32.add (local.get $yo) (local.get $xa))))
-                    (local.set $xa (i32.add (local.get $xa) (i32.const 64)))
-                    (br $line)))
-                (local.set $yo (i32.add (local.get $yo) (local.get $ys)))
-                (br $touch)))))
         (local.set $p (i32.const 0))
         (block $panelsDone
           (loop $panel

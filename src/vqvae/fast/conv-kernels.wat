@@ -181,7 +181,7 @@
         (local.set $t0 (local.get $t1))
         (br $tile))))
 
-;; A 3-tap convolution with dilation d and stride 1 (padding d) by Winograd's minimal filtering
+  ;; A 3-tap convolution with dilation d and stride 1 (padding d) by Winograd's minimal filtering
   ;; algorithm F(4,3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks", in
   ;; one dimension): four outputs from six inputs with six multiplications per input-output channel
   ;; pair, against twelve for the direct form. Dilation only changes which rows meet: output rows
@@ -196,8 +196,9 @@
   ;; product: enough for the kernel's four-row blocks, few enough to stay in the L2 cache). `v`
   ;; holds six weight blocks of `panels` panels × nIn rows × 8 floats, `zero` 8·panels zeros (the
   ;; products' bias). `x` points at the input row read by output row 0's first tap, `xs` is the
-  ;; input's row bytes (nIn·4); y and ys as for `conv`. `scratch` holds the six U blocks then the
-  ;; six M blocks, of ⌈per·d / 4⌉·4 rows each (nIn·4 and panels·32 bytes a row); the rows past a
+  ;; input's row bytes (nIn·4); y and ys as for `conv`; `inFloor` and `outFloor` the ReLU floors of
+  ;; the input and the output (0, or -inf for none). `scratch` holds the six U blocks then the six
+  ;; M blocks, of ⌈per·d / 4⌉·4 rows each (nIn·4 and panels·32 bytes a row); the rows past a
   ;; chunk's tiles are read by the products (results unused), so the caller zeroes them once.
   (func $winograd (export "winograd")
     (param $v i32) (param $zero i32) (param $b i32) (param $x i32) (param $xs i32) (param $d i32)

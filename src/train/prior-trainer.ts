@@ -189,7 +189,7 @@ export class PriorTrainer {
     } else {
       for (const job of jobs) add(priorMicroBatch(this.prior, job, this.alignLoss), job);
     }
-    const grads = new Map([...this.prior.spec.keys()].map((name) => [name, tf.tensor(Float32Array.from(sums.get(name)!), this.prior.weights.get(name).shape)]));
+    const grads = new Map([...this.prior.spec.keys()].map((name) => [name, tf.tensor(new Float32Array(sums.get(name)!), this.prior.weights.get(name).shape)]));
     return { ...total, grads };
   }
 

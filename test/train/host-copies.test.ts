@@ -5,7 +5,8 @@ import { useBackend } from '../helpers';
 
 /**
  * Reverse as a host copy (`installTrainingGradients` replaces wasm's kernel): every element
- * where index arithmetic puts it, for one axis, several, all, and none.
+ * where index arithmetic puts it, for one axis, several, all, and none; and Transpose's copies of
+ * whole rows (the last axis kept, 32 floats or more a row), as attention's head split makes them.
  */
 
 beforeAll(async () => {
@@ -43,6 +44,30 @@ describe('host Reverse', () => {
     const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32');
     const y = tf.reverse(x, 1);
     expect(Array.from(y.dataSync())).toEqual([3, 2, 1, 6, 5, 4]);
+    tf.dispose([x, y]);
+  });
+});
+
+describe('host Transpose by rows', () => {
+  it.each<[number[], number[]]>([
+    [[1, 1024, 2, 32], [0, 2, 1, 3]],
+    [[3, 5, 40], [1, 0, 2]],
+    [[64, 256], [0, 1]],
+  ])('shape %j, perm %j: every element where index arithmetic puts it', (shape, perm) => {
+    const size = shape.reduce((p, d) => p * d, 1);
+    const x = tf.tensor(Float32Array.from({ length: size }, (_, i) => i * 0.5 - 3), shape);
+    const y = tf.transpose(x, perm);
+    const outShape = perm.map((p) => shape[p]);
+    expect(y.shape).toEqual(outShape);
+    const src = x.dataSync();
+    const got = y.dataSync();
+    const inStrides = shape.map((_d, i) => shape.slice(i + 1).reduce((p, d) => p * d, 1));
+    const outStrides = outShape.map((_d, i) => outShape.slice(i + 1).reduce((p, d) => p * d, 1));
+    for (let w = 0; w < size; w++) {
+      let r = 0;
+      for (let ax = 0; ax < outShape.length; ax++) r += (Math.floor(w / outStrides[ax]) % outShape[ax]) * inStrides[perm[ax]];
+      if (got[w] !== src[r]) throw new Error(`element ${w}: ${got[w]} != ${src[r]}`);
+    }
     tf.dispose([x, y]);
   });
 });

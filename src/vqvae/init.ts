@@ -24,7 +24,9 @@ export function randomWeights(registry: ParameterRegistry, seed = 0): WeightMap 
   for (const [name, shape] of registry.spec) {
     const std = registry.initStd.get(name)!;
     const mean = registry.initMean.get(name)!;
-    const tensorSeed = seed * 100_003 + index++;
+    // tfjs draws from Math.random() when the seed is 0 (`seed ? seed : Math.random()`), which would
+    // make the first tensor of seed 0 differ between processes: that one tensor gets seed -1.
+    const tensorSeed = seed * 100_003 + index++ || -1;
     weights.set(name, std === 0 ? tf.fill(shape, mean) : tf.randomNormal(shape, mean, std, 'float32', tensorSeed));
   }
   return weights;

@@ -1,3 +1,5 @@
+import * as v8 from 'v8';
+
 /**
  * The parts of the WebAssembly JS API the fast path uses, typed here and read from `globalThis`.
  * TypeScript declares `WebAssembly.Memory` and the constructors in lib.dom, which the tslab
@@ -16,3 +18,23 @@ interface WasmApi {
 }
 
 export const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/**
+ * Compiles a module that uses relaxed SIMD (fused multiply-add), or returns null where this engine
+ * lacks SIMD128 or relaxed SIMD (callers then keep their tfjs formulation). Relaxed SIMD is on by
+ * default from Node 22 (V8 11.4); Node 20 has it behind `--experimental-wasm-relaxed-simd`, which
+ * V8 reads when it validates a module, so it is set here when the first attempt fails (worker
+ * threads share the process's flags).
+ */
+export function compileRelaxedSimdModule(bytes: Uint8Array): WebAssembly.Module | null {
+  try {
+    return new wasmApi.Module(bytes);
+  } catch {
+    try {
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      return new wasmApi.Module(bytes);
+    } catch {
+      return null;
+    }
+  }
+}

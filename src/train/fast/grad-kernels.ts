@@ -96,6 +96,15 @@ function place(view: Float32Array, at: number, data: Float32Array, rows: number,
 }
 
 /**
+ * The output rows [first, end) whose input for `tap` is not padding: output t reads input
+ * t + shift, shift = tap·d − padding, which must lie in [0, T_in).
+ */
+function tapRows(s: ConvGradientShape, tap: number): { shift: number; first: number; end: number } {
+  const shift = tap * s.dilation - s.padding;
+  return { shift, first: Math.max(0, -shift), end: Math.min(s.tOut, s.tIn - shift) };
+}
+
+/**
  * A stride-1 conv1d's filter and bias gradients from its input `x` [B, T_in, C_in] and output
  * gradient `g` [B, T_out, C_out]: dw[k] = Σ_b,t x̃[b, t + k·d]ᵀ g[b, t] with x̃ the zero-padded
  * input (each tap one `gram` over the rows whose input is not padding), db = Σ_b,t g[b, t].
@@ -117,10 +126,7 @@ export function convFilterGradients(kernels: GradKernels, x: Float32Array, g: Fl
   place(view, gAt, g, s.batch * s.tOut, s.cOut, nj);
   for (let b = 0; b < s.batch; b++) {
     for (let tap = 0; tap < s.taps; tap++) {
-      // Output t reads input t + tap·d − padding: only rows where that lies in [0, T_in).
-      const shift = tap * s.dilation - s.padding;
-      const first = Math.max(0, -shift);
-      const end = Math.min(s.tOut, s.tIn - shift);
+      const { shift, first, end } = tapRows(s, tap);
       if (end <= first) continue;
       const a = (xAt + (b * s.tIn + first + shift) * ni) * 4;
       const gp = (gAt + (b * s.tOut + first) * nj) * 4;
@@ -152,9 +158,7 @@ function heapFilterGradients(gemm: HeapGemm, x: number, g: number, s: ConvGradie
     heap[one / 4] = 1;
     for (let b = 0; b < s.batch; b++) {
       for (let tap = 0; tap < s.taps; tap++) {
-        const shift = tap * s.dilation - s.padding;
-        const first = Math.max(0, -shift);
-        const end = Math.min(s.tOut, s.tIn - shift);
+        const { shift, first, end } = tapRows(s, tap);
         if (end <= first) continue;
         gemm.product(x + (b * s.tIn + first + shift) * s.cIn * 4, 4, s.cIn * 4, g + (b * s.tOut + first) * s.cOut * 4, s.cOut * 4, 4,
           scratch + tap * s.cIn * s.cOut * 4, s.cOut * 4, s.cIn, s.cOut, end - first, true);

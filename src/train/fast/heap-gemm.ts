@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as v8 from 'v8';
-import { wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
+import { compileRelaxedSimdModule, wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
 
 /** The export of heap-gemm.wasm (see heap-gemm.wat). Pointers and strides are byte offsets. */
 interface GemmExports {
@@ -116,21 +115,7 @@ export function heapGemm(): HeapGemm | null {
   const backend = tf.backend() as unknown as WasmBackend;
   const memory = backend.wasm?.asm?.memory;
   if (memory === undefined) return null;
-  if (compiled === undefined) {
-    const bytes = fs.readFileSync(path.join(__dirname, 'heap-gemm.wasm'));
-    try {
-      compiled = new wasmApi.Module(bytes);
-    } catch {
-      // Node 20 validates relaxed SIMD only behind this flag (on by default from Node 22), as
-      // src/vqvae/fast/conv-arena.ts sets it.
-      try {
-        v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-        compiled = new wasmApi.Module(bytes);
-      } catch {
-        compiled = null;
-      }
-    }
-  }
+  if (compiled === undefined) compiled = compileRelaxedSimdModule(fs.readFileSync(path.join(__dirname, 'heap-gemm.wasm')));
   if (compiled === null) return null;
   let g = instances.get(memory);
   if (g === undefined) instances.set(memory, (g = new HeapGemm(compiled, backend)));

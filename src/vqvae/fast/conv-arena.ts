@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as v8 from 'v8';
-import { wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
+import { compileRelaxedSimdModule, wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
 import { ConvThreads, vqvaeThreads } from './conv-threads';
 
 /** The exports of conv-kernels.wasm (see conv-kernels.wat for what each computes). Pointers are byte offsets. */
@@ -22,25 +21,9 @@ let compiled: WebAssembly.Module | null | undefined;
 /**
  * The compiled kernels, or null where this WebAssembly engine lacks SIMD128 or relaxed SIMD (then
  * the VQ-VAE keeps the tfjs path). Compiled once, synchronously: the module is small.
- *
- * Relaxed SIMD's fused multiply-add is on by default from Node 22 (V8 11.4); Node 20 has it behind
- * `--experimental-wasm-relaxed-simd`, which V8 reads when it validates a module, so it is set here
- * when the first attempt fails (it also holds in worker threads, which share the process's flags).
  */
 export function convKernelModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    const bytes = fs.readFileSync(path.join(__dirname, 'conv-kernels.wasm'));
-    try {
-      compiled = new wasmApi.Module(bytes);
-    } catch {
-      try {
-        v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-        compiled = new wasmApi.Module(bytes);
-      } catch {
-        compiled = null;
-      }
-    }
-  }
+  if (compiled === undefined) compiled = compileRelaxedSimdModule(fs.readFileSync(path.join(__dirname, 'conv-kernels.wasm')));
   return compiled;
 }
 

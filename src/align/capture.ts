@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { JukeboxError } from '../errors';
 import type { SongMetadata } from '../labels/index';
 import type { Prior } from '../prior/prior';
+import { isLyricLayer } from '../prior/transformer';
 import { windowStarts } from '../sample/windows';
 
 /**
@@ -23,10 +24,6 @@ import { windowStarts } from '../sample/windows';
  */
 export const DEFAULT_ALIGN_HOP_FRACTION = 0.5;
 
-/** Attention function ids of the layers that read lyrics (see src/prior/attention.ts). */
-const ENCODER_DECODER = 6;
-const PRIME = 7;
-
 /**
  * The prior's lyric layers: its encoder-decoder layers (5b_lyrics design: music queries against
  * the lyrics encoder's keys) or its prime layers (1b_lyrics design: recorded as the reference
@@ -36,7 +33,7 @@ export function lyricLayers(prior: Prior): number[] {
   if (!prior.hasLyrics) return [];
   const out: number[] = [];
   prior.prior.transformer.attnMods.forEach((layer, i) => {
-    if (layer.attnFunc === ENCODER_DECODER || layer.attnFunc === PRIME) out.push(i);
+    if (isLyricLayer(layer)) out.push(i);
   });
   return out;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { JukeboxError } from '../errors';
-import type { SongMetadata } from '../labels/index';
+import type { Labeller, SongMetadata } from '../labels/index';
 import type { Prior } from '../prior/prior';
 import { isLyricLayer } from '../prior/transformer';
 import { windowStarts } from '../sample/windows';
@@ -36,6 +36,23 @@ export function lyricLayers(prior: Prior): number[] {
     if (isLyricLayer(layer)) out.push(i);
   });
   return out;
+}
+
+/**
+ * The lyric layers to capture, sorted and without repeats (`asked`, or every lyric layer of the
+ * prior), and the prior's labeller, which a prior with lyrics has. Refuses, in one line starting
+ * `command:`, a prior without lyrics, a layer that is not a lyric layer, and an empty choice
+ * (`empty` says so).
+ */
+export function chosenLyricLayers(prior: Prior, asked: readonly number[] | undefined, command: string, empty: string): { layers: number[]; labeller: Labeller } {
+  const available = lyricLayers(prior);
+  if (available.length === 0 || prior.labeller === null) throw new JukeboxError(`${command}: this prior does not read lyrics (no encoder-decoder or prime layers)`);
+  const layers = [...new Set(asked ?? available)].sort((a, b) => a - b);
+  for (const l of layers) {
+    if (!available.includes(l)) throw new JukeboxError(`${command}: layer ${l} is not a lyric layer of this prior (lyric layers: ${available.join(', ')})`);
+  }
+  if (layers.length === 0) throw new JukeboxError(`${command}: ${empty}`);
+  return { layers, labeller: prior.labeller };
 }
 
 /** Key of one head's map in `LyricAttention.maps`. */
@@ -88,13 +105,7 @@ export interface CaptureOptions {
  * Tensors live one pass.
  */
 export async function captureLyricAttention(prior: Prior, zTop: Int32Array, meta: SongMetadata, opts: CaptureOptions = {}): Promise<LyricAttention> {
-  const available = lyricLayers(prior);
-  if (available.length === 0 || prior.labeller === null) throw new JukeboxError('align: this prior does not read lyrics (no encoder-decoder or prime layers)');
-  const layers = [...new Set(opts.layers ?? available)].sort((a, b) => a - b);
-  for (const l of layers) {
-    if (!available.includes(l)) throw new JukeboxError(`align: layer ${l} is not a lyric layer of this prior (lyric layers: ${available.join(', ')})`);
-  }
-  if (layers.length === 0) throw new JukeboxError('align: no layers to capture');
+  const { layers, labeller } = chosenLyricLayers(prior, opts.layers, 'align', 'no layers to capture');
   const total = zTop.length;
   if (total === 0) throw new JukeboxError('align: the song has no top-level codes');
   const hopFraction = opts.hopFraction ?? DEFAULT_ALIGN_HOP_FRACTION;
@@ -105,7 +116,7 @@ export async function captureLyricAttention(prior: Prior, zTop: Int32Array, meta
   const nCtx = prior.nCtx;
   const nTokens = prior.nTokens;
   const heads = prior.config.heads;
-  const labels = prior.labeller.getBatchLabels([meta]);
+  const labels = labeller.getBatchLabels([meta]);
   const characters = labels.info[0].lyrics;
   const nChars = labels.info[0].fullTokens.length;
   // Reference: zero-pad a short song to one context; `int(hop_fraction * n_ctx)`.

@@ -1,4 +1,4 @@
-import { headKey, lyricLayers, type LyricAttention } from '../align/capture';
+import { chosenLyricLayers, headKey, type LyricAttention } from '../align/capture';
 import { JukeboxError } from '../errors';
 import type { SongMetadata } from '../labels/index';
 import type { SampleAttentionCapture } from '../prior/autoregressive';
@@ -51,13 +51,7 @@ export class SampledLyricAttention implements WindowAttentionSink {
 
   /** For sampling `prior`'s level with these songs' labels (the metas given to the sampling call). */
   constructor(private readonly prior: Prior, metas: readonly SongMetadata[], opts: SampledLyricAttentionOptions = {}) {
-    const available = lyricLayers(prior);
-    if (available.length === 0 || prior.labeller === null) throw new JukeboxError('sample: this prior does not read lyrics (no encoder-decoder or prime layers)');
-    const layers = [...new Set(opts.layers ?? available)].sort((a, b) => a - b);
-    if (layers.length === 0) throw new JukeboxError('sample: no lyric layers to capture');
-    for (const l of layers) {
-      if (!available.includes(l)) throw new JukeboxError(`sample: layer ${l} is not a lyric layer of this prior (lyric layers: ${available.join(', ')})`);
-    }
+    const { layers, labeller } = chosenLyricLayers(prior, opts.layers, 'sample', 'no lyric layers to capture');
     const nHead = prior.config.heads;
     const heads = [...new Set(opts.heads ?? Array.from({ length: nHead }, (_, h) => h))].sort((a, b) => a - b);
     if (heads.length === 0) throw new JukeboxError('sample: no heads to capture');
@@ -66,7 +60,7 @@ export class SampledLyricAttention implements WindowAttentionSink {
     }
     this.level = prior.level;
     this.capture = { layers, heads };
-    const labels = prior.labeller.getBatchLabels([...metas]);
+    const labels = labeller.getBatchLabels([...metas]);
     this.items = labels.info.map((info) => ({ characters: info.lyrics, nChars: info.fullTokens.length, maps: new Map(), written: new Uint8Array(0), capacity: 0 }));
   }
 

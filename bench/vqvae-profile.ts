@@ -4,10 +4,17 @@
  * each kind of layer. CPU time of the one thread, not wall time, so that a busy machine changes
  * the figures less (they still rise when other processes share the core's caches).
  *
- *   npx tsx bench/vqvae-profile.ts [--seconds 10]
+ * The best of `--repeats` passes is printed. With `--reference`, bench/reference_vqvae_profile.py
+ * then profiles the reference (openai/jukebox, PyTorch, one thread, at its best: the MALLOC_* and
+ * OpenBLAS variables set for its process only) in the same shape, and a comparison per layer kind
+ * follows: `ratio` is the reference's CPU time over ours (above 1, ours is faster).
+ *
+ *   [JUKEBOX_REF=/path/to/jukebox] npx tsx bench/vqvae-profile.ts [--seconds 10] [--repeats 2] [--reference]
  */
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'child_process';
 import * as os from 'os';
+import * as path from 'path';
 import { parseArgs } from 'util';
 import { initBackend } from '../src/backend';
 import { vqvaePreset } from '../src/checkpoint/presets';
@@ -80,8 +87,21 @@ function instrument(): void {
   };
 }
 
-function table(total: number): Record<string, unknown>[] {
-  const rows = [...entries.entries()].map(([layer, e]) => ({
+interface Row {
+  layer: string;
+  calls: number;
+  cpu_ms: number;
+  share: string;
+  gflop_per_s: number;
+}
+
+interface Pass {
+  cpu_ms: number;
+  layers: Row[];
+}
+
+function table(total: number): Row[] {
+  const rows: Row[] = [...entries.entries()].map(([layer, e]) => ({
     layer,
     calls: e.calls,
     cpu_ms: Math.round(e.cpuMs),
@@ -93,8 +113,44 @@ function table(total: number): Record<string, unknown>[] {
   return rows.sort((a, b) => b.cpu_ms - a.cpu_ms);
 }
 
+/** The reference at its best here (FACTS.md), for its process only. */
+const REFERENCE_BEST_ENV = {
+  MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '68719476736', MALLOC_TOP_PAD_: '1073741824', OPENBLAS_NUM_THREADS: '1',
+};
+
+/** bench/reference_vqvae_profile.py's report, or why there is none. */
+function reference(seconds: number, repeats: number): { encode: Pass; decode: Pass; machine: string } | string {
+  if (!process.env.JUKEBOX_REF) return 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare';
+  const env: NodeJS.ProcessEnv = { ...process.env, ...REFERENCE_BEST_ENV };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const r = spawnSync(process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3',
+    [path.join(__dirname, 'reference_vqvae_profile.py'), '--seconds', String(seconds), '--repeats', String(repeats)], { encoding: 'utf8', env });
+  if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
+  return JSON.parse(r.stdout);
+}
+
+/** Ours beside the reference per layer kind (our Winograd and direct residual blocks are one kind). */
+function compare(ours: Pass, ref: Pass): Record<string, unknown> {
+  const kind = (layer: string) => layer.replace(/, (Winograd|direct) /, ' ').replace(/^outside the layers.*/, 'outside the layers');
+  const kinds = new Map<string, { ours?: Row; ref?: Row }>();
+  for (const [side, rows] of [['ours', ours.layers], ['ref', ref.layers]] as const) {
+    for (const row of rows) kinds.set(kind(row.layer), { ...kinds.get(kind(row.layer)), [side]: row });
+  }
+  const ratio = (r: number, o: number) => (o > 0 ? +(r / o).toFixed(2) : null);
+  return {
+    ours_ms: ours.cpu_ms, reference_ms: ref.cpu_ms, ratio: ratio(ref.cpu_ms, ours.cpu_ms),
+    layers: [...kinds.entries()].map(([layer, { ours: o, ref: r }]) => ({
+      layer, ours_ms: o?.cpu_ms ?? 0, reference_ms: r?.cpu_ms ?? 0, ratio: ratio(r?.cpu_ms ?? 0, o?.cpu_ms ?? 0),
+      ours_gflop_per_s: o?.gflop_per_s ?? 0, reference_gflop_per_s: r?.gflop_per_s ?? 0,
+    })).sort((a, b) => b.reference_ms - a.reference_ms),
+  };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' } } });
+  const { values } = parseArgs({
+    options: { seconds: { type: 'string', default: '10' }, repeats: { type: 'string', default: '2' }, reference: { type: 'boolean', default: false } },
+  });
   process.env.JUKEBOX_VQVAE_THREADS = '1';
   await initBackend();
   instrument();
@@ -105,19 +161,31 @@ async function main(): Promise<void> {
   const warm = tf.tensor3d(audio.subarray(0, 1 << 16), [1, 1 << 16, 1]);
   tf.dispose(model.encode(warm).map((z) => model.decode(z, 0)).concat([warm])); // tiers the kernels up
   const x = tf.tensor3d(audio, [1, length, 1]);
-  const report: Record<string, unknown> = { machine: `${os.cpus()[0]?.model}, load average ${os.loadavg()[0].toFixed(2)}`, audio_seconds: length / config.sr };
-  entries.clear();
-  let start = process.cpuUsage();
-  const zs = model.encode(x);
-  const encodeMs = cpuMs(start);
-  report.encode = { cpu_ms: Math.round(encodeMs), layers: table(encodeMs) };
-  entries.clear();
-  start = process.cpuUsage();
-  const y = model.decode(zs[0], 0);
-  const decodeMs = cpuMs(start);
-  report.decode = { cpu_ms: Math.round(decodeMs), layers: table(decodeMs) };
-  tf.dispose([x, y, ...zs]);
+  let encode: Pass | undefined;
+  let decode: Pass | undefined;
+  for (let repeat = 0; repeat < Number(values.repeats); repeat++) {
+    entries.clear();
+    let start = process.cpuUsage();
+    const zs = model.encode(x);
+    const encodeMs = cpuMs(start);
+    if (encode === undefined || encodeMs < encode.cpu_ms) encode = { cpu_ms: Math.round(encodeMs), layers: table(encodeMs) };
+    entries.clear();
+    start = process.cpuUsage();
+    const y = model.decode(zs[0], 0);
+    const decodeMs = cpuMs(start);
+    if (decode === undefined || decodeMs < decode.cpu_ms) decode = { cpu_ms: Math.round(decodeMs), layers: table(decodeMs) };
+    tf.dispose([y, ...zs]);
+  }
+  tf.dispose(x);
   model.dispose();
+  const report: Record<string, unknown> = {
+    machine: `${os.cpus()[0]?.model}, load average ${os.loadavg()[0].toFixed(2)}`, audio_seconds: length / config.sr, repeats: Number(values.repeats), encode, decode,
+  };
+  if (values.reference && encode && decode) {
+    const ref = reference(Number(values.seconds), Number(values.repeats));
+    report.reference = ref;
+    if (typeof ref !== 'string') report.comparison = { encode: compare(encode, ref.encode), decode: compare(decode, ref.decode) };
+  }
   console.log(JSON.stringify(report, null, 2));
 }
 

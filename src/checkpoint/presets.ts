@@ -40,15 +40,17 @@ export const VQVAE_PRESETS: Readonly<Record<string, Readonly<VQVAEConfig>>> = {
   /**
    * The shipped default VQ-VAE (weights/default/, `npm run train-default`): hops 8/32/128 like 5b at
    * 16 kHz, which costs a CPU 27% less per second of audio than 22.05 kHz at every level and every
-   * prior. 256 codes per level, because a 16384-sample training window of 4 items gives the top
-   * level 512 tokens per batch, two per code: with fewer tokens than codes the reference's restart
-   * rule (EMA count below 1) would keep restarting live codes.
+   * prior. 2048 codes per level like 5b: against 256, the bottom two levels' training spectral
+   * convergence was 0.8 dB better at equal steps (0.31 / 0.46 against 0.34 / 0.50 linear at step
+   * 500) and the top level's the same. A batch of 4 × 16384 samples gives the top level only 512
+   * tokens for 2048 codes, so train-default lowers the restart threshold to 0.1 (the reference's 1
+   * would restart live codes every step); 98–99% of the codes are in use on held-out songs.
    */
   default: {
     ...PRESET_5B,
     sr: 16000,
     emb_width: 32,
-    l_bins: 256,
+    l_bins: 2048,
     width: 16,
     depth: 3,
     sample_length: 16384,

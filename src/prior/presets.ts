@@ -101,11 +101,11 @@ const TINY_TOP: Partial<PriorConfig> = {
 };
 
 /**
- * The default models' geometry: the VQ-VAE preset `default` (hops 8/32/128 at 16 kHz, 256 codes),
+ * The default models' geometry: the VQ-VAE preset `default` (hops 8/32/128 at 16 kHz, 2048 codes),
  * and v2 labels sized for the generated corpus (8 artists, 6 one-word genres, plus `unknown`) with
  * room for a few more names when fine-tuning on one's own songs.
  */
-const DEFAULT_GEOMETRY = { sr: 16000, levels: 3, downs_t: [3, 2, 2], strides_t: [2, 2, 2], l_bins: 256 };
+const DEFAULT_GEOMETRY = { sr: 16000, levels: 3, downs_t: [3, 2, 2], strides_t: [2, 2, 2], l_bins: 2048 };
 const DEFAULT_LABELS: Partial<PriorConfig> = { labels: true, labels_v3: false, y_bins: [16, 32], t_bins: 64, max_bow_genre_size: 1, n_vocab: 80 };
 
 /**

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { columnSums, gradKernels, hostData } from './fast/grad-kernels';
 import { heapGemm, registerHeapConv, registerHeapMatMul } from './fast/heap-gemm';
+import { replaceKernel } from './fast/replace-kernel';
 
 /**
  * What tfjs lacks to differentiate the priors, installed once before the first gradient tape:
@@ -142,71 +143,53 @@ interface HostBackend {
  * gathers with batch dimensions).
  */
 function registerHostCopies(backendName: string): void {
-  const transpose = tf.getKernel('Transpose', backendName);
-  const gather = tf.getKernel('GatherV2', backendName);
-  if (transpose === undefined || gather === undefined) return;
-  tf.unregisterKernel('Transpose', backendName);
-  tf.registerKernel({
-    ...transpose,
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args;
-      const x = inputs.x as tf.TensorInfo;
-      // float32 only, so that the copy loop sees one array type (other types keep wasm's kernel).
-      if (x.dtype !== 'float32') return transpose.kernelFunc(args);
-      const host = backend as unknown as HostBackend;
-      const perm = (attrs as unknown as { perm: number[] }).perm;
-      const out = host.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
-      transposeInto(host.typedArrayFromHeap(x) as Float32Array, host.typedArrayFromHeap(out) as Float32Array, x.shape, perm);
-      return out;
-    },
+  replaceKernel('Transpose', backendName, (transpose) => (args) => {
+    const { inputs, backend, attrs } = args;
+    const x = inputs.x as tf.TensorInfo;
+    // float32 only, so that the copy loop sees one array type (other types keep wasm's kernel).
+    if (x.dtype !== 'float32') return transpose.kernelFunc(args);
+    const host = backend as unknown as HostBackend;
+    const perm = (attrs as unknown as { perm: number[] }).perm;
+    const out = host.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+    transposeInto(host.typedArrayFromHeap(x) as Float32Array, host.typedArrayFromHeap(out) as Float32Array, x.shape, perm);
+    return out;
   });
-  const reverse = tf.getKernel('Reverse', backendName);
-  if (reverse !== undefined) {
-    tf.unregisterKernel('Reverse', backendName);
-    tf.registerKernel({
-      ...reverse,
-      kernelFunc: (args) => {
-        const { inputs, backend, attrs } = args;
-        const x = inputs.x as tf.TensorInfo;
-        if (x.dtype !== 'float32' || x.shape.length === 0) return reverse.kernelFunc(args);
-        const host = backend as unknown as HostBackend;
-        const axes = tf.util.parseAxisParam((attrs as unknown as { dims: number | number[] }).dims, x.shape);
-        const out = host.makeOutput(x.shape, x.dtype);
-        reverseInto(host.typedArrayFromHeap(x) as Float32Array, host.typedArrayFromHeap(out) as Float32Array, x.shape, axes);
-        return out;
-      },
-    });
-  }
-  tf.unregisterKernel('GatherV2', backendName);
-  tf.registerKernel({
-    ...gather,
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args;
-      const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
-      if (batchDims !== 0) return gather.kernelFunc(args);
-      const host = backend as unknown as HostBackend;
-      const x = inputs.x as tf.TensorInfo;
-      const indices = inputs.indices as tf.TensorInfo;
-      const ax = axis < 0 ? axis + x.shape.length : axis;
-      const ids = host.readSync(indices.dataId);
-      const dim = x.shape[ax];
-      for (let i = 0; i < ids.length; i++) {
-        if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+  replaceKernel('Reverse', backendName, (reverse) => (args) => {
+    const { inputs, backend, attrs } = args;
+    const x = inputs.x as tf.TensorInfo;
+    if (x.dtype !== 'float32' || x.shape.length === 0) return reverse.kernelFunc(args);
+    const host = backend as unknown as HostBackend;
+    const axes = tf.util.parseAxisParam((attrs as unknown as { dims: number | number[] }).dims, x.shape);
+    const out = host.makeOutput(x.shape, x.dtype);
+    reverseInto(host.typedArrayFromHeap(x) as Float32Array, host.typedArrayFromHeap(out) as Float32Array, x.shape, axes);
+    return out;
+  });
+  replaceKernel('GatherV2', backendName, (gather) => (args) => {
+    const { inputs, backend, attrs } = args;
+    const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+    if (batchDims !== 0) return gather.kernelFunc(args);
+    const host = backend as unknown as HostBackend;
+    const x = inputs.x as tf.TensorInfo;
+    const indices = inputs.indices as tf.TensorInfo;
+    const ax = axis < 0 ? axis + x.shape.length : axis;
+    const ids = host.readSync(indices.dataId);
+    const dim = x.shape[ax];
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+    }
+    const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
+    const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
+    const out = host.makeOutput([...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)], x.dtype);
+    const src = host.typedArrayFromHeap(x);
+    const dst = host.typedArrayFromHeap(out);
+    for (let o = 0, w = 0; o < outer; o++) {
+      for (let i = 0; i < ids.length; i++, w += inner) {
+        const from = (o * dim + ids[i]) * inner;
+        if (inner === 1) dst[w] = src[from];
+        else dst.set(src.subarray(from, from + inner), w);
       }
-      const outer = x.shape.slice(0, ax).reduce((p, d) => p * d, 1);
-      const inner = x.shape.slice(ax + 1).reduce((p, d) => p * d, 1);
-      const out = host.makeOutput([...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)], x.dtype);
-      const src = host.typedArrayFromHeap(x);
-      const dst = host.typedArrayFromHeap(out);
-      for (let o = 0, w = 0; o < outer; o++) {
-        for (let i = 0; i < ids.length; i++, w += inner) {
-          const from = (o * dim + ids[i]) * inner;
-          if (inner === 1) dst[w] = src[from];
-          else dst.set(src.subarray(from, from + inner), w);
-        }
-      }
-      return out;
-    },
+    }
+    return out;
   });
 }
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { compileRelaxedSimdModule, wasmApi, WasmMemory } from '../../prior/fast/wasm-api';
+import { replaceKernel } from './replace-kernel';
 
 /** The export of heap-gemm.wasm (see heap-gemm.wat). Pointers and strides are byte offsets. */
 interface GemmExports {
@@ -133,42 +134,37 @@ export function heapGemm(): HeapGemm | null {
  * of 4, batch shapes that broadcast other than all-or-one.
  */
 export function registerHeapMatMul(backendName: string): void {
-  const original = tf.getKernel('BatchMatMul', backendName);
-  if (original === undefined || heapGemm() === null) return;
-  tf.unregisterKernel('BatchMatMul', backendName);
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const g = heapGemm();
-      const a = args.inputs.a as tf.TensorInfo;
-      const b = args.inputs.b as tf.TensorInfo;
-      const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      const ra = a.shape.length;
-      const rb = b.shape.length;
-      const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
-      const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
-      const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-      if (g === null || a.dtype !== 'float32' || b.dtype !== 'float32' || n % 4 !== 0) return original.kernelFunc(args);
-      const batch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-      const count = batch.reduce((p, d) => p * d, 1);
-      // Each operand holds either every matrix of the output's batch, in its order, or one matrix.
-      const countA = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
-      const countB = b.shape.slice(0, -2).reduce((p, d) => p * d, 1);
-      if ((countA !== 1 && countA !== count) || (countB !== 1 && countB !== count)) return original.kernelFunc(args);
-      const out = g.backend.makeOutput([...batch, m, n], 'float32');
-      const aAt = g.offset(a);
-      const bAt = g.offset(b);
-      const cAt = g.offset(out);
-      const ars = transposeA ? 4 : 4 * k;
-      const acs = transposeA ? 4 * m : 4;
-      const [bks, bjs] = transposeB ? [4, 4 * k] : [4 * n, 4];
-      for (let p = 0; p < count; p++) {
-        const aP = aAt + (countA === 1 ? 0 : p) * m * k * 4;
-        const bP = bAt + (countB === 1 ? 0 : p) * k * n * 4;
-        g.product(aP, ars, acs, bP, bks, bjs, cAt + p * m * n * 4, 4 * n, m, n, k);
-      }
-      return out;
-    },
+  if (heapGemm() === null) return;
+  replaceKernel('BatchMatMul', backendName, (original) => (args) => {
+    const g = heapGemm();
+    const a = args.inputs.a as tf.TensorInfo;
+    const b = args.inputs.b as tf.TensorInfo;
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    if (g === null || a.dtype !== 'float32' || b.dtype !== 'float32' || n % 4 !== 0) return original.kernelFunc(args);
+    const batch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const count = batch.reduce((p, d) => p * d, 1);
+    // Each operand holds either every matrix of the output's batch, in its order, or one matrix.
+    const countA = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+    const countB = b.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+    if ((countA !== 1 && countA !== count) || (countB !== 1 && countB !== count)) return original.kernelFunc(args);
+    const out = g.backend.makeOutput([...batch, m, n], 'float32');
+    const aAt = g.offset(a);
+    const bAt = g.offset(b);
+    const cAt = g.offset(out);
+    const ars = transposeA ? 4 : 4 * k;
+    const acs = transposeA ? 4 * m : 4;
+    const [bks, bjs] = transposeB ? [4, 4 * k] : [4 * n, 4];
+    for (let p = 0; p < count; p++) {
+      const aP = aAt + (countA === 1 ? 0 : p) * m * k * 4;
+      const bP = bAt + (countB === 1 ? 0 : p) * k * n * 4;
+      g.product(aP, ars, acs, bP, bks, bjs, cAt + p * m * n * 4, 4 * n, m, n, k);
+    }
+    return out;
   });
 }
 
@@ -187,53 +183,47 @@ const CONV_ROWS = 512;
 export function registerHeapConv(backendName: string): void {
   if (heapGemm() === null) return;
   for (const kernelName of ['Conv2D', 'FusedConv2D']) {
-    const original = tf.getKernel(kernelName, backendName);
-    if (original === undefined) continue;
-    tf.unregisterKernel(kernelName, backendName);
-    tf.registerKernel({
-      ...original,
-      kernelFunc: (args) => {
-        const g = heapGemm();
-        const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
-        const attrs = args.attrs as unknown as {
-          strides: number | [number, number]; pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-          dilations: number | [number, number]; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; activation?: string;
-        };
-        const activation = attrs.activation ?? 'linear';
-        if (g === null || x!.dtype !== 'float32' || preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu')) {
-          return original.kernelFunc(args);
-        }
-        const info = tf.backend_util.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
-          attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, false, tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC'));
-        const oneD = info.inHeight === 1 && info.filterHeight === 1 && info.strideHeight === 1 && info.strideWidth === 1
-          && info.padInfo.top === 0 && info.padInfo.bottom === 0 && info.dataFormat === 'channelsLast';
-        if (!oneD || info.outChannels % 4 !== 0 || (bias !== undefined && bias.shape.length !== 1)) return original.kernelFunc(args);
-        const { batchSize: batch, inWidth: tIn, outWidth: tOut, inChannels: cIn, outChannels: cOut, filterWidth: taps, dilationWidth: d } = info;
-        const left = info.padInfo.left;
-        const out = g.backend.makeOutput(info.outShape, 'float32');
-        const xAt = g.offset(x!);
-        const wAt = g.offset(filter!);
-        const yAt = g.offset(out);
-        const bAt = bias === undefined ? 0 : g.offset(bias);
-        if (bAt === 0) g.backend.wasm.HEAPF32.fill(0, yAt / 4, yAt / 4 + batch * tOut * cOut);
-        for (let b = 0; b < batch; b++) {
-          for (let t0 = 0; t0 < tOut; t0 += CONV_ROWS) {
-            const t1 = Math.min(tOut, t0 + CONV_ROWS);
-            if (bAt !== 0) g.k.fill_rows(yAt + (b * tOut + t0) * cOut * 4, cOut * 4, t1 - t0, cOut, bAt);
-            for (let tap = 0; tap < taps; tap++) {
-              // Output t reads input t + tap·d − left: only rows where that lies in [0, T_in).
-              const shift = tap * d - left;
-              const first = Math.max(t0, -shift);
-              const end = Math.min(t1, tIn - shift);
-              if (end <= first) continue;
-              g.product(xAt + (b * tIn + first + shift) * cIn * 4, cIn * 4, 4, wAt + tap * cIn * cOut * 4, cOut * 4, 4,
-                yAt + (b * tOut + first) * cOut * 4, cOut * 4, end - first, cOut, cIn, true);
-            }
-            if (activation === 'relu') g.k.relu(yAt + (b * tOut + t0) * cOut * 4, (t1 - t0) * cOut);
+    replaceKernel(kernelName, backendName, (original) => (args) => {
+      const g = heapGemm();
+      const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+      const attrs = args.attrs as unknown as {
+        strides: number | [number, number]; pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+        dilations: number | [number, number]; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; activation?: string;
+      };
+      const activation = attrs.activation ?? 'linear';
+      if (g === null || x!.dtype !== 'float32' || preluActivationWeights !== undefined || (activation !== 'linear' && activation !== 'relu')) {
+        return original.kernelFunc(args);
+      }
+      const info = tf.backend_util.computeConv2DInfo(x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
+        attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, false, tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC'));
+      const oneD = info.inHeight === 1 && info.filterHeight === 1 && info.strideHeight === 1 && info.strideWidth === 1
+        && info.padInfo.top === 0 && info.padInfo.bottom === 0 && info.dataFormat === 'channelsLast';
+      if (!oneD || info.outChannels % 4 !== 0 || (bias !== undefined && bias.shape.length !== 1)) return original.kernelFunc(args);
+      const { batchSize: batch, inWidth: tIn, outWidth: tOut, inChannels: cIn, outChannels: cOut, filterWidth: taps, dilationWidth: d } = info;
+      const left = info.padInfo.left;
+      const out = g.backend.makeOutput(info.outShape, 'float32');
+      const xAt = g.offset(x!);
+      const wAt = g.offset(filter!);
+      const yAt = g.offset(out);
+      const bAt = bias === undefined ? 0 : g.offset(bias);
+      if (bAt === 0) g.backend.wasm.HEAPF32.fill(0, yAt / 4, yAt / 4 + batch * tOut * cOut);
+      for (let b = 0; b < batch; b++) {
+        for (let t0 = 0; t0 < tOut; t0 += CONV_ROWS) {
+          const t1 = Math.min(tOut, t0 + CONV_ROWS);
+          if (bAt !== 0) g.k.fill_rows(yAt + (b * tOut + t0) * cOut * 4, cOut * 4, t1 - t0, cOut, bAt);
+          for (let tap = 0; tap < taps; tap++) {
+            // Output t reads input t + tap·d − left: only rows where that lies in [0, T_in).
+            const shift = tap * d - left;
+            const first = Math.max(t0, -shift);
+            const end = Math.min(t1, tIn - shift);
+            if (end <= first) continue;
+            g.product(xAt + (b * tIn + first + shift) * cIn * 4, cIn * 4, 4, wAt + tap * cIn * cOut * 4, cOut * 4, 4,
+              yAt + (b * tOut + first) * cOut * 4, cOut * 4, end - first, cOut, cIn, true);
           }
+          if (activation === 'relu') g.k.relu(yAt + (b * tOut + t0) * cOut * 4, (t1 - t0) * cOut);
         }
-        return out;
-      },
+      }
+      return out;
     });
   }
 }

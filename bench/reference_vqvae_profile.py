@@ -26,7 +26,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'reference'))
-from reference_import import import_reference  # noqa: E402
+from reference_vqvae import build_5b  # noqa: E402
 
 
 def cpu_model():
@@ -123,18 +123,7 @@ def main():
     parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    VQVAE, _, commit = import_reference()
-    sr = 44100
-    samples = int(args.seconds * sr) // 128 * 128
-    torch.manual_seed(0)
-    model = VQVAE(input_shape=(samples, 1), levels=3, downs_t=(3, 2, 2), strides_t=(2, 2, 2),
-                  emb_width=64, l_bins=2048, mu=0.99, commit=0.02, spectral=0.0, multispectral=1.0,
-                  multipliers=(2, 1, 1), use_bottleneck=True, width=32, depth=4, m_conv=1.0,
-                  dilation_growth_rate=3, dilation_cycle=None, reverse_decoder_dilation=True).eval()
-    for block in model.bottleneck.level_blocks:
-        block.k = torch.randn(2048, 64)
-    t = torch.arange(samples, dtype=torch.float32) / sr
-    x = (0.3 * torch.sin(2 * 3.14159 * 220 * t)).view(1, samples, 1)
+    model, x, commit = build_5b(args.seconds)
     profile = Profile()
     instrument(model, profile)
     best = {}
@@ -157,7 +146,7 @@ def main():
             if 'decode' not in best or decode_ms < best['decode']['cpu_ms']:
                 best['decode'] = decode
     print(json.dumps({'machine': f'{cpu_model()}, load average {os.getloadavg()[0]:.2f}',
-                      'audio_seconds': samples / sr, 'threads': torch.get_num_threads(), 'torch': torch.__version__,
+                      'audio_seconds': x.shape[1] / 44100, 'threads': torch.get_num_threads(), 'torch': torch.__version__,
                       'reference_commit': commit, 'repeats': args.repeats, **best}, indent=2))
 
 

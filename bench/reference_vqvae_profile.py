@@ -25,7 +25,6 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'reference'))
 from reference_vqvae import build_5b  # noqa: E402
 
 

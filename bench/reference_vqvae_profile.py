@@ -21,11 +21,10 @@ import json
 import os
 import platform
 import resource
-import sys
 
 import torch
 
-from reference_vqvae import build_5b  # noqa: E402
+from reference_vqvae import build_5b
 
 
 def cpu_model():

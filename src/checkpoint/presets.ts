@@ -45,12 +45,17 @@ export const VQVAE_PRESETS: Readonly<Record<string, Readonly<VQVAEConfig>>> = {
    * 500) and the top level's the same. A batch of 4 × 16384 samples gives the top level only 512
    * tokens for 2048 codes, so train-default lowers the restart threshold to 0.1 (the reference's 1
    * would restart live codes every step); 98–99% of the codes are in use on held-out songs.
+   * Multipliers 1,1,2 (5b has 2,1,1): the top level, which has to rebuild 128 samples from each
+   * code, gets twice the width and depth, and the bottom level half. At the same cost per step,
+   * paired over the first 700 steps, the top level's training spectral convergence fell to 0.62
+   * against 0.68 with 2,1,1, and the bottom level's was no worse (0.26 against 0.28).
    */
   default: {
     ...PRESET_5B,
     sr: 16000,
     emb_width: 32,
     l_bins: 2048,
+    multipliers: [1, 1, 2],
     width: 16,
     depth: 3,
     sample_length: 16384,

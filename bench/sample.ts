@@ -21,7 +21,6 @@
  * src/prior/fast/threads.ts); tfjs-wasm runs on one. The machine may be shared: the report
  * includes the load average before and after.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -32,6 +31,7 @@ import { loadPrior, randomPrior } from '../src/prior/load';
 import { samplingThreads } from '../src/prior/fast/threads';
 import { Prior } from '../src/prior/prior';
 import { Rng } from '../src/rng';
+import { lastJsonLine, runReferenceScript } from './reference-run';
 
 const MEDIUM = {
   sr: 44100,
@@ -49,14 +49,6 @@ const MEDIUM = {
   labels: false,
 } satisfies Partial<PriorConfig>;
 
-/** The reference at its best on these machines (FACTS.md); only ever given to the reference child. */
-const BEST_ENV: Record<string, string> = {
-  MALLOC_MMAP_THRESHOLD_: '4294967296',
-  MALLOC_TRIM_THRESHOLD_: '68719476736',
-  MALLOC_TOP_PAD_: '1073741824',
-  OPENBLAS_NUM_THREADS: '1',
-};
-
 interface ReferenceResult {
   tokens_per_s: number;
   seconds: number;
@@ -67,18 +59,11 @@ interface ReferenceResult {
 }
 
 function runReference(threads: number, tokens: number, samples: number, repeats: number, shape: { width: number; depth: number }, save?: string): ReferenceResult | string {
-  const ref = process.env.JUKEBOX_REF;
-  if (!ref) return 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare';
-  const python = process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3';
-  const env: NodeJS.ProcessEnv = { ...process.env, ...BEST_ENV };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  const args = [path.join(__dirname, 'reference_sample.py'), '--threads', String(threads), '--tokens', String(tokens), '--samples', String(samples), '--repeats', String(repeats),
+  const args = ['--threads', String(threads), '--tokens', String(tokens), '--samples', String(samples), '--repeats', String(repeats),
     '--width', String(shape.width), '--depth', String(shape.depth)];
   if (save !== undefined) args.push('--save', save);
-  const r = spawnSync(python, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ReferenceResult;
+  const r = runReferenceScript(path.join(__dirname, 'reference_sample.py'), args, { oneBlasThread: true });
+  return typeof r === 'string' ? r : lastJsonLine<ReferenceResult>(r.stdout);
 }
 
 async function timeSampling(model: Prior, tokens: number, samples: number, repeats: number, fastSampling: boolean): Promise<{ seconds: number; all: number[]; row0: number[] }> {

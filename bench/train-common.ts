@@ -2,8 +2,8 @@
  * What the training benchmarks (bench/train.ts, bench/train-prior.ts) share: per-step wall and CPU
  * time, the reference run at its best, and the interleaved order of the runs.
  */
-import { spawnSync } from 'child_process';
 import * as os from 'os';
+import { lastJsonLine, runReferenceScript } from './reference-run';
 
 export interface StepTimes {
   /** Median wall seconds per step. */
@@ -31,20 +31,13 @@ export function summarise(times: { wall: number; cpu: number }[]): StepTimes {
 }
 
 /**
- * The reference's allocator settings from FACTS.md (page faults are slow on these machines and
- * PyTorch allocates fresh activations per op): set for the reference's processes only.
+ * Runs a reference training script at its best (bench/reference-run.ts); its last stdout line is
+ * JSON with seconds_per_step and cpu_seconds_per_step.
  */
-export const REFERENCE_AT_ITS_BEST = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '68719476736', MALLOC_TOP_PAD_: '1073741824' };
-
-/** Runs a reference script at its best; its last stdout line is JSON with seconds_per_step and cpu_seconds_per_step. */
 export function runReference(script: string, args: string[]): (StepTimes & Record<string, unknown>) | string {
-  const r = spawnSync(process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3', [script, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...REFERENCE_AT_ITS_BEST },
-    maxBuffer: 64 << 20,
-  });
-  if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  const r = runReferenceScript(script, args);
+  if (typeof r === 'string') return r;
+  const out = lastJsonLine<StepTimes & Record<string, unknown>>(r.stdout);
   return { ...out, seconds_per_step: +out.seconds_per_step.toFixed(3), cpu_seconds_per_step: +out.cpu_seconds_per_step.toFixed(3) };
 }
 

@@ -74,10 +74,8 @@ async function main(): Promise<void> {
     return { ...summarise(times), parameters };
   };
   const tokens = batchSize * config.n_ctx;
-  const reference = (n: number) => process.env.JUKEBOX_REF === undefined
-    ? 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare'
-    : runReference(path.join(__dirname, 'reference_train_prior.py'),
-      ['--config', JSON.stringify(CONFIG), '--metas', JSON.stringify(metas), '--steps', String(steps), '--threads', String(n)]);
+  const reference = (n: number) => runReference(path.join(__dirname, 'reference_train_prior.py'),
+    ['--config', JSON.stringify(CONFIG), '--metas', JSON.stringify(metas), '--steps', String(steps), '--threads', String(n)]);
   const show = (t: StepTimes | string) => (typeof t === 'string' ? { result: t } : { ...t, tokens_per_second: Math.round(tokens / t.seconds_per_step), load: load() });
   let parameters = 0;
   const rounds = await interleavedRounds(Number(values.rounds), threads, reference, async (n) => {

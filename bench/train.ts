@@ -64,10 +64,8 @@ async function main(): Promise<void> {
     model.dispose();
     return summarise(times);
   };
-  const reference = (n: number) => process.env.JUKEBOX_REF === undefined
-    ? 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare'
-    : runReference(path.join(__dirname, 'reference_train.py'),
-      ['--preset', values.preset!, '--steps', String(steps), '--batch-size', String(batch), '--window', String(window), '--threads', String(n)]);
+  const reference = (n: number) => runReference(path.join(__dirname, 'reference_train.py'),
+    ['--preset', values.preset!, '--steps', String(steps), '--batch-size', String(batch), '--window', String(window), '--threads', String(n)]);
   const show = (t: StepTimes | string) => ({ ...(typeof t === 'string' ? { result: t } : t), load: load() });
   const rounds = await interleavedRounds(Number(values.rounds), threads, reference, ours, show);
   console.log(JSON.stringify({

@@ -12,7 +12,6 @@
  *   [JUKEBOX_REF=/path/to/jukebox] npx tsx bench/vqvae-profile.ts [--seconds 10] [--repeats 2] [--reference]
  */
 import * as tf from '@tensorflow/tfjs';
-import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs } from 'util';
@@ -21,6 +20,7 @@ import { vqvaePreset } from '../src/checkpoint/presets';
 import type { Conv1d, ConvTranspose1d, ResConv1DBlock } from '../src/vqvae/layers';
 import { ConvRun } from '../src/vqvae/fast/conv-runner';
 import { randomVQVAE } from '../src/vqvae/init';
+import { runReferenceScript } from './reference-run';
 
 interface Entry {
   calls: number;
@@ -113,21 +113,10 @@ function table(total: number): Row[] {
   return rows.sort((a, b) => b.cpu_ms - a.cpu_ms);
 }
 
-/** The reference at its best here (FACTS.md), for its process only. */
-const REFERENCE_BEST_ENV = {
-  MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '68719476736', MALLOC_TOP_PAD_: '1073741824', OPENBLAS_NUM_THREADS: '1',
-};
-
-/** bench/reference_vqvae_profile.py's report, or why there is none. */
+/** bench/reference_vqvae_profile.py's report (one indented JSON object), or why there is none. */
 function reference(seconds: number, repeats: number): { encode: Pass; decode: Pass; machine: string } | string {
-  if (!process.env.JUKEBOX_REF) return 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare';
-  const env: NodeJS.ProcessEnv = { ...process.env, ...REFERENCE_BEST_ENV };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  const r = spawnSync(process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3',
-    [path.join(__dirname, 'reference_vqvae_profile.py'), '--seconds', String(seconds), '--repeats', String(repeats)], { encoding: 'utf8', env });
-  if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
-  return JSON.parse(r.stdout);
+  const r = runReferenceScript(path.join(__dirname, 'reference_vqvae_profile.py'), ['--seconds', String(seconds), '--repeats', String(repeats)], { oneBlasThread: true });
+  return typeof r === 'string' ? r : JSON.parse(r.stdout);
 }
 
 /** Ours beside the reference per layer kind (our Winograd and direct residual blocks are one kind). */

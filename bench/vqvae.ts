@@ -30,11 +30,9 @@ import { saveVQVAE } from '../src/checkpoint/load';
 import { vqvaePreset } from '../src/checkpoint/presets';
 import { randomVQVAE } from '../src/vqvae/init';
 import { VQVAE } from '../src/vqvae/vqvae';
+import { lastJsonLine, runReferenceScript } from './reference-run';
 
 const ROOT = path.join(__dirname, '..');
-/** The reference at its best here (FACTS.md): page faults are slow and PyTorch allocates per op. */
-const REFERENCE_BEST_ENV = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '68719476736', MALLOC_TOP_PAD_: '1073741824' };
-
 interface Timing {
   encode_s: number;
   decode_s: number;
@@ -43,17 +41,8 @@ interface Timing {
 const load = () => +os.loadavg()[0].toFixed(2);
 
 function reference(seconds: number, threads: number, repeats: number): (Timing & { wall_s: number; torch: string }) | string {
-  const ref = process.env.JUKEBOX_REF;
-  if (!ref) return 'skipped: set JUKEBOX_REF to an openai/jukebox checkout to compare';
-  const python = process.env.JUKEBOX_PYTHON ?? '/usr/bin/python3';
-  const start = performance.now();
-  const r = spawnSync(python, [path.join(__dirname, 'reference_vqvae.py'), '--seconds', String(seconds), '--threads', String(threads), '--repeats', String(repeats)], {
-    encoding: 'utf8',
-    env: { ...process.env, ...REFERENCE_BEST_ENV },
-  });
-  const wall = (performance.now() - start) / 1000;
-  if (r.status !== 0) return `skipped: the reference failed (${(r.stderr || String(r.error)).trim().split('\n').pop()})`;
-  return { ...JSON.parse(r.stdout.trim().split('\n').pop()!), wall_s: wall };
+  const r = runReferenceScript(path.join(__dirname, 'reference_vqvae.py'), ['--seconds', String(seconds), '--threads', String(threads), '--repeats', String(repeats)]);
+  return typeof r === 'string' ? r : { ...lastJsonLine<Timing & { torch: string }>(r.stdout), wall_s: r.wallSeconds };
 }
 
 /** Wall seconds of one CLI command in its own process. */

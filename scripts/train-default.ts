@@ -590,7 +590,7 @@ convergence and codebook usage per level).
 ## Training further
 
 The run is resumable: raise the steps and rerun, e.g.
-\`npm run train-default -- --top-steps 4000\`. \`--only prior_level_2\` (and so on) runs single
+\`npm run train-default -- --top-steps ${2 * o.topSteps}\`. \`--only prior_level_2\` (and so on) runs single
 stages, so the three priors can train in three processes at once. A longer VQ-VAE run changes
 the codes, so the prior runs under \`${o.run}/prior_level_*\` are then moved aside and trained
 afresh.

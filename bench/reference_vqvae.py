@@ -20,12 +20,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from reference_import import import_reference  # noqa: E402
 
 
+SR = 44100
+"""The benchmark input's sample rate (5b's)."""
+
+
 def build_5b(seconds):
     """The reference VQVAE with the 5b hparams (random weights and codebooks), the benchmark's
     input (`seconds` of a 220 Hz tone at 44.1 kHz, [1, T, 1]) and the reference's commit."""
     VQVAE, _, commit = import_reference()
-    sr = 44100
-    samples = int(seconds * sr) // 128 * 128
+    samples = int(seconds * SR) // 128 * 128
     torch.manual_seed(0)
     model = VQVAE(input_shape=(samples, 1), levels=3, downs_t=(3, 2, 2), strides_t=(2, 2, 2),
                   emb_width=64, l_bins=2048, mu=0.99, commit=0.02, spectral=0.0, multispectral=1.0,
@@ -33,7 +36,7 @@ def build_5b(seconds):
                   dilation_growth_rate=3, dilation_cycle=None, reverse_decoder_dilation=True).eval()
     for block in model.bottleneck.level_blocks:
         block.k = torch.randn(2048, 64)
-    t = torch.arange(samples, dtype=torch.float32) / sr
+    t = torch.arange(samples, dtype=torch.float32) / SR
     x = (0.3 * torch.sin(2 * 3.14159 * 220 * t)).view(1, samples, 1)
     return model, x, commit
 
@@ -55,7 +58,7 @@ def main():
             start = time.perf_counter()
             model.decode(zs[:1], start_level=0, end_level=1)
             decode_times.append(time.perf_counter() - start)
-    print(json.dumps({'encode_s': min(encode_times), 'decode_s': min(decode_times), 'seconds': x.shape[1] / 44100,
+    print(json.dumps({'encode_s': min(encode_times), 'decode_s': min(decode_times), 'seconds': x.shape[1] / SR,
                       'threads': args.threads, 'torch': torch.__version__, 'reference_commit': commit}))
 
 

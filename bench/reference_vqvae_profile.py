@@ -24,7 +24,7 @@ import resource
 
 import torch
 
-from reference_vqvae import build_5b
+from reference_vqvae import SR, build_5b
 
 
 def cpu_model():
@@ -144,7 +144,7 @@ def main():
             if 'decode' not in best or decode_ms < best['decode']['cpu_ms']:
                 best['decode'] = decode
     print(json.dumps({'machine': f'{cpu_model()}, load average {os.getloadavg()[0]:.2f}',
-                      'audio_seconds': x.shape[1] / 44100, 'threads': torch.get_num_threads(), 'torch': torch.__version__,
+                      'audio_seconds': x.shape[1] / SR, 'threads': torch.get_num_threads(), 'torch': torch.__version__,
                       'reference_commit': commit, 'repeats': args.repeats, **best}, indent=2))
 
 

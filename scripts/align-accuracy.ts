@@ -8,8 +8,9 @@
  * Each song is encoded to top-level codes, aligned as `jukebox align` aligns it (alignLyrics with
  * the prior's own layer and head, or the head finder's when it has none), and scored: the median
  * absolute word-onset error and the shares of words within 0.2 s and 0.5 s, per song and pooled
- * over all words, beside the baseline that spreads the words evenly over the song's sung span.
- * Every lyric head is scored the same way from the one capture, so the head finder's ranking can
+ * over all words, beside the baseline that spreads the words evenly over the song's sung span;
+ * and where the head looks while each word is sung (`headTracking`: the sung word, or only its
+ * line), which tells a head that follows the words from one that only knows the line. Every lyric head is scored the same way from the one capture, so the head finder's ranking can
  * be checked against the head that is truly most accurate. A corpus folder that is absent is
  * generated first (data/corpus, the held-out seed of scripts/train-default.ts, at the VQ-VAE's
  * sample rate).
@@ -20,7 +21,8 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { writeCorpus } from '../data/corpus/corpus';
 import { alignLyrics } from '../src/align/align';
-import { evenSpreadBaseline, matchWords, onsetAccuracy, OnsetAccuracy } from '../src/align/accuracy';
+import { evenSpreadBaseline, headTracking, HeadTracking, matchWords, onsetAccuracy, OnsetAccuracy } from '../src/align/accuracy';
+import { headMap } from '../src/align/capture';
 import { HeadScore } from '../src/align/heads';
 import { alignWords, WordTiming } from '../src/align/words';
 import { openAudioAsync } from '../src/audio/source';
@@ -74,6 +76,8 @@ export interface HeadAccuracy extends HeadId {
   ranked_first_in: number;
   /** Onset accuracy of this head's alignment, over all words of all songs. */
   accuracy: OnsetAccuracy;
+  /** Where the head looks while words are sung, over all songs' sung tokens. */
+  tracking: HeadTracking;
 }
 
 export interface SongAccuracy {
@@ -84,6 +88,8 @@ export interface SongAccuracy {
   head: number;
   model: OnsetAccuracy;
   baseline: OnsetAccuracy;
+  /** Where the head looks while each word is sung: the word, or only its line. */
+  tracking: HeadTracking;
   /** The model's median onset error is below the baseline's. */
   beats_baseline: boolean;
   /** The head the head finder ranks first on this song. */
@@ -100,7 +106,7 @@ export interface AlignAccuracyReport {
   songs: number;
   words: number;
   /** Over all words of all songs. */
-  overall: { model: OnsetAccuracy; baseline: OnsetAccuracy; songs_beating_baseline: number };
+  overall: { model: OnsetAccuracy; baseline: OnsetAccuracy; songs_beating_baseline: number; tracking: HeadTracking };
   /** Every lyric head, best first by the head finder's mean score over songs. */
   heads: HeadAccuracy[];
   head_finder: {
@@ -139,6 +145,13 @@ function pooled(predicted: WordTiming[][], truth: WordTiming[][]): OnsetAccuracy
   const share = (limit: number) => (words === 0 ? 0 : errors.filter((e) => e <= limit).length / words);
   const median = n === 0 ? NaN : n % 2 === 1 ? errors[(n - 1) / 2] : (errors[n / 2 - 1] + errors[n / 2]) / 2;
   return { words: n, median_abs_error: median, within_0_2: share(0.2), within_0_5: share(0.5) };
+}
+
+/** Tracking shares over several songs' sung tokens (each token counts once). */
+function pooledTracking(parts: HeadTracking[]): HeadTracking {
+  const tokens = parts.reduce((n, p) => n + p.tokens, 0);
+  const share = (k: 'word' | 'line') => (tokens === 0 ? 0 : parts.reduce((n, p) => n + p[k] * p.tokens, 0) / tokens);
+  return { tokens, word: share('word'), line: share('line') };
 }
 
 /**
@@ -196,7 +209,7 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
     const predicted: WordTiming[][] = [];
     const baselines: WordTiming[][] = [];
     const truths: WordTiming[][] = [];
-    const byHead = new Map<string, { id: HeadId; words: WordTiming[][]; scores: HeadScore[]; first: number }>();
+    const byHead = new Map<string, { id: HeadId; words: WordTiming[][]; scores: HeadScore[]; tracking: HeadTracking[]; first: number }>();
     let method = '';
     for (const [i, s] of songs.entries()) {
       const songStarted = Date.now();
@@ -211,12 +224,19 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
       const truth: WordTiming[] = s.meta.words!.map((w) => ({ word: w.word, start: w.start, end: w.end }));
       const baseline = evenSpreadBaseline(truth);
       let words = result.words;
+      let tracking: HeadTracking | undefined;
+      const { attention } = result;
       const headAccuracy = ranked.map((h) => {
-        const timed = alignWords(result.attention, h.layer, h.head);
-        if (h.layer === used.layer && h.head === used.head) words = timed;
-        const entry = byHead.get(key(h)) ?? { id: { layer: h.layer, head: h.head }, words: [], scores: [], first: 0 };
+        const timed = alignWords(attention, h.layer, h.head);
+        const tracked = headTracking(headMap(attention, h.layer, h.head), attention.tokens, attention.characters, attention.secondsPerToken, truth);
+        if (h.layer === used.layer && h.head === used.head) {
+          words = timed;
+          tracking = tracked;
+        }
+        const entry = byHead.get(key(h)) ?? { id: { layer: h.layer, head: h.head }, words: [], scores: [], tracking: [], first: 0 };
         entry.words.push(timed);
         entry.scores.push(h);
+        entry.tracking.push(tracked);
         byHead.set(key(h), entry);
         return { ...h, accuracy: onsetAccuracy(timed, truth) };
       });
@@ -231,6 +251,7 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
         head: used.head,
         model,
         baseline: base,
+        tracking: tracking!,
         beats_baseline: model.median_abs_error < base.median_abs_error,
         finder_first: { layer: ranked[0].layer, head: ranked[0].head, score: ranked[0].score },
         most_accurate: { layer: best.layer, head: best.head, median_abs_error: best.accuracy.median_abs_error, finder_rank: headAccuracy.indexOf(best) + 1 },
@@ -246,7 +267,7 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
         const mean = (k: 'score' | 'monotonicity' | 'concentration' | 'coverage') => h.scores.reduce((a, b) => a + b[k], 0) / h.scores.length;
         return {
           ...h.id, score: mean('score'), finder_rank: 0, monotonicity: mean('monotonicity'), concentration: mean('concentration'), coverage: mean('coverage'),
-          ranked_first_in: h.first, accuracy: pooled(h.words, truths),
+          ranked_first_in: h.first, accuracy: pooled(h.words, truths), tracking: pooledTracking(h.tracking),
         };
       })
       .sort((a, b) => b.score - a.score)
@@ -259,7 +280,7 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
       method,
       songs: songs.length,
       words: truths.reduce((n, t) => n + t.length, 0),
-      overall: { model: pooled(predicted, truths), baseline: pooled(baselines, truths), songs_beating_baseline: perSong.filter((s) => s.beats_baseline).length },
+      overall: { model: pooled(predicted, truths), baseline: pooled(baselines, truths), songs_beating_baseline: perSong.filter((s) => s.beats_baseline).length, tracking: pooledTracking(perSong.map((s) => s.tracking)) },
       heads,
       head_finder: { first: { layer: heads[0].layer, head: heads[0].head }, most_accurate: { layer: mostAccurate.layer, head: mostAccurate.head, finder_rank: mostAccurate.finder_rank } },
       per_song: perSong,
@@ -278,25 +299,25 @@ export function reportTable(r: AlignAccuracyReport): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
   const head = (h: HeadId) => `${h.layer}/${h.head}`;
   const rows: string[][] = [
-    ['song', 'words', 'head', 'median err (s)', '<=0.2 s', '<=0.5 s', 'baseline median', '<=0.2 s', '<=0.5 s', 'beats baseline', 'finder first', 'most accurate (finder rank)'],
+    ['song', 'words', 'head', 'median err (s)', '<=0.2 s', '<=0.5 s', 'baseline median', '<=0.2 s', '<=0.5 s', 'beats baseline', 'looks at word', 'at line', 'finder first', 'most accurate (finder rank)'],
     ...r.per_song.map((p) => [
       p.song, String(p.words), head(p), s(p.model.median_abs_error), pct(p.model.within_0_2), pct(p.model.within_0_5),
       s(p.baseline.median_abs_error), pct(p.baseline.within_0_2), pct(p.baseline.within_0_5), p.beats_baseline ? 'yes' : 'no',
-      head(p.finder_first), `${head(p.most_accurate)} (${p.most_accurate.finder_rank})`,
+      pct(p.tracking.word), pct(p.tracking.line), head(p.finder_first), `${head(p.most_accurate)} (${p.most_accurate.finder_rank})`,
     ]),
     [
       'overall', String(r.words), '', s(r.overall.model.median_abs_error), pct(r.overall.model.within_0_2), pct(r.overall.model.within_0_5),
       s(r.overall.baseline.median_abs_error), pct(r.overall.baseline.within_0_2), pct(r.overall.baseline.within_0_5),
-      `${r.overall.songs_beating_baseline}/${r.songs}`, head(r.head_finder.first), `${head(r.head_finder.most_accurate)} (${r.head_finder.most_accurate.finder_rank})`,
+      `${r.overall.songs_beating_baseline}/${r.songs}`, pct(r.overall.tracking.word), pct(r.overall.tracking.line), head(r.head_finder.first), `${head(r.head_finder.most_accurate)} (${r.head_finder.most_accurate.finder_rank})`,
     ],
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   const headRows = [
-    ['head', 'finder score', 'monotonic', 'concentrated', 'coverage', 'finder rank', 'ranked first in', 'median err (s)', '<=0.2 s', '<=0.5 s'],
+    ['head', 'finder score', 'monotonic', 'concentrated', 'coverage', 'finder rank', 'ranked first in', 'median err (s)', '<=0.2 s', '<=0.5 s', 'looks at word', 'at line'],
     ...r.heads.map((h) => [
       head(h), h.score.toFixed(3), h.monotonicity.toFixed(3), h.concentration.toFixed(3), h.coverage.toFixed(3), String(h.finder_rank), `${h.ranked_first_in}/${r.songs}`,
-      s(h.accuracy.median_abs_error), pct(h.accuracy.within_0_2), pct(h.accuracy.within_0_5),
+      s(h.accuracy.median_abs_error), pct(h.accuracy.within_0_2), pct(h.accuracy.within_0_5), pct(h.tracking.word), pct(h.tracking.line),
     ]),
   ];
   const hw = headRows[0].map((_, c) => Math.max(...headRows.map((row) => row[c].length)));

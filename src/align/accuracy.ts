@@ -1,4 +1,5 @@
-import type { WordTiming } from './words';
+import { JukeboxError } from '../errors';
+import { lyricWords, type WordTiming } from './words';
 
 /** Word-onset accuracy of predicted timings against the truth. */
 export interface OnsetAccuracy {
@@ -86,4 +87,49 @@ export function evenSpreadBaseline(truth: WordTiming[]): WordTiming[] {
     at = out.end + perChar;
     return out;
   });
+}
+
+/**
+ * Where a head looks while a word is sung, token by token: a diagnosis beside the onset error,
+ * which only says how far off the words land. Over the tokens whose centre lies inside a true word
+ * (paired with a word of the cleaned lyrics as `matchWords` pairs them), the share whose
+ * most-attended character belongs to that word, and the share whose most-attended character is on
+ * that word's line (lines as the lyrics break them). A head that knows which line is sung but not
+ * which word of it scores high on the second and low on the first, and its onsets land anywhere
+ * in the line.
+ */
+export interface HeadTracking {
+  /** Tokens sung inside a paired word (the shares below are over these). */
+  tokens: number;
+  /** Share of those tokens whose argmax character is in the sung word. */
+  word: number;
+  /** Share whose argmax character is on the sung word's line. */
+  line: number;
+}
+
+/**
+ * `HeadTracking` of one head's stitched `[tokens, characters]` map (`headMap`) of the cleaned lyrics
+ * `characters`, against the true word timings; token t is at `(t + 0.5) × secondsPerToken`.
+ */
+export function headTracking(map: Float32Array, tokens: number, characters: string, secondsPerToken: number, truth: WordTiming[]): HeadTracking {
+  const nChars = characters.length;
+  if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
+  const cleaned = lyricWords(characters);
+  const lineOf = new Int32Array(nChars);
+  for (let c = 1; c < nChars; c++) lineOf[c] = lineOf[c - 1] + (characters[c - 1] === '\n' ? 1 : 0);
+  let counted = 0;
+  let onWord = 0;
+  let onLine = 0;
+  for (const [i, j] of matchWords(cleaned.map((w) => ({ word: w.word, start: 0, end: 0 })), truth)) {
+    const { from, to } = cleaned[i];
+    const first = Math.max(0, Math.ceil(truth[j].start / secondsPerToken - 0.5));
+    for (let t = first; t < tokens && (t + 0.5) * secondsPerToken < truth[j].end; t++) {
+      let best = 0;
+      for (let c = 1; c < nChars; c++) if (map[t * nChars + c] > map[t * nChars + best]) best = c;
+      counted++;
+      if (best >= from && best < to) onWord++;
+      if (lineOf[best] === lineOf[from]) onLine++;
+    }
+  }
+  return { tokens: counted, word: counted === 0 ? 0 : onWord / counted, line: counted === 0 ? 0 : onLine / counted };
 }

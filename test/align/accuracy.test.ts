@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evenSpreadBaseline, matchWords, onsetAccuracy, WordTiming } from '../../src/align/index';
+import { evenSpreadBaseline, headTracking, matchWords, onsetAccuracy, WordTiming } from '../../src/align/index';
 
 const TRUTH: WordTiming[] = [
   { word: 'They', start: 1, end: 1.5 },
@@ -42,5 +42,34 @@ describe('evenSpreadBaseline', () => {
     expect(b[3].start).toBeCloseTo(1 + 15 * c, 12);
     expect(b[3].end).toBeCloseTo(9, 12);
     expect(evenSpreadBaseline([])).toEqual([]);
+  });
+});
+
+describe('headTracking', () => {
+  // "They leave\nthe feather": They is characters 0..3, leave 5..9, the 11..13, feather 15..21; one token per second.
+  const characters = 'They leave\nthe feather';
+  const rowLooking = (c: number) => Array.from({ length: characters.length }, (_, k) => (k === c ? 0.5 : 0.5 / characters.length));
+  // The character each token's row looks at.
+  const looks = [0, 2, 7, 0, 12, 1, 15, 20, 19, 0];
+  const map = Float32Array.from(looks.flatMap(rowLooking));
+  const truth: WordTiming[] = [
+    { word: 'They', start: 1, end: 3 }, // tokens 1, 2: at 'e' of They, at 'a' of leave (its line)
+    { word: 'leave', start: 4, end: 5.4 }, // token 4 (centre 4.5; not 5, centre 5.5): at 'h' of the, the next line
+    { word: 'the', start: 5.6, end: 6.6 }, // token 6 (centre 6.5): at 'f' of feather, its line
+    { word: 'feather', start: 7, end: 9 }, // tokens 7, 8: at 'e', 'h' of feather
+  ];
+
+  it('counts the tokens sung inside each word, and where the head looks: the word, or only its line', () => {
+    expect(headTracking(map, looks.length, characters, 1, truth)).toEqual({ tokens: 6, word: 3 / 6, line: 5 / 6 });
+  });
+
+  it('pairs the words as onsetAccuracy does, so a word the lyrics lack is not counted', () => {
+    const extra = [...truth.slice(0, 2), { word: 'never', start: 5, end: 6 }, ...truth.slice(2)];
+    expect(headTracking(map, looks.length, characters, 1, extra)).toEqual({ tokens: 6, word: 3 / 6, line: 5 / 6 });
+    expect(headTracking(map, looks.length, characters, 1, [])).toEqual({ tokens: 0, word: 0, line: 0 });
+  });
+
+  it('refuses a map of the wrong size', () => {
+    expect(() => headTracking(map.subarray(1), looks.length, characters, 1, truth)).toThrow(/attention map holds 219 values, expected 10 × 22/);
   });
 });

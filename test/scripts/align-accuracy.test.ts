@@ -60,6 +60,10 @@ describe('npm run align-accuracy, end to end on tiny models', () => {
         expect(a.within_0_5).toBeLessThanOrEqual(1);
       }
       expect(song.beats_baseline).toBe(song.model.median_abs_error < song.baseline.median_abs_error);
+      // Where the used head looks while the words are sung: a word's tokens are on its line too.
+      expect(song.tracking.tokens).toBeGreaterThan(0);
+      expect(song.tracking.word).toBeLessThanOrEqual(song.tracking.line);
+      expect(song.tracking.line).toBeLessThanOrEqual(1);
       // tiny_top reads lyrics in one encoder-decoder layer of two heads: the finder ranks both.
       expect(song.most_accurate.finder_rank).toBeGreaterThanOrEqual(1);
       expect(song.most_accurate.finder_rank).toBeLessThanOrEqual(report.heads.length);
@@ -67,6 +71,15 @@ describe('npm run align-accuracy, end to end on tiny models', () => {
     expect(report.overall.model.words).toBe(report.words);
     expect(report.overall.baseline.words).toBe(report.words);
     expect(report.overall.songs_beating_baseline).toBe(report.per_song.filter((s) => s.beats_baseline).length);
+    // Pooled over the songs' sung tokens, each token once.
+    const sungTokens = report.per_song.reduce((n, s) => n + s.tracking.tokens, 0);
+    expect(report.overall.tracking.tokens).toBe(sungTokens);
+    expect(report.overall.tracking.word).toBeCloseTo(report.per_song.reduce((n, s) => n + s.tracking.word * s.tracking.tokens, 0) / sungTokens, 12);
+    // Every head is tracked over the same sung tokens, and a word's tokens are on its line too.
+    for (const h of report.heads) {
+      expect(h.tracking.tokens).toBe(sungTokens);
+      expect(h.tracking.word).toBeLessThanOrEqual(h.tracking.line);
+    }
 
     // Every lyric head, best first by the finder's mean score, each with its accuracy over all words.
     expect(report.heads.length).toBeGreaterThanOrEqual(2);
@@ -82,6 +95,7 @@ describe('npm run align-accuracy, end to end on tiny models', () => {
 
     const table = reportTable(report);
     expect(table.split('\n')[0]).toMatch(/^song\s+words\s+head\s+median err/);
+    expect(table.split('\n')[0]).toMatch(/beats baseline\s+looks at word\s+at line\s/);
     expect(table).toMatch(/\noverall\s/);
   }, 240_000);
 

@@ -10,8 +10,9 @@
  * absolute word-onset error and the shares of words within 0.2 s and 0.5 s, per song and pooled
  * over all words, beside the baseline that spreads the words evenly over the song's sung span;
  * and where the head looks while each word is sung (`headTracking`: the sung word, or only its
- * line), which tells a head that follows the words from one that only knows the line. Every lyric head is scored the same way from the one capture, so the head finder's ranking can
- * be checked against the head that is truly most accurate. A corpus folder that is absent is
+ * line), which tells a head that follows the words from one that only knows the line. Every
+ * lyric head is scored the same way from the one capture, so the head finder's ranking can be
+ * checked against the head that is truly most accurate. A corpus folder that is absent is
  * generated first (data/corpus, the held-out seed of scripts/train-default.ts, at the VQ-VAE's
  * sample rate).
  */
@@ -21,7 +22,7 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { writeCorpus } from '../data/corpus/corpus';
 import { alignLyrics } from '../src/align/align';
-import { evenSpreadBaseline, headTracking, HeadTracking, matchWords, onsetAccuracy, OnsetAccuracy } from '../src/align/accuracy';
+import { evenSpreadBaseline, headTracking, HeadTracking, matchWords, onsetAccuracy, OnsetAccuracy, pooledTracking } from '../src/align/accuracy';
 import { headMap } from '../src/align/capture';
 import { HeadScore } from '../src/align/heads';
 import { alignWords, WordTiming } from '../src/align/words';
@@ -145,13 +146,6 @@ function pooled(predicted: WordTiming[][], truth: WordTiming[][]): OnsetAccuracy
   const share = (limit: number) => (words === 0 ? 0 : errors.filter((e) => e <= limit).length / words);
   const median = n === 0 ? NaN : n % 2 === 1 ? errors[(n - 1) / 2] : (errors[n / 2 - 1] + errors[n / 2]) / 2;
   return { words: n, median_abs_error: median, within_0_2: share(0.2), within_0_5: share(0.5) };
-}
-
-/** Tracking shares over several songs' sung tokens (each token counts once). */
-function pooledTracking(parts: HeadTracking[]): HeadTracking {
-  const tokens = parts.reduce((n, p) => n + p.tokens, 0);
-  const share = (k: 'word' | 'line') => (tokens === 0 ? 0 : parts.reduce((n, p) => n + p[k] * p.tokens, 0) / tokens);
-  return { tokens, word: share('word'), line: share('line') };
 }
 
 /**

@@ -50,6 +50,22 @@ export function matchWords(predicted: WordTiming[], truth: WordTiming[]): [numbe
   return pairs;
 }
 
+/**
+ * For each character of the cleaned lyrics (the text the model reads, `LabelInfo.lyrics`), the
+ * index of the sidecar word it belongs to, or -1 (spaces, punctuation, words of the cleaned text
+ * not paired with a timed word). The cleaned words (`lyricWords`, as alignment splits them) are
+ * paired with the timed ones in order, along their longest common subsequence (`matchWords`), so a
+ * word the cleaner dropped or split does not shift the later pairs. `words`: the sidecar's
+ * timings, seconds from the start of the song.
+ */
+export function characterWords(characters: string, words: readonly WordTiming[]): Int32Array {
+  const cleaned = lyricWords(characters);
+  const owner = new Int32Array(characters.length).fill(-1);
+  const asTimings = cleaned.map((w) => ({ word: w.word, start: 0, end: 0 }));
+  for (const [i, j] of matchWords(asTimings, [...words])) owner.fill(j, cleaned[i].from, cleaned[i].to);
+  return owner;
+}
+
 function median(values: number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
@@ -92,7 +108,7 @@ export function evenSpreadBaseline(truth: WordTiming[]): WordTiming[] {
 /**
  * Where a head looks while a word is sung, token by token: a diagnosis beside the onset error,
  * which only says how far off the words land. Over the tokens whose centre lies inside a true word
- * (paired with a word of the cleaned lyrics as `matchWords` pairs them), the share whose
+ * (paired with a word of the cleaned lyrics by `characterWords`), the share whose
  * most-attended character belongs to that word, and the share whose most-attended character is on
  * that word's line (lines as the lyrics break them). A head that knows which line is sung but not
  * which word of it scores high on the second and low on the first, and its onsets land anywhere
@@ -114,22 +130,33 @@ export interface HeadTracking {
 export function headTracking(map: Float32Array, tokens: number, characters: string, secondsPerToken: number, truth: WordTiming[]): HeadTracking {
   const nChars = characters.length;
   if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
-  const cleaned = lyricWords(characters);
+  const owner = characterWords(characters, truth);
   const lineOf = new Int32Array(nChars);
   for (let c = 1; c < nChars; c++) lineOf[c] = lineOf[c - 1] + (characters[c - 1] === '\n' ? 1 : 0);
+  // Each true word's first character in the lyrics (-1: not paired), for its line.
+  const firstChar = new Int32Array(truth.length).fill(-1);
+  owner.forEach((j, c) => {
+    if (j >= 0 && firstChar[j] < 0) firstChar[j] = c;
+  });
   let counted = 0;
   let onWord = 0;
   let onLine = 0;
-  for (const [i, j] of matchWords(cleaned.map((w) => ({ word: w.word, start: 0, end: 0 })), truth)) {
-    const { from, to } = cleaned[i];
-    const first = Math.max(0, Math.ceil(truth[j].start / secondsPerToken - 0.5));
-    for (let t = first; t < tokens && (t + 0.5) * secondsPerToken < truth[j].end; t++) {
+  truth.forEach((w, j) => {
+    if (firstChar[j] < 0) return;
+    for (let t = Math.max(0, Math.ceil(w.start / secondsPerToken - 0.5)); t < tokens && (t + 0.5) * secondsPerToken < w.end; t++) {
       let best = 0;
       for (let c = 1; c < nChars; c++) if (map[t * nChars + c] > map[t * nChars + best]) best = c;
       counted++;
-      if (best >= from && best < to) onWord++;
-      if (lineOf[best] === lineOf[from]) onLine++;
+      if (owner[best] === j) onWord++;
+      if (lineOf[best] === lineOf[firstChar[j]]) onLine++;
     }
-  }
+  });
   return { tokens: counted, word: counted === 0 ? 0 : onWord / counted, line: counted === 0 ? 0 : onLine / counted };
+}
+
+/** `HeadTracking` over several songs' sung tokens, each token counting once. */
+export function pooledTracking(parts: readonly HeadTracking[]): HeadTracking {
+  const tokens = parts.reduce((n, p) => n + p.tokens, 0);
+  const share = (k: 'word' | 'line') => (tokens === 0 ? 0 : parts.reduce((n, p) => n + p[k] * p.tokens, 0) / tokens);
+  return { tokens, word: share('word'), line: share('line') };
 }

@@ -4,7 +4,7 @@ export { alignWords, wordPath, lyricWords, columnFloors, ALIGNMENT_METHOD, DEFAU
 export type { WordTiming, LyricWord, AlignWordsOptions } from './words';
 export { rankHeads, scoreHead } from './heads';
 export type { HeadScore } from './heads';
-export { onsetAccuracy, evenSpreadBaseline, matchWords, headTracking } from './accuracy';
+export { onsetAccuracy, evenSpreadBaseline, matchWords, characterWords, headTracking, pooledTracking } from './accuracy';
 export type { OnsetAccuracy, HeadTracking } from './accuracy';
 export { alignLyrics, checkHeadChoice } from './align';
 export type { AlignmentResult, AlignLyricsOptions } from './align';

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { matchWords } from '../align/accuracy';
 import { lyricLayers } from '../align/capture';
-import { lyricWords, type WordTiming } from '../align/words';
+import type { WordTiming } from '../align/words';
 import { JukeboxError } from '../errors';
 import type { Prior } from '../prior/prior';
 
@@ -28,29 +27,13 @@ export interface AlignLossSettings {
 }
 
 /**
- * For each character of the cleaned lyrics (the text the model reads, `LabelInfo.lyrics`), the
- * index of the sidecar word it belongs to, or -1 (spaces, punctuation, words of the cleaned text
- * not paired with a timed word). The cleaned words (`lyricWords`, as alignment splits them) are
- * paired with the timed ones in order, along their longest common subsequence (`matchWords`), so a
- * word the cleaner dropped or split does not shift the later pairs. `words`: the sidecar's
- * timings, seconds from the start of the song.
- */
-export function characterWords(characters: string, words: readonly WordTiming[]): Int32Array {
-  const cleaned = lyricWords(characters);
-  const owner = new Int32Array(characters.length).fill(-1);
-  const asTimings = cleaned.map((w) => ({ word: w.word, start: 0, end: 0 }));
-  for (const [i, j] of matchWords(asTimings, [...words])) owner.fill(j, cleaned[i].from, cleaned[i].to);
-  return owner;
-}
-
-/**
  * The targets of one training window, `[n_ctx × n_tokens]` row-major: 1 where lyric key k belongs
  * to the word sung at music token t. Token t of a window starting `start` tokens into the song is
  * at the time of its centre, `(start + t + 0.5) × secondsPerToken`, and is sung inside word w when
  * `w.start ≤ time < w.end`. `indices` are the window's lyric keys as indices into the cleaned
- * lyrics (the Labeller's `yForWindow`; -1 for padding), `owner` is `characterWords`. Tokens in
- * gaps, and tokens whose word has no key in this window's lyrics, get an empty row. Returns the
- * rows and how many tokens have a target.
+ * lyrics (the Labeller's `yForWindow`; -1 for padding), `owner` is `characterWords`
+ * (src/align/accuracy.ts). Tokens in gaps, and tokens whose word has no key in this window's
+ * lyrics, get an empty row. Returns the rows and how many tokens have a target.
  */
 export function windowTargets(
   words: readonly WordTiming[],

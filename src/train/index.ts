@@ -8,5 +8,5 @@ export { PriorWorkerPool } from './prior-worker-pool';
 export { FusedAdam, learningRate, DEFAULT_OPTIMIZER } from './optimizer';
 export type { OptimizerConfig } from './optimizer';
 export { installTrainingGradients } from './gradients';
-export { alignmentTerm, alignLossHead, characterWords, configuredAlignHead, windowTargets, ALIGN_LOSS_EPSILON } from './align-loss';
+export { alignmentTerm, alignLossHead, configuredAlignHead, windowTargets, ALIGN_LOSS_EPSILON } from './align-loss';
 export type { AlignLossSettings, AlignTargets } from './align-loss';

@@ -11,7 +11,8 @@ import { Prior } from '../prior/prior';
 import { Rng } from '../rng';
 import { encodeChunked } from '../vqvae/streaming';
 import { VQVAE } from '../vqvae/vqvae';
-import { AlignTargets, characterWords, windowTargets } from './align-loss';
+import { characterWords } from '../align/accuracy';
+import { AlignTargets, windowTargets } from './align-loss';
 import type { PriorBatch } from './prior-trainer';
 
 /**

@@ -82,6 +82,12 @@ export interface TrainDefaultOptions extends CorpusSettings {
    * gradient dominates the clipped norm and slows the music loss.
    */
   topAlignLoss: number;
+  /**
+   * With the alignment term, gaps of at least this many seconds between sung words (and the
+   * stretches before the first word and after the last) target the characters between the words
+   * (`train-prior --align-breaks`); 0: breaks get no target.
+   */
+  topAlignBreaks: number;
   /** Windows per step for every model. */
   batchSize: number;
   saveEvery: number;
@@ -142,6 +148,7 @@ export const DEFAULTS: TrainDefaultOptions = {
   priorLr: 1e-3,
   priorWarmup: 20,
   topAlignLoss: 0.1,
+  topAlignBreaks: 0,
   batchSize: 4,
   saveEvery: 20,
   workers: Math.min(2, os.cpus().length),
@@ -327,7 +334,7 @@ async function trainOnePrior(o: TrainDefaultOptions, r: ReturnType<typeof priorR
     batchSize: o.batchSize,
     lr: o.priorLr,
     train: { lr_warmup: o.priorWarmup },
-    ...(r.level === 2 && o.topAlignLoss > 0 ? { alignLoss: o.topAlignLoss } : {}),
+    ...(r.level === 2 && o.topAlignLoss > 0 ? { alignLoss: o.topAlignLoss, ...(o.topAlignBreaks > 0 ? { alignBreaks: o.topAlignBreaks } : {}) } : {}),
     saveEvery: o.saveEvery,
     workers: o.workers,
     warn: (m) => log(`${r.stage}: warning: ${m}`),

@@ -8,7 +8,7 @@ import { progressLine } from './progress';
 import type { Command } from './main';
 
 const USAGE =
-  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-head L/H] [--quiet]';
+  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-breaks S] [--align-head L/H] [--quiet]';
 
 const DETAILS = [
   'The data folder holds audio files (wav, flac, mp3, ogg) with JSON sidecars: song.wav + song.json',
@@ -25,6 +25,9 @@ const DETAILS = [
   'sung inside a word, -log of the alignment head\'s attention on that word\'s lyric characters, averaged over',
   'such tokens; logged as align_loss (and heldout_align_loss at saves). The head is the preset\'s alignment_layer/',
   'alignment_head (default_top: 7/0), or --align-head L/H (a lyric layer), which the saved model then names.',
+  '--align-breaks S (with --align-loss) also targets the breaks: while no word is sung in a gap of at least S seconds,',
+  'or before the first word or after the last, the head\'s target is the characters between the words (the line',
+  'break), or before the first word the lyrics\' padding. Without it the head reads the coming line through a break.',
   'W = 0.1 suits default_top: the head learns as fast as at W = 1, whose gradient (~15x the loss\'s) is clipped',
   'with the loss\'s and costs bits per token.',
 ].join('\n');
@@ -79,6 +82,7 @@ export const trainPriorCommand: Command = {
       workers: { type: 'string' },
       init: { type: 'string' },
       'align-loss': { type: 'string' },
+      'align-breaks': { type: 'string' },
       'align-head': { type: 'string' },
       quiet: { type: 'boolean' },
     }, 0);
@@ -111,6 +115,7 @@ export const trainPriorCommand: Command = {
       workers: parseWorkers(args.values.workers, 'train-prior'),
       init: str('init'),
       alignLoss: alignWeight(args.values['align-loss']),
+      alignBreaks: positive(args.values['align-breaks'], 'align-breaks', false),
       alignHead: alignHead(args.values['align-head']),
       warn: (message) => process.stderr.write(`jukebox: warning: ${message}\n`),
       onEncode: (done, total) => {

@@ -166,9 +166,10 @@ export class PriorWindows {
 
   /**
    * `alignTargets`: batches carry the guided alignment loss's targets (`PriorBatch.align`) from
-   * the songs' sidecar words (a top prior with lyrics only).
+   * the songs' sidecar words (a top prior with lyrics only); its `breakSeconds` also targets the
+   * breaks (`windowTargets`). Null: no targets.
    */
-  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets = false) {
+  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets: { breakSeconds: number | null } | null = null) {
     const ds = prior.condDownsample ?? 1;
     this.counts = songs.map((s) => {
       let last = s.codes[0].length - prior.nCtx;
@@ -214,7 +215,7 @@ export class PriorWindows {
     const labeller = prior.labeller;
     const cols = labeller?.labelLength ?? 0;
     const y = labeller === null ? null : new Int32Array(windows.length * cols);
-    const targets = this.alignTargets ? new Uint8Array(windows.length * n * prior.nTokens) : null;
+    const targets = this.alignTargets !== null ? new Uint8Array(windows.length * n * prior.nTokens) : null;
     let targeted = 0;
     windows.forEach((w, i) => {
       const song = this.songs[w.song];
@@ -228,7 +229,7 @@ export class PriorWindows {
         if (targets !== null && words !== undefined && words.length > 0) {
           let owner = this.owners.get(w.song);
           if (owner === undefined) this.owners.set(w.song, (owner = characterWords(labels.info[0].lyrics, words)));
-          const t = windowTargets(words, owner, row.indices[0], w.start, n, prior.rawToTokens / prior.sampleRate);
+          const t = windowTargets(words, owner, row.indices[0], w.start, n, prior.rawToTokens / prior.sampleRate, this.alignTargets!.breakSeconds);
           targets.set(t.targets, i * t.targets.length);
           targeted += t.tokens;
         }

@@ -53,6 +53,8 @@ interface RunSettings {
   songs: string[];
   /** Weight of the guided alignment loss (0 or absent: the reference's procedure). */
   align_loss?: number;
+  /** Its breaks' minimum length in seconds (absent: breaks get no target). */
+  align_breaks?: number;
   /** The prior file a fine-tuning run started from (`--init`), absolute. */
   init?: string;
 }
@@ -88,6 +90,13 @@ export interface TrainPriorOptions {
    * W × the alignment head's term on songs with sidecar words. Default 0: the reference's procedure.
    */
   alignLoss?: number;
+  /**
+   * With the alignment loss, also target the breaks: gaps of at least this many seconds between
+   * sung words, and the stretches before the first word and after the last, target the lyric
+   * characters that separate the words there (align-loss.ts `windowTargets`). Default: breaks get
+   * no target. Fresh runs; a resume must give the same value or none.
+   */
+  alignBreaks?: number;
   /**
    * The head the alignment loss supervises (fresh runs), stored in the model as its
    * alignment_layer/alignment_head; default the preset's.
@@ -220,6 +229,9 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
   let vqvaeFile: string;
   const alignWeight = options.alignLoss;
   if (alignWeight !== undefined && !(Number.isFinite(alignWeight) && alignWeight >= 0)) throw new JukeboxError(`train-prior: --align-loss must be a number ≥ 0, got ${alignWeight}`);
+  const alignBreaks = options.alignBreaks;
+  if (alignBreaks !== undefined && !(Number.isFinite(alignBreaks) && alignBreaks > 0)) throw new JukeboxError(`train-prior: --align-breaks must be a number of seconds > 0, got ${alignBreaks}`);
+  if (alignBreaks !== undefined && !options.resume && !(alignWeight !== undefined && alignWeight > 0)) throw new JukeboxError('train-prior: --align-breaks sets targets of the alignment loss; it needs --align-loss W > 0');
   if (options.resume) {
     if (options.init !== undefined) throw new JukeboxError('train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
     ({ config, settings, tables, resumed, rng, train } = withRunState(outDir, STATE_FORMAT, (state) => {
@@ -249,6 +261,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       { flag: 'batch-size', saved: settings.batch_size, given: options.batchSize },
       { flag: 'lr', saved: train.lr!, given: options.lr },
       { flag: 'align-loss', saved: settings.align_loss ?? 0, given: alignWeight },
+      { flag: 'align-breaks', saved: settings.align_breaks ?? 'none', given: alignBreaks },
       { flag: 'align-head', saved: `${config.alignment_layer}/${config.alignment_head}`, given: options.alignHead && `${options.alignHead.layer}/${options.alignHead.head}` },
     ]);
     vqvaeFile = options.vqvae ?? settings.vqvae;
@@ -273,6 +286,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       batch_size: options.batchSize ?? 4,
       songs: [],
       align_loss: alignWeight ?? 0,
+      ...(alignBreaks === undefined ? {} : { align_breaks: alignBreaks }),
       ...(options.init === undefined ? {} : { init: path.resolve(options.init) }),
     };
   }
@@ -316,8 +330,9 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
     const start = resumed?.weights ?? initial?.weights;
     prior = start === undefined ? randomPrior(config, settings.seed, { labelTables: tables }) : new Prior(config, weightMap(start), { labelTables: tables, warn });
     initial = null;
-    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), alignLoss !== undefined);
-    const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), scoredHead !== undefined);
+    const targetRule = { breakSeconds: settings.align_breaks ?? null };
+    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), alignLoss === undefined ? null : targetRule);
+    const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), scoredHead === undefined ? null : targetRule);
     for (const s of [...trainWindows.tooShort, ...heldWindows.tooShort]) warn(`${s.file}: skipped: shorter than one window of ${prior.nCtx} tokens (${(prior.sampleLength / config.sr).toFixed(2)} s)`);
     if (trainWindows.total === 0) throw new JukeboxError(`--data: no training song is as long as one window (${(prior.sampleLength / config.sr).toFixed(2)} s)`, settings.data);
     trainer = new PriorTrainer(prior, train);

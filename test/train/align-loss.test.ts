@@ -80,6 +80,34 @@ describe('alignment targets', () => {
     expect(windowTargets(words, owner, [0, 1, 2], 2, 4, 0.5).tokens).toBe(0);
   });
 
+  it('with breakSeconds, targets in a long enough gap the characters between its words, and leaves shorter gaps alone', () => {
+    const owner = characterWords(characters, words);
+    const identity = Array.from({ length: characters.length }, (_, i) => i);
+    const keysOf = (targets: Uint8Array) => (t: number) => identity.filter((k) => targets[t * identity.length + k] === 1);
+    // The gap 2–3 s lasts 1 s: a break at 1 s and under, its tokens (2.25, 2.75 s) target ",  " (keys 7–9).
+    const breaks = windowTargets(words, owner, identity, 0, 8, 0.5, 1);
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map(keysOf(breaks.targets))).toEqual([[0, 1, 2], [0, 1, 2], [4, 5, 6], [4, 5, 6], [7, 8, 9], [7, 8, 9], [10, 11, 12, 13, 14], [10, 11, 12, 13, 14]]);
+    expect(breaks.tokens).toBe(8);
+    // Over 1 s it is not a break: the words' targets only, as without breakSeconds.
+    const longer = windowTargets(words, owner, identity, 0, 8, 0.5, 1.5);
+    expect(Array.from(longer.targets)).toEqual(Array.from(windowTargets(words, owner, identity, 0, 8, 0.5).targets));
+    expect(longer.tokens).toBe(6);
+  });
+
+  it('with breakSeconds, targets the padding before the lyrics ahead of the first word, and the characters after the last word after it', () => {
+    // "one two." sung 1–2 s and 2–3 s; the Labeller pads short lyrics at the start (index -1).
+    const timed = [{ word: 'one', start: 1, end: 2 }, { word: 'two', start: 2, end: 3 }];
+    const owner = characterWords('one two.', timed);
+    const indices = [-1, -1, 0, 1, 2, 3, 4, 5, 6, 7];
+    // 1 s per token: 0.5 (before "one"), 1.5 (one), 2.5 (two), 3.5 (after "two": ".").
+    const { targets, tokens } = windowTargets(timed, owner, indices, 0, 4, 1, 10);
+    const keysOf = (t: number) => indices.map((_, k) => k).filter((k) => targets[t * indices.length + k] === 1);
+    expect([0, 1, 2, 3].map(keysOf)).toEqual([[0, 1], [2, 3, 4], [6, 7, 8], [9]]);
+    expect(tokens).toBe(4);
+    // A window whose lyric keys start past the padding has no key for the intro: no target there.
+    expect(windowTargets(timed, owner, [0, 1, 2, 3], 0, 1, 1, 10).tokens).toBe(0);
+  });
+
   it('follows the Labeller\'s cleaning of the lyrics (the characters the model reads)', () => {
     const prior = randomPrior(priorPreset('tiny_top'), 1, { labelTables: { artists: new Map([['unknown', 0]]), genres: new Map([['unknown', 0]]) } });
     const lyrics = 'Héllo, wörld!  Don\'t stop';
@@ -200,6 +228,47 @@ describe('train-prior with --align-loss on tiny_top', () => {
     // The trained model names the supervised head, so alignment reads it.
     expect([r.model.config.alignment_layer, r.model.config.alignment_head]).toEqual([3, 0]);
     r.model.dispose();
+  }, 60_000);
+});
+
+describe('train-prior --align-breaks', () => {
+  const options = (out: string, extra: Partial<TrainPriorOptions>): TrainPriorOptions => ({
+    outDir: path.join(dir, out), steps: 2, data: DATA, vqvae: VQVAE_FILE, preset: 'tiny_top', seed: 1, batchSize: 4, saveEvery: 2,
+    alignHead: { layer: 3, head: 0 }, alignLoss: 1, warn: () => undefined, ...extra,
+  });
+
+  it('targets the gaps as well: another term from the same weights, kept on resume and refused changed', async () => {
+    // The timed songs leave a gap of about 0.07 s at each space: breaks at 0.05 s.
+    const breaks = await trainPrior(options('breaks', { alignBreaks: 0.05 }));
+    const words = await trainPrior(options('words', {}));
+    // The first step's music loss is the same (same weights and windows); the align term is not.
+    expect(breaks.metrics[0].bpd).toBe(words.metrics[0].bpd);
+    expect(breaks.metrics[0].align_loss).not.toBe(words.metrics[0].align_loss);
+    expect(breaks.metrics[1].heldout_align_loss).not.toBe(words.metrics[1].heldout_align_loss);
+    breaks.model.dispose();
+    words.model.dispose();
+    await expect(trainPrior(options('breaks', { resume: true, alignBreaks: 1, steps: 3 }))).rejects.toThrow(
+      'train-prior: --align-breaks cannot change when resuming: the run has 0.05, this command gives 1',
+    );
+    await expect(trainPrior(options('words', { resume: true, alignBreaks: 1, steps: 3 }))).rejects.toThrow(
+      'train-prior: --align-breaks cannot change when resuming: the run has \'none\', this command gives 1',
+    );
+    const resumed = await trainPrior({ outDir: path.join(dir, 'breaks'), steps: 3, resume: true, warn: () => undefined });
+    const again = await trainPrior(options('breaks-again', { alignBreaks: 0.05, steps: 3 }));
+    // The resumed run kept its breaks: its third step is a fresh run's.
+    expect(resumed.metrics[0].align_loss).toBeCloseTo(again.metrics[2].align_loss!, 5);
+    resumed.model.dispose();
+    again.model.dispose();
+  }, 120_000);
+
+  it('refuses --align-breaks without --align-loss, and a bad value, in one line', async () => {
+    const base = ['train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '1', '--out', path.join(dir, 'refused-breaks'), '--align-head', '3/0'];
+    const alone = await runJukebox(...base, '--align-breaks', '1');
+    expect(alone.stderr.trim()).toBe('jukebox: train-prior: --align-breaks sets targets of the alignment loss; it needs --align-loss W > 0');
+    const bad = await runJukebox(...base, '--align-loss', '1', '--align-breaks', '0');
+    expect(bad.stderr.trim()).toBe('jukebox: train-prior: --align-breaks must be a positive number, got \'0\'');
+    for (const r of [alone, bad]) expect(r.code).toBe(1);
+    expect(fs.existsSync(path.join(dir, 'refused-breaks', PRIOR_RUN_FILES.state))).toBe(false);
   }, 60_000);
 });
 

@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
+import { loadPrior } from '../../src/prior/load';
 import { runJukebox } from '../helpers';
 import { DEFAULTS, SHIPPED, trainDefault, TrainDefaultOptions } from '../../scripts/train-default';
 
@@ -21,8 +23,14 @@ describe('npm run train-default, end to end on tiny models', () => {
     sr: 22050,
     vqvaePreset: 'tiny',
     topPreset: 'tiny_top',
-    // tiny_top names no alignment head (the head finder picks one), so no guided alignment term.
+    // tiny_top names no alignment head (the head finder picks one), so no guided alignment term;
+    // its fine-tune runs without it too.
     topAlignLoss: 0,
+    topTuneSteps: 2,
+    topTuneAlignLoss: 0,
+    // Large enough for its second step to move the weights visibly past half-precision rounding.
+    topTuneLr: 1e-2,
+    topTuneWarmup: 1,
     up1Preset: 'tiny_upsampler',
     up0Preset: 'tiny_upsampler_level_0',
     vqvaeSteps: 2,
@@ -62,9 +70,22 @@ describe('npm run train-default, end to end on tiny models', () => {
     expect(ev.upsamplers.map((u) => u.level)).toEqual([1, 0]);
 
     const saved = JSON.parse(fs.readFileSync(path.join(options.out, 'eval.json'), 'utf8'));
-    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
+    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
     const models = fs.readFileSync(path.join(options.out, 'training.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).model);
-    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_1', 'prior_level_0']));
+    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_1', 'prior_level_0']));
+    // The fine-tune ships as the top prior: its weights, and the steps of both runs.
+    const topMeta = readSafetensorsHeader(path.join(options.out, SHIPPED.prior(2))).metadata;
+    expect(topMeta.steps).toBe('4');
+    expect(topMeta.description).toContain('trained 2 steps, then fine-tuned 2 steps');
+    const { model: tuned } = loadPrior(path.join(options.run, 'prior_level_2_tune', 'prior.safetensors'));
+    const { model: base } = loadPrior(path.join(options.run, 'prior_level_2', 'prior.safetensors'));
+    const { model: shippedTop } = loadPrior(path.join(options.out, SHIPPED.prior(2)));
+    const name = 'prime_x_out.weight';
+    const close = (a: Float32Array, b: Float32Array) => a.every((x, i) => Math.abs(x - b[i]) <= 1e-3 * Math.max(1, Math.abs(b[i])));
+    const values = (m: typeof tuned) => m.weights.get(name).dataSync() as Float32Array;
+    expect(close(values(shippedTop), values(tuned))).toBe(true);
+    expect(close(values(tuned), values(base))).toBe(false);
+    for (const m of [tuned, base, shippedTop]) m.dispose();
     expect(fs.readFileSync(path.join(options.out, 'README.md'), 'utf8')).toContain('| lyrics |');
     // One encoding serves the three prior runs.
     expect(fs.lstatSync(path.join(options.run, 'prior_level_0', 'codes')).isSymbolicLink()).toBe(true);
@@ -78,6 +99,12 @@ describe('npm run train-default, end to end on tiny models', () => {
     expect(again).toContain('prior_level_1: already at step 2');
     expect(again.some((l) => l.startsWith('prior_level_2: step 3/3 saved'))).toBe(true);
     expect(again.some((l) => l.startsWith('prior_level_2: step 1/'))).toBe(false);
+    // The fine-tune started from step 2's weights: it is kept aside and tunes step 3's afresh.
+    const aside = path.join(options.run, 'prior_level_2_tune-from-step-2');
+    expect(again).toContain(`prior_level_2_tune: tuned prior_level_2 at step 2, which is now at step 3; moved to ${aside}, starting afresh`);
+    expect(again.some((l) => l.startsWith('prior_level_2_tune: step 2/2 saved'))).toBe(true);
+    expect(fs.existsSync(path.join(aside, 'prior.safetensors'))).toBe(true);
+    expect(fs.readFileSync(path.join(options.run, 'prior_level_2_tune', 'tuned_from_step.txt'), 'utf8').trim()).toBe('3');
   });
 
   it('jukebox info on the exported top prior lists the artists and genres it was trained on', async () => {

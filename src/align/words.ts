@@ -62,7 +62,10 @@ export interface AlignWordsOptions {
  * (words sung back to back). A word's score at a token is the log of the largest attention any of
  * its characters gets there; a gap's is the log of the larger of the attention on its own
  * characters (spaces, line breaks, punctuation) and a background level (`gapLevel` × uniform over
- * the lyric window). The best path maximises the summed scores; a word's start and end are its
+ * the lyric window). The gap before the first word also counts the attention on the padding keys
+ * that precede lyrics shorter than the lyric window (the part of the row missing from the matrix):
+ * a head trained with break targets (`train-prior --align-breaks`) looks there until singing
+ * starts. The best path maximises the summed scores; a word's start and end are its
  * first token and one past its last, in seconds. Attention is scored above each character's floor
  * (`columnFloors`, its median over the song), which discounts heads' attention sinks. The chain holds the words whose characters some
  * window read (columns with any attention): when the codes are an excerpt of a longer song, the
@@ -142,12 +145,21 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
   // States: 2k = gap before word k (k = 0..n), 2k + 1 = word k (of the chain).
   const S = 2 * n + 1;
   const emit = new Float64Array(S);
+  /**
+   * The attention a row gives the padding keys before the lyrics, which the stitched matrix drops
+   * as the reference does: 1 minus the row's sum (0 for a row no window wrote).
+   */
+  const padding = (row: number): number => {
+    let sum = 0;
+    for (let c = 0; c < nChars; c++) sum += map[row + c];
+    return sum > 0 ? Math.max(0, 1 - sum) : 0;
+  };
   const emission = (t: number): void => {
     const row = t * nChars;
     for (let k = 0; k <= n; k++) {
       const from = k === 0 ? 0 : chain[k - 1].to;
       const to = k === n ? nChars : chain[k].from;
-      let best = background;
+      let best = k === 0 ? Math.max(background, padding(row)) : background;
       for (let c = from; c < to; c++) best = Math.max(best, map[row + c] - floor[c]);
       emit[2 * k] = best === background ? logBackground : Math.log(best + eps);
       if (k < n) {

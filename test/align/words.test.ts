@@ -97,6 +97,23 @@ describe('alignWords', () => {
     expect(words[4].start).toBeCloseTo(140 * 0.008, 9);
   });
 
+  it('keeps the first word from starting while the head looks at the padding before the lyrics', () => {
+    // Tokens 0..9, before the first word: 30% on its first character, the rest on the padding keys
+    // before the lyrics, which the stitched matrix does not hold (the rows sum to 0.3).
+    const n = LYRICS.length;
+    const before = (share: number) => {
+      const map = syntheticMap(LYRICS, 260, SPANS);
+      for (let t = 0; t < 10; t++) {
+        map.fill(0, t * n, (t + 1) * n);
+        map[t * n] = share;
+      }
+      return alignWords(syntheticAttention(LYRICS, 260, [map]), 0, 0);
+    };
+    expect(before(0.3)[0].start).toBeCloseTo(10 * 0.008, 9);
+    // The same rows with no padding to look at: all on the first word, which then starts at once.
+    expect(before(1)[0].start).toBe(0);
+  });
+
   it('gives every word at least one token and keeps them in order, even from attention that says nothing', () => {
     const map = new Float32Array(30 * LYRICS.length).fill(1 / LYRICS.length);
     const words = alignWords(syntheticAttention(LYRICS, 30, [map]), 0, 0);

@@ -145,7 +145,8 @@ export const DEFAULTS: TrainDefaultOptions = {
   // at step 3500 (10.0 at step 250, 7.56 at 1500, 6.69 at 3500, 6.27 at 6000). From 1500 to 6000
   // steps the own lyrics won on 18 held-out songs of 24 instead of 16, and the alignment's median
   // onset error fell from 1.77 s to 1.25 s; the upsamplers fell from 9.6 / 8.9 to 6.3 / 6.5 bits
-  // per token from 1000 to 3000 steps. The whole run stays near 3.2 hours.
+  // per token from 1000 to 3000 steps. The whole run, with the top prior's fine-tune, takes about
+  // 4 hours (3.2 hours before it, and 46 minutes for the fine-tune on a machine shared with other work).
   topSteps: 6000,
   up1Steps: 3000,
   up0Steps: 3000,
@@ -164,10 +165,11 @@ export const DEFAULTS: TrainDefaultOptions = {
   // The alignment head learns which line is sung from the first run, but reads the coming line
   // through every instrumental break, so line onsets come early (1.25 s median onset error on the
   // held-out songs after 6000 steps). Fine-tuned with the breaks targeted at weight 1, it marks
-  // them: 1.15 s after 750 steps, 0.98 s after 2250 and 0.90 s after 4250, with the held-out bits
-  // per token still falling (6.27 to 6.21). Trained that way from the first step instead (weight
+  // most of them: 0.88 s after 4250 steps (13 of 24 songs beating the even-spread baseline, 11
+  // before it with the same decoding), with the held-out bits per token still falling (6.27 to 6.13); a first run of it gave
+  // 1.15 s after 750 steps and 0.98 s after 2250. Trained that way from the first step instead (weight
   // 1, breaks of 1 s), the prior lost 0.65 bits per token against this recipe at every save to
-  // step 3250, and its alignment at step 3000 was 1.57 s: the words come first, then the breaks.
+  // step 3250, and its alignment at step 3000 was 1.57 s: the music and the lines first, then the breaks.
   topTuneSteps: 4250,
   topTuneLr: 5e-4,
   topTuneWarmup: 100,
@@ -448,12 +450,12 @@ async function exportWeights(o: TrainDefaultOptions, log: Log): Promise<void> {
   log(`exported to ${o.out}`);
 }
 
-/** A shipped run's steps, counting those of the run it fine-tunes. */
+/** A shipped run's steps, counting those of the run it fine-tunes, in all and in words. */
 function trainedSteps(r: PriorRun): { total: number; text: string } {
   const own = savedStep(r.dir);
   if (r.tunes === undefined) return { total: own, text: `${own} steps` };
   const base = savedStep(r.tunes.dir);
-  return { total: base + own, text: `${base} steps, then fine-tuned ${own} steps with the alignment term's breaks` };
+  return { total: base + own, text: `${base} steps, then fine-tuned ${own} steps (${r.stage})` };
 }
 
 function mean(xs: number[]): number {
@@ -636,7 +638,7 @@ priors carry their artist and genre tables in their metadata (\`jukebox info\` l
 | file | model | preset | size | trained |
 |---|---|---|---|---|
 | \`${SHIPPED.vqvae}\` | VQ-VAE, hops 8/32/128, ${vq.l_bins} codes per level, width ${vq.width}, depth ${vq.depth} | \`${o.vqvaePreset}\` | ${size(SHIPPED.vqvae)} MB | ${steps.vqvae} × ${o.batchSize} windows of ${vq.sample_length} samples |
-| \`${SHIPPED.prior(2)}\` | top prior, ${top.n_ctx} tokens (${fmt((top.n_ctx * rawToTokens(top, top.level)) / top.sr, 2)} s), width ${top.prior_width}, depth ${top.prior_depth}, ${top.heads} heads; lyrics encoder (${top.n_tokens} characters) read by encoder-decoder layers (5b_lyrics design) | \`${o.topPreset}\` | ${size(SHIPPED.prior(2))} MB | ${steps[2]} × ${o.batchSize} windows |
+| \`${SHIPPED.prior(2)}\` | top prior, ${top.n_ctx} tokens (${fmt((top.n_ctx * rawToTokens(top, top.level)) / top.sr, 2)} s), width ${top.prior_width}, depth ${top.prior_depth}, ${top.heads} heads; lyrics encoder (${top.n_tokens} characters) read by encoder-decoder layers (5b_lyrics design) | \`${o.topPreset}\` | ${size(SHIPPED.prior(2))} MB | ${steps[2]}; ${o.batchSize} windows per step |
 | \`${SHIPPED.prior(1)}\` | level-1 upsampler, ${up[0].n_ctx} tokens, width ${up[0].prior_width}, depth ${up[0].prior_depth} | \`${o.up1Preset}\` | ${size(SHIPPED.prior(1))} MB | ${steps[1]} × ${o.batchSize} windows |
 | \`${SHIPPED.prior(0)}\` | level-0 upsampler, ${up[1].n_ctx} tokens, width ${up[1].prior_width}, depth ${up[1].prior_depth} | \`${o.up0Preset}\` | ${size(SHIPPED.prior(0))} MB | ${steps[0]} × ${o.batchSize} windows |
 

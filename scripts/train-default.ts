@@ -337,6 +337,13 @@ function shippedRuns(o: TrainDefaultOptions): PriorRun[] {
   return runs.filter((r) => !runs.some((later) => later.tunes === r));
 }
 
+/** Makes a prior run's folder, its `codes` linked to the run's shared cache (`<run>/codes`). */
+function linkCodes(o: TrainDefaultOptions, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const link = path.join(dir, PRIOR_RUN_FILES.codes);
+  if (!fs.existsSync(link)) fs.symlinkSync(path.relative(dir, path.join(o.run, 'codes')), link);
+}
+
 /**
  * Encodes both corpora at every level once, into the cache layout train-prior reads
  * (`codes/<VQ-VAE hash>/<file hash>`), and points each prior run's `codes` there, so the three
@@ -359,9 +366,7 @@ async function encodeAll(o: TrainDefaultOptions, log: Log): Promise<PriorSong[]>
         fs.renameSync(r.dir, aside);
         log(`${r.stage}: trained on an older VQ-VAE's codes; moved to ${aside}, starting afresh`);
       }
-      fs.mkdirSync(r.dir, { recursive: true });
-      const link = path.join(r.dir, PRIOR_RUN_FILES.codes);
-      if (!fs.existsSync(link)) fs.symlinkSync(path.relative(r.dir, cache), link);
+      linkCodes(o, r.dir);
     }
     const encode = (dir: string, name: string) =>
       encodeSongs(corpusSongs(dir), model, hash, levels, cache, (done, total) => {
@@ -388,8 +393,7 @@ async function trainOnePrior(o: TrainDefaultOptions, r: PriorRun, log: Log, flus
       // The run it tunes trained further: keep this one aside and tune the new weights afresh.
       const aside = `${r.dir}-from-step-${from}`;
       fs.renameSync(r.dir, aside);
-      fs.mkdirSync(r.dir);
-      fs.symlinkSync(fs.readlinkSync(path.join(aside, PRIOR_RUN_FILES.codes)), path.join(r.dir, PRIOR_RUN_FILES.codes));
+      linkCodes(o, r.dir);
       log(`${r.stage}: tuned ${r.tunes.stage} at step ${from}, which is now at step ${base}; moved to ${aside}, starting afresh`);
       step = 0;
     }

@@ -66,6 +66,18 @@ export function characterWords(characters: string, words: readonly WordTiming[])
   return owner;
 }
 
+/** Each timed word's first and one-past-last character, from `characterWords`' `owner` (-1: a word not paired). */
+export function wordSpans(owner: Int32Array, words: number): { from: Int32Array; to: Int32Array } {
+  const from = new Int32Array(words).fill(-1);
+  const to = new Int32Array(words).fill(-1);
+  owner.forEach((w, c) => {
+    if (w < 0) return;
+    if (from[w] < 0) from[w] = c;
+    to[w] = c + 1;
+  });
+  return { from, to };
+}
+
 function median(values: number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
@@ -134,10 +146,7 @@ export function headTracking(map: Float32Array, tokens: number, characters: stri
   const lineOf = new Int32Array(nChars);
   for (let c = 1; c < nChars; c++) lineOf[c] = lineOf[c - 1] + (characters[c - 1] === '\n' ? 1 : 0);
   // Each true word's first character in the lyrics (-1: not paired), for its line.
-  const firstChar = new Int32Array(truth.length).fill(-1);
-  owner.forEach((j, c) => {
-    if (j >= 0 && firstChar[j] < 0) firstChar[j] = c;
-  });
+  const firstChar = wordSpans(owner, truth.length).from;
   let counted = 0;
   let onWord = 0;
   let onLine = 0;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { lyricLayers } from '../align/capture';
+import { wordSpans } from '../align/accuracy';
 import type { WordTiming } from '../align/words';
 import { JukeboxError } from '../errors';
 import type { Prior } from '../prior/prior';
@@ -61,23 +62,9 @@ export function windowTargets(
   breakSeconds: number | null = null,
 ): { targets: Uint8Array; tokens: number } {
   const nTokens = indices.length;
-  // Each timed word's first and one-past-last character in the cleaned lyrics (-1: none).
-  const from = new Int32Array(words.length).fill(-1);
-  const to = new Int32Array(words.length).fill(-1);
-  owner.forEach((w, c) => {
-    if (w < 0) return;
-    if (from[w] < 0) from[w] = c;
-    to[w] = c + 1;
-  });
+  const { from, to } = wordSpans(owner, words.length);
   const firstLyricKey = indices.findIndex((c) => c >= 0);
-  /** Whether key k (lyric index c) is a target in the break before word `next` (words.length: after the last). */
-  const inBreak = (k: number, c: number, next: number): boolean => {
-    if (c < 0) return next === 0 && (firstLyricKey < 0 || k < firstLyricKey);
-    const after = next === 0 ? 0 : to[next - 1];
-    const before = next === words.length ? owner.length : from[next];
-    return after >= 0 && before >= 0 && after <= c && c < before;
-  };
-  /** Whether the gap before word `next` is a break. */
+  /** Whether the gap before word `next` (words.length: after the last) is a break. */
   const isBreak = (next: number): boolean =>
     breakSeconds !== null && (next === 0 || next === words.length || words[next].start - words[next - 1].end >= breakSeconds);
   const targets = new Uint8Array(nCtx * nTokens);
@@ -85,15 +72,25 @@ export function windowTargets(
   for (let t = 0; t < nCtx; t++) {
     const time = (start + t + 0.5) * secondsPerToken;
     const sung = words.findIndex((word) => word.start <= time && time < word.end);
-    let next = -1;
+    // In a break: the lyric characters [lo, hi) between the words around it (none when either is
+    // unpaired), and before the first word also the padding keys ahead of the lyrics.
+    let lo = 0;
+    let hi = 0;
+    let padding = false;
     if (sung < 0) {
-      next = words.findIndex((word) => word.start > time);
+      let next = words.findIndex((word) => word.start > time);
       if (next < 0) next = words.length;
       if (!isBreak(next)) continue;
+      const after = next === 0 ? 0 : to[next - 1];
+      const before = next === words.length ? owner.length : from[next];
+      if (after >= 0 && before >= 0) [lo, hi] = [after, before];
+      padding = next === 0;
     }
     let any = false;
     indices.forEach((c, k) => {
-      const hit = sung >= 0 ? c >= 0 && c < owner.length && owner[c] === sung : inBreak(k, c, next);
+      const hit = sung >= 0 ? c >= 0 && c < owner.length && owner[c] === sung
+        : c < 0 ? padding && (firstLyricKey < 0 || k < firstLyricKey)
+        : lo <= c && c < hi;
       if (hit) {
         targets[t * nTokens + k] = 1;
         any = true;

@@ -221,7 +221,7 @@ export async function alignAccuracy(o: AlignAccuracyOptions, log: Log = console.
       let tracking: HeadTracking | undefined;
       const { attention } = result;
       const headAccuracy = ranked.map((h) => {
-        const timed = alignWords(attention, h.layer, h.head);
+        const timed = alignWords(attention, h.layer, h.head, { decoding: result.decoding });
         const tracked = headTracking(headMap(attention, h.layer, h.head), attention.tokens, attention.characters, attention.secondsPerToken, truth);
         if (h.layer === used.layer && h.head === used.head) {
           words = timed;

@@ -3,7 +3,7 @@ import type { SongMetadata } from '../labels/index';
 import type { Prior } from '../prior/prior';
 import { captureLyricAttention, lyricLayers, type LyricAttention } from './capture';
 import { rankHeads, type HeadScore } from './heads';
-import { ALIGNMENT_METHOD, alignWords, type AlignWordsOptions, type WordTiming } from './words';
+import { ALIGNMENT_METHODS, alignWords, type AlignmentDecoding, type AlignWordsOptions, type WordTiming } from './words';
 
 /** What `alignLyrics` found: alignment.json's fields, the captured attention and the head ranking. */
 export interface AlignmentResult {
@@ -16,6 +16,8 @@ export interface AlignmentResult {
   characters: string[];
   words: WordTiming[];
   method: string;
+  /** How the words were decoded from the head's attention (`method` names it). */
+  decoding: AlignmentDecoding;
   /** Every head of the captured layers (all lyric layers when the head was searched for). */
   attention: LyricAttention;
   /** The head finder's ranking, best first, when it ran. */
@@ -59,7 +61,9 @@ export function checkHeadChoice(prior: Prior, layer: number | undefined, head: n
  * first with `findHead`; the prior's `alignment_layer`/`alignment_head` (the published 5b_lyrics
  * 68/2 and 1b_lyrics 63/0); otherwise the head finder's first, since for a prior trained here which
  * head specialises is only known after training. Only the layers needed are captured: the chosen
- * layer's heads, or every lyric layer when ranking. Times are seconds from `zTop`'s first token.
+ * layer's heads, or every lyric layer when ranking. The words are decoded as `decoding` says,
+ * else as the prior's `alignment_decoding` (whichever head was chosen). Times are seconds from
+ * `zTop`'s first token.
  */
 export async function alignLyrics(prior: Prior, zTop: Int32Array, meta: SongMetadata, opts: AlignLyricsOptions = {}): Promise<AlignmentResult> {
   const available = lyricLayers(prior);
@@ -86,7 +90,8 @@ export async function alignLyrics(prior: Prior, zTop: Int32Array, meta: SongMeta
     layer = ranking[0].layer;
     head = ranking[0].head;
   }
-  const words = alignWords(attention, layer!, head, { gapLevel: opts.gapLevel });
+  const decoding = opts.decoding ?? c.alignment_decoding;
+  const words = alignWords(attention, layer!, head, { gapLevel: opts.gapLevel, decoding });
   return {
     layer: layer!,
     head,
@@ -94,7 +99,8 @@ export async function alignLyrics(prior: Prior, zTop: Int32Array, meta: SongMeta
     hop_length: attention.hopLength,
     characters: [...attention.characters],
     words,
-    method: ALIGNMENT_METHOD,
+    method: ALIGNMENT_METHODS[decoding],
+    decoding,
     attention,
     ...(ranking ? { heads: ranking } : {}),
   };

@@ -16,10 +16,20 @@ export interface LyricWord {
 }
 
 /**
- * What `alignWords` does, as written to alignment.json's "method": Viterbi decoding of a
- * left-to-right model of words and the gaps between them (see `alignWords`).
+ * How `alignWords` reads a head's attention (a prior's `alignment_decoding`):
+ * - `words`: Viterbi over the words and the gaps between them (`wordPath`), for a head that
+ *   follows the sung word;
+ * - `lines`: Viterbi over the lines and the gaps between them (`linePath`), then the words within
+ *   each line (`lineWords`), for a head that knows which line is sung but not which word of it,
+ *   such as the default top prior's (README, "Lyric alignment").
  */
-export const ALIGNMENT_METHOD = 'viterbi-words-gaps';
+export type AlignmentDecoding = 'words' | 'lines';
+
+/** What each decoding is called in alignment.json's "method". */
+export const ALIGNMENT_METHODS: Record<AlignmentDecoding, string> = {
+  words: 'viterbi-words-gaps',
+  lines: 'viterbi-lines-gaps-then-words',
+};
 
 /**
  * Default background level of a gap, in multiples of uniform attention over the lyric window
@@ -51,8 +61,10 @@ export function lyricWords(characters: string): LyricWord[] {
 }
 
 export interface AlignWordsOptions {
-  /** Gap level in multiples of uniform attention over the lyric window (default `DEFAULT_GAP_LEVEL`). */
+  /** Gap level of the `words` decoding, in multiples of uniform attention over the lyric window (default `DEFAULT_GAP_LEVEL`). */
   gapLevel?: number;
+  /** How the attention is read (default `words`); `alignLyrics` passes the prior's `alignment_decoding`. */
+  decoding?: AlignmentDecoding;
 }
 
 /**
@@ -82,11 +94,22 @@ export interface AlignWordsOptions {
  */
 export function alignWords(attn: LyricAttention, layer: number, head: number, opts: AlignWordsOptions = {}, read?: Uint8Array): WordTiming[] {
   const map = headMap(attn, layer, head);
+  const decoding = opts.decoding ?? 'words';
+  if (!(decoding in ALIGNMENT_METHODS)) throw new JukeboxError(`align: decoding must be ${Object.keys(ALIGNMENT_METHODS).join(' or ')}, got '${decoding}'`);
+  const readChars = read ?? readCharacters(attn.maps.values(), attn.characters.length);
+  const timed: WordTiming[] = [];
+  if (decoding === 'lines') {
+    const words = lyricWords(attn.characters);
+    const times = lineWords(map, attn.tokens, attn.characters, readChars);
+    times.forEach((t, k) => {
+      if (t.start >= 0) timed.push({ word: words[k].word, start: t.start * attn.secondsPerToken, end: t.end * attn.secondsPerToken });
+    });
+    return timed;
+  }
   const gapLevel = opts.gapLevel ?? DEFAULT_GAP_LEVEL;
   if (!(gapLevel > 0)) throw new JukeboxError(`align: gap level must be > 0, got ${gapLevel}`);
   const background = Math.min(1, gapLevel / Math.max(1, attn.lyricWindow));
-  const path = wordPath(map, attn.tokens, attn.characters, background, read ?? readCharacters(attn.maps.values(), attn.characters.length));
-  const timed: WordTiming[] = [];
+  const path = wordPath(map, attn.tokens, attn.characters, background, readChars);
   lyricWords(attn.characters).forEach((w, k) => {
     if (path[k].first >= 0) timed.push({ word: w.word, start: path[k].first * attn.secondsPerToken, end: (path[k].last + 1) * attn.secondsPerToken });
   });
@@ -133,9 +156,7 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
   if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
   const all = lyricWords(characters);
   const span = all.map(() => ({ first: -1, last: -1 }));
-  // Only characters some window read have attention: the chain runs over the words they hold.
-  const readChar = read ?? readCharacters([map], nChars);
-  const chain = all.map((w, k) => ({ ...w, k })).filter((w) => readChar.subarray(w.from, w.to).some((r) => r === 1));
+  const chain = readWords(all, read ?? readCharacters([map], nChars));
   const n = chain.length;
   if (n === 0) return span;
   if (tokens < n) throw new JukeboxError(`align: the song has ${tokens} tokens, fewer than the ${n} words its windows read`);
@@ -145,21 +166,12 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
   // States: 2k = gap before word k (k = 0..n), 2k + 1 = word k (of the chain).
   const S = 2 * n + 1;
   const emit = new Float64Array(S);
-  /**
-   * The attention a row gives the padding keys before the lyrics, which the stitched matrix drops
-   * as the reference does: 1 minus the row's sum (0 for a row no window wrote).
-   */
-  const padding = (row: number): number => {
-    let sum = 0;
-    for (let c = 0; c < nChars; c++) sum += map[row + c];
-    return sum > 0 ? Math.max(0, 1 - sum) : 0;
-  };
   const emission = (t: number): void => {
     const row = t * nChars;
     for (let k = 0; k <= n; k++) {
       const from = k === 0 ? 0 : chain[k - 1].to;
       const to = k === n ? nChars : chain[k].from;
-      let best = k === 0 ? Math.max(background, padding(row)) : background;
+      let best = k === 0 ? Math.max(background, padding(map, row, nChars)) : background;
       for (let c = from; c < to; c++) best = Math.max(best, map[row + c] - floor[c]);
       emit[2 * k] = best === background ? logBackground : Math.log(best + eps);
       if (k < n) {
@@ -169,15 +181,38 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
       }
     }
   };
+  const states = gapChainViterbi(tokens, n, (t) => {
+    emission(t);
+    return emit;
+  });
+  for (let t = tokens - 1; t >= 0; t--) {
+    if (states[t] % 2 === 1) {
+      const w = span[chain[(states[t] - 1) / 2].k];
+      if (w.last < 0) w.last = t;
+      w.first = t;
+    }
+  }
+  return span;
+}
+
+/**
+ * The Viterbi path through a left-to-right chain `gap₀, item₀, gap₁, item₁, …, item_{n−1}, gap_n`
+ * (state 2k is the gap before item k, 2k + 1 item k): every token belongs to one state, states
+ * are visited in order, each item takes at least one token, and a gap may be skipped (items back
+ * to back). `emission(t)` gives token t's log score of each of the 2n + 1 states (it may reuse
+ * one array). Returns each token's state.
+ */
+function gapChainViterbi(tokens: number, n: number, emission: (t: number) => Float64Array): Int32Array {
+  const S = 2 * n + 1;
   // back[t·S + s]: how many states the path moved to reach s at t (0, 1 or 2).
   const back = new Uint8Array(tokens * S);
   let prev = new Float64Array(S).fill(-Infinity);
   let cur = new Float64Array(S);
-  emission(0);
+  let emit = emission(0);
   prev[0] = emit[0];
   prev[1] = emit[1];
   for (let t = 1; t < tokens; t++) {
-    emission(t);
+    emit = emission(t);
     for (let s = 0; s < S; s++) {
       let best = prev[s];
       let step = 0;
@@ -185,7 +220,7 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
         best = prev[s - 1];
         step = 1;
       }
-      // Skip a gap: word k−1 straight to word k.
+      // Skip a gap: item k−1 straight to item k.
       if (s % 2 === 1 && s >= 3 && prev[s - 2] > best) {
         best = prev[s - 2];
         step = 2;
@@ -195,14 +230,164 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
     }
     [prev, cur] = [cur, prev];
   }
+  const states = new Int32Array(tokens);
   let s = prev[S - 1] >= prev[S - 2] ? S - 1 : S - 2;
   for (let t = tokens - 1; t >= 0; t--) {
-    if (s % 2 === 1) {
-      const w = span[chain[(s - 1) / 2].k];
-      if (w.last < 0) w.last = t;
-      w.first = t;
-    }
+    states[t] = s;
     if (t > 0) s -= back[t * S + s];
   }
-  return span;
+  return states;
+}
+
+/**
+ * The words some window read, with their index in `all`: only characters a window read have
+ * attention, so the decodings run over the words they hold (`read`: see `readCharacters`).
+ */
+function readWords(all: LyricWord[], read: Uint8Array): (LyricWord & { k: number })[] {
+  return all.map((w, k) => ({ ...w, k })).filter((w) => read.subarray(w.from, w.to).some((r) => r === 1));
+}
+
+/**
+ * The attention the row starting at `row` gives the padding keys before the lyrics, which the
+ * stitched matrix drops as the reference does: 1 minus the row's sum (0 for a row no window wrote).
+ */
+function padding(map: Float32Array, row: number, nChars: number): number {
+  let sum = 0;
+  for (let c = 0; c < nChars; c++) sum += map[row + c];
+  return sum > 0 ? Math.max(0, 1 - sum) : 0;
+}
+
+/**
+ * Added to each attention mass before its log in `linePath` (a probability): a token where the head
+ * gives a line nothing costs log(0.02) ≈ −3.9, not −∞, so one stray row cannot break a line.
+ */
+export const LINE_MASS_FLOOR = 0.02;
+
+/**
+ * The share of a word's onset that `lineWords` takes from spreading the line's words evenly over
+ * its span; the rest comes from the head's own word boundaries within the line. Measured with the
+ * default top prior (head 7/0; median onset error, songs beating the even-spread baseline), on 24
+ * held-out and 24 training songs: 0 (the head's boundaries alone) 0.77 s, 14 songs / 0.58 s, 22;
+ * 0.3: 0.68 s, 16 / 0.38 s, 23; 0.5: 0.66 s, 20 / 0.42 s, 23; 0.7: 0.65 s, 19 / 0.49 s, 23;
+ * 1 (even spread alone) 0.74 s, 14 / 0.42 s, 22. The head's boundaries carry some of the truth
+ * but are noisy; half of each keeps most of both.
+ */
+export const LINE_EVEN_SHARE = 0.5;
+
+/** One line of the lyrics as `linePath` times it: its words (indices into `lyricWords`) and its first and last token. */
+export interface TimedLine {
+  words: number[];
+  first: number;
+  last: number;
+}
+
+/**
+ * The lines of the `lines` decoding: Viterbi over a left-to-right chain `gap₀, line₀, gap₁, …,
+ * line_{L−1}, gap_L` (every line takes at least one token, a gap may be empty). At each token the
+ * head's attention says two things, both scored: whether anything is sung, and which line. A gap
+ * scores log(b + ε), where b is the attention on the characters between words (spaces, line breaks,
+ * punctuation) plus the padding before short lyrics: where a head trained with break targets
+ * (`train-prior --align-breaks`) looks while nothing is sung. Line k scores log(1 − b + ε) +
+ * log(m_k + ε), where m_k is the attention on the line's characters (its first word's first to its
+ * last word's last). Summing over the line, not taking one character's best as `wordPath` does,
+ * fits a head that spreads over the sung line. ε is `LINE_MASS_FLOOR`. Lines are the lyrics' own
+ * (split at line breaks), over the words some window read (`read`, as in `wordPath`). It needs a
+ * head that marks breaks: attention spread over a line's letters while nothing is sung (what an
+ * untrained head does) reads as singing, where the `words` decoding's gap level would call it a gap.
+ */
+export function linePath(map: Float32Array, tokens: number, characters: string, read?: Uint8Array): TimedLine[] {
+  const nChars = characters.length;
+  if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
+  const chain = readWords(lyricWords(characters), read ?? readCharacters([map], nChars));
+  const lines: (TimedLine & { from: number; to: number })[] = [];
+  let lineOfPrevious = -1;
+  for (const w of chain) {
+    let line = 0;
+    for (let c = 0; c < w.from; c++) if (characters[c] === '\n') line++;
+    if (line !== lineOfPrevious) lines.push({ words: [], first: -1, last: -1, from: w.from, to: w.to });
+    const current = lines[lines.length - 1];
+    current.words.push(w.k);
+    current.to = w.to;
+    lineOfPrevious = line;
+  }
+  const n = lines.length;
+  if (n === 0) return [];
+  if (tokens < n) throw new JukeboxError(`align: the song has ${tokens} tokens, fewer than the ${n} lines its windows read`);
+  const between = Uint8Array.from(characters, (c) => (isWordChar(c) ? 0 : 1));
+  const eps = LINE_MASS_FLOOR;
+  const emit = new Float64Array(2 * n + 1);
+  const states = gapChainViterbi(tokens, n, (t) => {
+    const row = t * nChars;
+    let b = padding(map, row, nChars);
+    for (let c = 0; c < nChars; c++) if (between[c] === 1) b += map[row + c];
+    b = Math.min(1, b);
+    const gap = Math.log(b + eps);
+    const sung = Math.log(1 - b + eps);
+    for (let k = 0; k < n; k++) {
+      let m = 0;
+      for (let c = lines[k].from; c < lines[k].to; c++) m += map[row + c];
+      emit[2 * k] = gap;
+      emit[2 * k + 1] = sung + Math.log(m + eps);
+    }
+    emit[2 * n] = gap;
+    return emit;
+  });
+  states.forEach((s, t) => {
+    if (s % 2 === 0) return;
+    const line = lines[(s - 1) / 2];
+    if (line.first < 0) line.first = t;
+    line.last = t;
+  });
+  return lines.map(({ words, first, last }) => ({ words, first, last }));
+}
+
+/**
+ * Word times of the `lines` decoding, in tokens (fractional; -1 for words no window read): the
+ * lines of `linePath`, and within each line's span [first, last + 1) each word's onset as the mean,
+ * weighted by `LINE_EVEN_SHARE`, of two guesses: the line's words spread evenly over the span in
+ * proportion to their characters (a space's share between words, as the baseline does over the
+ * whole song), and the head's own boundaries (Viterbi over the line's words back to back, each
+ * scored by its best character above its floor, as in `wordPath`). A word ends where the next
+ * begins; the line's last word at the line's end.
+ */
+export function lineWords(map: Float32Array, tokens: number, characters: string, read?: Uint8Array): { start: number; end: number }[] {
+  const nChars = characters.length;
+  const all = lyricWords(characters);
+  const times = all.map(() => ({ start: -1, end: -1 }));
+  const lines = linePath(map, tokens, characters, read);
+  if (lines.length === 0) return times;
+  const floor = columnFloors(map, tokens, nChars);
+  for (const line of lines) {
+    const from = line.first;
+    const to = line.last + 1;
+    const words = line.words.map((k) => all[k]);
+    const n = words.length;
+    const total = words.reduce((sum, w) => sum + (w.to - w.from), 0) + n - 1;
+    const even: number[] = [];
+    let at = 0;
+    for (const w of words) {
+      even.push(from + ((to - from) * at) / total);
+      at += w.to - w.from + 1;
+    }
+    let own = even;
+    if (to - from >= n) {
+      // The chain's gaps get no score: its words follow each other with no gap between them.
+      const emit = new Float64Array(2 * n + 1).fill(-Infinity);
+      const states = gapChainViterbi(to - from, n, (t) => {
+        const row = (from + t) * nChars;
+        words.forEach((w, j) => {
+          let m = 0;
+          for (let c = w.from; c < w.to; c++) m = Math.max(m, map[row + c] - floor[c]);
+          emit[2 * j + 1] = Math.log(m + 1e-12);
+        });
+        return emit;
+      });
+      own = words.map((_, j) => from + states.indexOf(2 * j + 1));
+    }
+    const onsets = even.map((e, j) => LINE_EVEN_SHARE * e + (1 - LINE_EVEN_SHARE) * own[j]);
+    line.words.forEach((k, j) => {
+      times[k] = { start: onsets[j], end: j + 1 < n ? onsets[j + 1] : to };
+    });
+  }
+  return times;
 }

@@ -65,12 +65,12 @@ export interface AlignmentOutputOptions {
 export async function writeAlignmentOutputs(dir: string, result: AlignmentResult, options: AlignmentOutputOptions): Promise<void> {
   const attn = result.attention;
   const chosen = headKey(result.layer, result.head);
-  // Every captured head's own word timings, for the page's head selector (Viterbi: cheap beside
-  // capture). The characters read are the same for every head: found once, not once per head.
+  // Every captured head's own word timings (decoded as the chosen head's), for the page's head
+  // selector (Viterbi: cheap beside capture). The characters read are the same for every head: found once, not once per head.
   const read = readCharacters(attn.maps.values(), attn.characters.length);
   const words = new Map([...attn.maps.keys()].map((key) => {
     const { layer, head } = parseHeadKey(key);
-    return [key, key === chosen ? result.words : alignWords(attn, layer, head, {}, read)];
+    return [key, key === chosen ? result.words : alignWords(attn, layer, head, { decoding: result.decoding }, read)];
   }));
   const json = (value: unknown) => (fd: number) => writeAll(fd, Buffer.from(`${JSON.stringify(value, null, 2)}\n`));
   await writeFileAtomic(path.join(dir, 'alignment.json'), json(alignmentJson(result)));

@@ -135,6 +135,12 @@ export interface PriorConfig {
   alignment_layer: number | null;
   /** Head of that layer. Reference `alignment_head`; default null. */
   alignment_head: number | null;
+  /**
+   * How that head's attention becomes word timings (`AlignmentDecoding` in src/align/words.ts):
+   * `words` for a head that follows the sung word (the published heads), `lines` for one that
+   * knows the line but not the word (the default top prior's). Not in the reference; default `words`.
+   */
+  alignment_decoding: 'words' | 'lines';
 }
 
 /** The reference's defaults (`hparams.py` DEFAULTS) for every field. */
@@ -193,6 +199,7 @@ export const PRIOR_DEFAULTS: Readonly<PriorConfig> = Object.freeze({
   prime_m_mlp: 1.0,
   alignment_layer: null,
   alignment_head: null,
+  alignment_decoding: 'words',
 });
 
 /** The fields of a PriorConfig, in declaration order. */
@@ -272,6 +279,9 @@ export function validatePriorConfig(cfg: Partial<PriorConfig>, source = 'prior c
   }
   for (const key of ['attn_order', 'prime_attn_order'] as const) {
     if (!isNonNegativeInt(c[key]) || c[key] > 12) problems.push(`${key} must be an integer in 0..12, got ${JSON.stringify(c[key])}`);
+  }
+  if (c.alignment_decoding !== 'words' && c.alignment_decoding !== 'lines') {
+    problems.push(`alignment_decoding must be 'words' or 'lines', got ${JSON.stringify(c.alignment_decoding)}`);
   }
   if (!isNonNegativeInt(c.cond_c_res)) problems.push(`cond_c_res must be a non-negative integer, got ${JSON.stringify(c.cond_c_res)}`);
   if (!isNonNegativeInt(c.n_tokens)) problems.push(`n_tokens must be a non-negative integer, got ${JSON.stringify(c.n_tokens)}`);

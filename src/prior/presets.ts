@@ -303,6 +303,9 @@ const PRESETS: Record<string, Partial<PriorConfig>> = {
     // without the alignment loss need not align with it (`jukebox align --find-head` ranks all eight).
     alignment_layer: 7,
     alignment_head: 0,
+    // Head 7/0 learns which line is sung but hardly which word of it (README, "Lyric alignment"):
+    // lines first, then the words within them, times it better than words alone.
+    alignment_decoding: 'lines',
   },
   /** The shipped level-1 upsampler (weights/default/prior_level_1), conditioned on level 2. */
   default_upsampler_level_1: { ...DEFAULT_UPSAMPLER, level: 1 },

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alignLyrics, ALIGNMENT_METHOD, captureLyricAttention, headKey, lyricLayers, lyricWords } from '../../src/align/index';
+import { alignLyrics, ALIGNMENT_METHODS, alignWords, captureLyricAttention, headKey, lyricLayers, lyricWords } from '../../src/align/index';
 import { JukeboxError } from '../../src/errors';
 import { relevantLyricTokens, SongMetadata } from '../../src/labels';
 import { randomPrior } from '../../src/prior/load';
@@ -82,7 +82,8 @@ describe('alignLyrics', () => {
     const r = await alignLyrics(top5b, z, WHOLE.meta);
     expect(tf.memory().numTensors).toBe(before);
     expect([r.layer, r.head]).toEqual([18, 1]);
-    expect(r.method).toBe(ALIGNMENT_METHOD);
+    expect(r.method).toBe(ALIGNMENT_METHODS.words);
+    expect(r.decoding).toBe('words');
     expect(r.heads).toBeUndefined();
     expect(r.words.map((w) => w.word)).toEqual(META.lyrics.split(' ').map((w) => w.replace(',', '')));
     const seconds = WHOLE.tokens * r.hop_length / r.sample_rate;
@@ -100,6 +101,24 @@ describe('alignLyrics', () => {
     expect(r.words.length).toBeGreaterThan(0);
     expect(r.words.length).toBeLessThan(all.length);
     expect(r.words.map((w) => w.word)).toEqual(all.slice(0, r.words.length));
+  });
+
+  it('decodes the words as the prior\'s alignment_decoding says, unless told otherwise', async () => {
+    const prior = randomPrior({ ...TINY.top5b, alignment_decoding: 'lines' }, 11);
+    try {
+      const meta: SongMetadata = { ...WHOLE.meta, lyrics: 'the night is long,\nand the river keeps the time' };
+      const z = songCodes(prior, WHOLE.tokens, 5);
+      const r = await alignLyrics(prior, z, meta);
+      expect([r.decoding, r.method]).toEqual(['lines', ALIGNMENT_METHODS.lines]);
+      expect(r.words).toEqual(alignWords(r.attention, r.layer, r.head, { decoding: 'lines' }));
+      const byWords = await alignLyrics(prior, z, meta, { decoding: 'words' });
+      expect([byWords.decoding, byWords.method]).toEqual(['words', ALIGNMENT_METHODS.words]);
+      expect(byWords.words).toEqual(alignWords(r.attention, r.layer, r.head));
+      expect(byWords.words).not.toEqual(r.words);
+    } finally {
+      prior.dispose();
+    }
+    expect(() => randomPrior({ ...TINY.top5b, alignment_decoding: 'phrases' as 'lines' }, 11)).toThrow(/alignment_decoding must be 'words' or 'lines', got "phrases"/);
   });
 
   it('ranks the heads with findHead and aligns with the first', async () => {

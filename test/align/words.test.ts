@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALIGNMENT_METHOD, alignWords, lyricWords, wordPath } from '../../src/align/index';
+import { ALIGNMENT_METHODS, alignWords, linePath, lyricWords, wordPath } from '../../src/align/index';
 import { JukeboxError } from '../../src/errors';
 import { lcg, syntheticAttention, syntheticMap } from './synthetic';
 
@@ -15,8 +15,8 @@ describe('lyricWords', () => {
 });
 
 describe('alignWords', () => {
-  it('says which method it is', () => {
-    expect(ALIGNMENT_METHOD).toMatch(/viterbi/);
+  it('says which method each decoding is', () => {
+    expect(ALIGNMENT_METHODS).toEqual({ words: 'viterbi-words-gaps', lines: 'viterbi-lines-gaps-then-words' });
   });
 
   it('recovers each word\'s span from attention that moves through the lyrics', () => {
@@ -139,5 +139,88 @@ describe('alignWords', () => {
     expect(() => wordPath(new Float32Array(5 * LYRICS.length).fill(0.01), 5, LYRICS, 0.1)).toThrow(/5 tokens, fewer than the 10 words/);
     expect(() => alignWords(syntheticAttention(LYRICS, 30, [new Float32Array(30 * LYRICS.length)]), 3, 0)).toThrow(/layer 3 head 0 was not captured/);
     expect(() => alignWords(syntheticAttention(LYRICS, 30, [new Float32Array(30 * LYRICS.length)]), 0, 0, { gapLevel: 0 })).toThrow(JukeboxError);
+  });
+});
+
+describe('alignWords, lines decoding', () => {
+  const spt = 128 / 16000;
+  const words = lyricWords(LYRICS);
+  const newline = LYRICS.indexOf('\n');
+  const lines: [number, number][] = [[words[0].from, words[3].to], [words[4].from, words[9].to]];
+
+  const sung: [number, number][] = [[SPANS[0][0], SPANS[3][1]], [SPANS[4][0], SPANS[9][1]]];
+
+  /**
+   * Marks the breaks as a head trained with break targets does (`train-prior --align-breaks`):
+   * outside the lines' sung spans its attention rests on the line break, and before the first word
+   * on the padding before the lyrics (rows summing to 0.1, the rest on keys the matrix drops).
+   */
+  function marksBreaks(map: Float32Array, tokens: number): Float32Array {
+    const n = LYRICS.length;
+    for (let t = 0; t < tokens; t++) {
+      if (sung.some(([a, b]) => t >= a && t < b)) continue;
+      map.fill(0, t * n, (t + 1) * n);
+      map[t * n + (t < SPANS[0][0] ? 0 : newline)] = t < SPANS[0][0] ? 0.1 : 1;
+    }
+    return map;
+  }
+
+  /** A head that knows which line is sung but not which word: attention spread evenly over the line's characters. */
+  function lineHead(tokens: number): Float32Array {
+    const n = LYRICS.length;
+    const map = new Float32Array(tokens * n);
+    for (let t = 0; t < tokens; t++) {
+      const k = sung.findIndex(([a, b]) => t >= a && t < b);
+      if (k >= 0) map.fill(1 / (lines[k][1] - lines[k][0]), t * n + lines[k][0], t * n + lines[k][1]);
+    }
+    return marksBreaks(map, tokens);
+  }
+
+  it('finds each line\'s sung span from a head that only knows the line, and spreads its words over it', () => {
+    const got = alignWords(syntheticAttention(LYRICS, 260, [lineHead(260)]), 0, 0, { decoding: 'lines' });
+    expect(got.map((w) => w.word)).toEqual(words.map((w) => w.word));
+    // Each line starts and ends where its singing does.
+    expect(got[0].start).toBeCloseTo(SPANS[0][0] * spt, 9);
+    expect(got[3].end).toBeCloseTo(SPANS[3][1] * spt, 9);
+    expect(got[4].start).toBeCloseTo(SPANS[4][0] * spt, 9);
+    expect(got[9].end).toBeCloseTo(SPANS[9][1] * spt, 9);
+    // Nothing in the break (tokens 70..140) or before the singing.
+    for (const w of got) expect(w.end <= 70 * spt + 1e-9 || w.start >= 140 * spt - 1e-9).toBe(true);
+    // Words follow each other, the longer ones taking longer: "river" more than "the".
+    got.forEach((w, k) => {
+      expect(w.end).toBeGreaterThan(w.start);
+      if (k > 0 && k !== 4) expect(w.start).toBeCloseTo(got[k - 1].end, 9);
+    });
+    expect(got[6].end - got[6].start).toBeGreaterThan(got[5].end - got[5].start);
+    // Read word by word instead, the same head puts the second line's first word in the break.
+    const byWords = alignWords(syntheticAttention(LYRICS, 260, [lineHead(260)]), 0, 0);
+    expect(Math.abs(byWords[4].start - SPANS[4][0] * spt)).toBeGreaterThan(0.1);
+  });
+
+  it('places each onset between the even spread and a word-tracking head\'s own boundary', () => {
+    const map = marksBreaks(syntheticMap(LYRICS, 260, SPANS), 260);
+    const got = alignWords(syntheticAttention(LYRICS, 260, [map]), 0, 0, { decoding: 'lines' });
+    expect(linePath(map, 260, LYRICS).map((l) => [l.words, l.first, l.last])).toEqual([[[0, 1, 2, 3], 10, 69], [[4, 5, 6, 7, 8, 9], 140, 249]]);
+    got.forEach((w, k) => {
+      const truth = SPANS[k][0] * spt;
+      const line = k < 4 ? [10, 70, 0, 4] : [140, 250, 4, 10];
+      const chars = words.slice(line[2], line[3]).map((x) => x.to - x.from);
+      const before = words.slice(line[2], k).reduce((a, x) => a + x.to - x.from + 1, 0);
+      const even = (line[0] + ((line[1] - line[0]) * before) / (chars.reduce((a, b) => a + b, 0) + chars.length - 1)) * spt;
+      expect(w.start).toBeGreaterThanOrEqual(Math.min(truth, even) - 1e-9);
+      expect(w.start).toBeLessThanOrEqual(Math.max(truth, even) + 1e-9);
+    });
+  });
+
+  it('leaves out the words no window read, and refuses fewer tokens than lines', () => {
+    const map = lineHead(80);
+    const n = LYRICS.length;
+    for (let t = 0; t < 80; t++) map.fill(0, t * n + newline + 1, (t + 1) * n);
+    const got = alignWords(syntheticAttention(LYRICS, 80, [map]), 0, 0, { decoding: 'lines' });
+    expect(got.map((w) => w.word)).toEqual(['the', 'night', 'is', 'long']);
+    expect(got[0].start).toBeCloseTo(SPANS[0][0] * spt, 9);
+    expect(() => linePath(new Float32Array(LYRICS.length).fill(0.01), 1, LYRICS)).toThrow(/1 tokens, fewer than the 2 lines/);
+    expect(linePath(new Float32Array(5 * 5), 5, '... !')).toEqual([]);
+    expect(() => alignWords(syntheticAttention(LYRICS, 30, [map.subarray(0, 30 * n)]), 0, 0, { decoding: 'syllables' as 'lines' })).toThrow(/decoding must be words or lines, got 'syllables'/);
   });
 });

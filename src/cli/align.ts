@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { alignLyrics, alignWords, checkHeadChoice, headKey, readCharacters, type AlignmentResult } from '../align/index';
+import { alignLyrics, alignWords, checkHeadChoice, headKey, readCharacters, type AlignmentDecoding, type AlignmentResult } from '../align/index';
 import { writeFileAtomic, writeAll } from '../atomic-write';
 import { openAudioAsync } from '../audio/index';
 import { initBackend } from '../backend';
@@ -17,7 +17,7 @@ import { CODES_OR_AUDIO_OPTIONS, checkCodesGeometry, checkCodesRange, checkLabel
 import { progressLine } from './progress';
 
 const LABELS_BUT_LYRICS = LABEL_USAGE.replace('[--lyrics FILE] ', '');
-const USAGE = `jukebox align <audio | codes.safetensors> --top <ckpt> [--vqvae <ckpt>] --lyrics FILE ${LABELS_BUT_LYRICS} [--layer L --head H | --find-head] [--take K] [--preset NAME] [--quiet] --out DIR`;
+const USAGE = `jukebox align <audio | codes.safetensors> --top <ckpt> [--vqvae <ckpt>] --lyrics FILE ${LABELS_BUT_LYRICS} [--layer L --head H | --find-head] [--decoding words|lines] [--take K] [--preset NAME] [--quiet] --out DIR`;
 
 /** Metadata `format` of attention.safetensors. */
 export const ALIGNMENT_FORMAT = 'jukebox-ts/alignment';
@@ -97,8 +97,8 @@ export async function writeAlignmentOutputs(dir: string, result: AlignmentResult
   await writeFileAtomic(path.join(dir, 'index.html'), (fd) => writeAll(fd, Buffer.from(html)));
 }
 
-/** `--layer L --head H` (both) or `--find-head`, checked before any model is loaded. */
-function parseHeadChoice(args: ParsedArgs): { layer?: number; head?: number; findHead: boolean } {
+/** `--layer L --head H` (both) or `--find-head`, and `--decoding`, checked before any model is loaded. */
+function parseHeadChoice(args: ParsedArgs): { layer?: number; head?: number; findHead: boolean; decoding?: AlignmentDecoding } {
   const int = (name: string) => {
     const v = args.values[name];
     if (v === undefined) return undefined;
@@ -111,7 +111,9 @@ function parseHeadChoice(args: ParsedArgs): { layer?: number; head?: number; fin
   const findHead = args.values['find-head'] === true;
   if (findHead && (layer !== undefined || head !== undefined)) throw new JukeboxError('align: give --layer L --head H or --find-head, not both');
   if ((layer === undefined) !== (head === undefined)) throw new JukeboxError(`align: --${layer === undefined ? 'head' : 'layer'} needs --${layer === undefined ? 'layer' : 'head'} (give both, or --find-head to rank every lyric head)`);
-  return { layer, head, findHead };
+  const decoding = args.values.decoding;
+  if (decoding !== undefined && decoding !== 'words' && decoding !== 'lines') throw new JukeboxError(`align: --decoding must be words or lines, got '${decoding}'`);
+  return { layer, head, findHead, ...(decoding === undefined ? {} : { decoding }) };
 }
 
 /** The song's audio for the page, read whole (it is embedded in the page). */
@@ -137,6 +139,9 @@ export const alignCommand: Command = {
     'and with --vqvae its finest level is decoded for the page (without: the page has a position slider instead of audio).',
     'The head: --layer L --head H; else the prior\'s alignment_layer/alignment_head (5b_lyrics 68/2, 1b_lyrics 63/0);',
     'else, or with --find-head, the head finder ranks every lyric head (DIR/heads.json, and a grid of all heads on the page).',
+    '--decoding words|lines: how the head\'s attention becomes word timings (default: the prior\'s alignment_decoding, which',
+    'jukebox info shows). words: Viterbi over words and gaps, for a head that follows the sung word (the published ones);',
+    'lines: the lines first, then the words within each, for a head that knows only the line (the default top prior\'s).',
     '',
     LABEL_DETAILS,
   ].join('\n'),
@@ -148,6 +153,7 @@ export const alignCommand: Command = {
       layer: { type: 'string' },
       head: { type: 'string' },
       'find-head': { type: 'boolean' },
+      decoding: { type: 'string' },
     }, 1);
     const [input] = args.positionals;
     const topFile = required(args, 'top', 'align', USAGE);

@@ -94,15 +94,16 @@ describe('jukebox align', () => {
     }
   }, 120_000);
 
-  it('codes with --layer/--head and --take; without --vqvae the page has a slider and no heads.json', async () => {
+  it('codes with --layer/--head, --decoding and --take; without --vqvae the page has a slider and no heads.json', async () => {
     const out = F('a2');
     const r = await jukebox('align', F('two.safetensors'), '--take', '1', '--top', F('top.safetensors'), '--lyrics', F('lyrics.txt'), '--artist-id', '1', '--genre-id', '2',
-      '--layer', '3', '--head', '0', '--quiet', '--out', out);
+      '--layer', '3', '--head', '0', '--decoding', 'lines', '--quiet', '--out', out);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(fs.readdirSync(out).sort()).toEqual(['alignment.json', 'attention.safetensors', 'index.html']);
     const a = readJson(path.join(out, 'alignment.json'));
     expect([a.layer, a.head]).toEqual([3, 0]);
+    expect(a.method).toBe('viterbi-lines-gaps-then-words');
     const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
     expect(html).toContain(`id="${KARAOKE_IDS.position}"`);
     expect(html).not.toContain('<audio');
@@ -117,6 +118,7 @@ describe('jukebox align', () => {
       [[F('song.wav'), '--vqvae', VQVAE, ...base, '--head', '1'], /^jukebox: align: --head needs --layer/],
       [[F('song.wav'), '--vqvae', VQVAE, ...base, '--layer', '3', '--head', '1', '--find-head'], /^jukebox: align: give --layer L --head H or --find-head, not both\n$/],
       [[F('song.wav'), '--vqvae', VQVAE, ...base, '--layer', 'x', '--head', '1'], /^jukebox: align: --layer must be a non-negative integer, got 'x'\n$/],
+      [[F('song.wav'), '--vqvae', VQVAE, ...base, '--decoding', 'syllables'], /^jukebox: align: --decoding must be words or lines, got 'syllables'\n$/],
       [[F('song.wav'), ...base], /^jukebox: align: audio input \(.*song\.wav\) is encoded with --vqvae, which is missing/],
       [[F('song.wav'), '--vqvae', VQVAE, '--top', F('top.safetensors'), '--out', F('bad')], /^jukebox: align: --lyrics is required/],
       [[F('song.wav'), '--vqvae', VQVAE, '--top', F('top.safetensors'), '--lyrics', F('empty.txt'), '--out', F('bad')], /empty\.txt: has no lyrics to align \(the file is empty\)\n$/],

@@ -30,6 +30,7 @@ describe('jukebox info on a prior', () => {
     expect(info.level).toBe(2);
     expect(info.lyrics).toBe('separate lyrics encoder (5b_lyrics design)');
     expect(info.lyric_tokens).toBe(32);
+    expect(info.alignment).toEqual({ layer: 18, head: 1, decoding: 'words' });
     expect(info.labels).toBe('v2');
     expect(info.n_ctx).toBe(64);
     expect(info.hop_lengths).toEqual([8, 32, 128]);
@@ -50,6 +51,14 @@ describe('jukebox info on a prior', () => {
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/kind:\s+upsampler \(level 1, conditioned on level 2\)/);
     expect(up.stdout).toMatch(/lyrics:\s+none/);
+    expect(up.stdout).not.toMatch(/alignment:/);
+  });
+
+  it('names the default top prior\'s alignment head and its line-by-line decoding', async () => {
+    const r = await jukebox('info', path.join(ROOT, 'weights', 'default', 'prior_level_2.safetensors'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/preset:\s+default_top\n/);
+    expect(r.stdout).toMatch(/alignment:\s+layer 7, head 0 \(decoding: lines\)/);
   });
 
   it('still describes a VQ-VAE as before', async () => {

@@ -68,8 +68,9 @@ export interface AlignWordsOptions {
 }
 
 /**
- * Word timings from one head's stitched `[tokens, characters]` attention, by Viterbi decoding of a
- * left-to-right chain `gap₀, word₀, gap₁, word₁, …, word_{n−1}, gap_n`: every token belongs to one
+ * Word timings from one head's stitched `[tokens, characters]` attention, in seconds. With
+ * `decoding: 'lines'`, the lines first and then the words within them (`lineWords`); by default
+ * (`words`) Viterbi decoding of a left-to-right chain `gap₀, word₀, gap₁, word₁, …, word_{n−1}, gap_n`: every token belongs to one
  * state, states are visited in order, each word takes at least one token, and a gap may be skipped
  * (words sung back to back). A word's score at a token is the log of the largest attention any of
  * its characters gets there; a gap's is the log of the larger of the attention on its own
@@ -166,7 +167,7 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
   // States: 2k = gap before word k (k = 0..n), 2k + 1 = word k (of the chain).
   const S = 2 * n + 1;
   const emit = new Float64Array(S);
-  const emission = (t: number): void => {
+  const emission = (t: number): Float64Array => {
     const row = t * nChars;
     for (let k = 0; k <= n; k++) {
       const from = k === 0 ? 0 : chain[k - 1].to;
@@ -180,11 +181,9 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
         emit[2 * k + 1] = Math.log(m + eps);
       }
     }
-  };
-  const states = gapChainViterbi(tokens, n, (t) => {
-    emission(t);
     return emit;
-  });
+  };
+  const states = gapChainViterbi(tokens, n, emission);
   for (let t = tokens - 1; t >= 0; t--) {
     if (states[t] % 2 === 1) {
       const w = span[chain[(states[t] - 1) / 2].k];

@@ -1,5 +1,5 @@
 import { JukeboxError } from '../errors';
-import { lyricWords, type WordTiming } from './words';
+import { characterLines, lyricWords, type WordTiming } from './words';
 
 /** Word-onset accuracy of predicted timings against the truth. */
 export interface OnsetAccuracy {
@@ -143,8 +143,7 @@ export function headTracking(map: Float32Array, tokens: number, characters: stri
   const nChars = characters.length;
   if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
   const owner = characterWords(characters, truth);
-  const lineOf = new Int32Array(nChars);
-  for (let c = 1; c < nChars; c++) lineOf[c] = lineOf[c - 1] + (characters[c - 1] === '\n' ? 1 : 0);
+  const lineOf = characterLines(characters);
   // Each true word's first character in the lyrics (-1: not paired), for its line.
   const firstChar = wordSpans(owner, truth.length).from;
   let counted = 0;

@@ -31,6 +31,18 @@ export const ALIGNMENT_METHODS: Record<AlignmentDecoding, string> = {
   lines: 'viterbi-lines-gaps-then-words',
 };
 
+/** Whether `value` names a decoding (an own key of `ALIGNMENT_METHODS`, not an inherited one such as "constructor"). */
+export function isAlignmentDecoding(value: unknown): value is AlignmentDecoding {
+  return typeof value === 'string' && Object.hasOwn(ALIGNMENT_METHODS, value);
+}
+
+/** Each character's line: how many line breaks precede it in the cleaned lyrics. */
+export function characterLines(characters: string): Int32Array {
+  const lineOf = new Int32Array(characters.length);
+  for (let c = 1; c < characters.length; c++) lineOf[c] = lineOf[c - 1] + (characters[c - 1] === '\n' ? 1 : 0);
+  return lineOf;
+}
+
 /**
  * Default background level of a gap, in multiples of uniform attention over the lyric window
  * (1 / n_tokens, the keys every row attends to, padding included when the lyrics are shorter):
@@ -96,7 +108,7 @@ export interface AlignWordsOptions {
 export function alignWords(attn: LyricAttention, layer: number, head: number, opts: AlignWordsOptions = {}, read?: Uint8Array): WordTiming[] {
   const map = headMap(attn, layer, head);
   const decoding = opts.decoding ?? 'words';
-  if (!(decoding in ALIGNMENT_METHODS)) throw new JukeboxError(`align: decoding must be ${Object.keys(ALIGNMENT_METHODS).join(' or ')}, got '${decoding}'`);
+  if (!isAlignmentDecoding(decoding)) throw new JukeboxError(`align: decoding must be ${Object.keys(ALIGNMENT_METHODS).join(' or ')}, got '${decoding}'`);
   const readChars = read ?? readCharacters(attn.maps.values(), attn.characters.length);
   const timed: WordTiming[] = [];
   if (decoding === 'lines') {
@@ -298,11 +310,11 @@ export function linePath(map: Float32Array, tokens: number, characters: string, 
   const nChars = characters.length;
   if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
   const chain = readWords(lyricWords(characters), read ?? readCharacters([map], nChars));
+  const lineOf = characterLines(characters);
   const lines: (TimedLine & { from: number; to: number })[] = [];
   let lineOfPrevious = -1;
   for (const w of chain) {
-    let line = 0;
-    for (let c = 0; c < w.from; c++) if (characters[c] === '\n') line++;
+    const line = lineOf[w.from];
     if (line !== lineOfPrevious) lines.push({ words: [], first: -1, last: -1, from: w.from, to: w.to });
     const current = lines[lines.length - 1];
     current.words.push(w.k);

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { alignLyrics, alignWords, checkHeadChoice, headKey, readCharacters, type AlignmentDecoding, type AlignmentResult } from '../align/index';
+import { alignLyrics, alignWords, checkHeadChoice, headKey, isAlignmentDecoding, readCharacters, type AlignmentDecoding, type AlignmentResult } from '../align/index';
 import { writeFileAtomic, writeAll } from '../atomic-write';
 import { openAudioAsync } from '../audio/index';
 import { initBackend } from '../backend';
@@ -66,7 +66,8 @@ export async function writeAlignmentOutputs(dir: string, result: AlignmentResult
   const attn = result.attention;
   const chosen = headKey(result.layer, result.head);
   // Every captured head's own word timings (decoded as the chosen head's), for the page's head
-  // selector (Viterbi: cheap beside capture). The characters read are the same for every head: found once, not once per head.
+  // selector (Viterbi: cheap beside capture). The characters read are the same for every head:
+  // found once, not once per head.
   const read = readCharacters(attn.maps.values(), attn.characters.length);
   const words = new Map([...attn.maps.keys()].map((key) => {
     const { layer, head } = parseHeadKey(key);
@@ -112,7 +113,7 @@ function parseHeadChoice(args: ParsedArgs): { layer?: number; head?: number; fin
   if (findHead && (layer !== undefined || head !== undefined)) throw new JukeboxError('align: give --layer L --head H or --find-head, not both');
   if ((layer === undefined) !== (head === undefined)) throw new JukeboxError(`align: --${layer === undefined ? 'head' : 'layer'} needs --${layer === undefined ? 'layer' : 'head'} (give both, or --find-head to rank every lyric head)`);
   const decoding = args.values.decoding;
-  if (decoding !== undefined && decoding !== 'words' && decoding !== 'lines') throw new JukeboxError(`align: --decoding must be words or lines, got '${decoding}'`);
+  if (decoding !== undefined && !isAlignmentDecoding(decoding)) throw new JukeboxError(`align: --decoding must be words or lines, got '${decoding}'`);
   return { layer, head, findHead, ...(decoding === undefined ? {} : { decoding }) };
 }
 

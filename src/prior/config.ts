@@ -1,3 +1,4 @@
+import type { AlignmentDecoding } from '../align/words';
 import { JukeboxError } from '../errors';
 
 /**
@@ -140,7 +141,7 @@ export interface PriorConfig {
    * `words` for a head that follows the sung word (the published heads), `lines` for one that
    * knows the line but not the word (the default top prior's). Not in the reference; default `words`.
    */
-  alignment_decoding: 'words' | 'lines';
+  alignment_decoding: AlignmentDecoding;
 }
 
 /** The reference's defaults (`hparams.py` DEFAULTS) for every field. */

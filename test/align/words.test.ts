@@ -222,5 +222,7 @@ describe('alignWords, lines decoding', () => {
     expect(() => linePath(new Float32Array(LYRICS.length).fill(0.01), 1, LYRICS)).toThrow(/1 tokens, fewer than the 2 lines/);
     expect(linePath(new Float32Array(5 * 5), 5, '... !')).toEqual([]);
     expect(() => alignWords(syntheticAttention(LYRICS, 30, [map.subarray(0, 30 * n)]), 0, 0, { decoding: 'syllables' as 'lines' })).toThrow(/decoding must be words or lines, got 'syllables'/);
+    // An inherited key of the methods table is not a decoding either.
+    expect(() => alignWords(syntheticAttention(LYRICS, 30, [map.subarray(0, 30 * n)]), 0, 0, { decoding: 'constructor' as 'lines' })).toThrow(/decoding must be words or lines, got 'constructor'/);
   });
 });

@@ -8,7 +8,7 @@ import { progressLine } from './progress';
 import type { Command } from './main';
 
 const USAGE =
-  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-breaks S] [--align-head L/H] [--quiet]';
+  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-breaks S] [--align-edges] [--align-head L/H] [--quiet]';
 
 const DETAILS = [
   'The data folder holds audio files (wav, flac, mp3, ogg) with JSON sidecars: song.wav + song.json',
@@ -28,6 +28,9 @@ const DETAILS = [
   '--align-breaks S (with --align-loss) also targets the breaks: while no word is sung in a gap of at least S seconds,',
   'or before the first word or after the last, the head\'s target is the characters between the words (the line',
   'break), or before the first word the lyrics\' padding. Without it the head reads the coming line through a break.',
+  '--align-edges (with --align-breaks): before the first word and after the last, where the window holds no padding',
+  'and no character there (lyrics longer than the lyric window), the target is every separator of the window (spaces,',
+  'line breaks, punctuation). Without it the head reads the first line through the intro of such songs.',
   'W = 0.1 suits default_top: the head learns as fast as at W = 1, whose gradient (~15x the loss\'s) is clipped',
   'with the loss\'s and costs bits per token.',
 ].join('\n');
@@ -83,6 +86,7 @@ export const trainPriorCommand: Command = {
       init: { type: 'string' },
       'align-loss': { type: 'string' },
       'align-breaks': { type: 'string' },
+      'align-edges': { type: 'boolean' },
       'align-head': { type: 'string' },
       quiet: { type: 'boolean' },
     }, 0);
@@ -116,6 +120,7 @@ export const trainPriorCommand: Command = {
       init: str('init'),
       alignLoss: alignWeight(args.values['align-loss']),
       alignBreaks: positive(args.values['align-breaks'], 'align-breaks', false),
+      alignEdges: args.values['align-edges'] === true ? true : undefined,
       alignHead: alignHead(args.values['align-head']),
       warn: (message) => process.stderr.write(`jukebox: warning: ${message}\n`),
       onEncode: (done, total) => {

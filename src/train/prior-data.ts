@@ -167,9 +167,10 @@ export class PriorWindows {
   /**
    * `alignTargets`: batches carry the guided alignment loss's targets (`PriorBatch.align`) from
    * the songs' sidecar words (a top prior with lyrics only); its `breakSeconds` also targets the
-   * breaks (`windowTargets`). Null: no targets.
+   * breaks, and `edgeSeparators` the intros and outros that have no other target
+   * (`windowTargets`). Null: no targets.
    */
-  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets: { breakSeconds: number | null } | null = null) {
+  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets: { breakSeconds: number | null; edgeSeparators: boolean } | null = null) {
     const ds = prior.condDownsample ?? 1;
     this.counts = songs.map((s) => {
       let last = s.codes[0].length - prior.nCtx;
@@ -229,7 +230,7 @@ export class PriorWindows {
         if (targets !== null && words !== undefined && words.length > 0) {
           let owner = this.owners.get(w.song);
           if (owner === undefined) this.owners.set(w.song, (owner = characterWords(labels.info[0].lyrics, words)));
-          const t = windowTargets(words, owner, row.indices[0], w.start, n, prior.rawToTokens / prior.sampleRate, this.alignTargets!.breakSeconds);
+          const t = windowTargets(words, owner, row.indices[0], w.start, n, prior.rawToTokens / prior.sampleRate, this.alignTargets!.breakSeconds, this.alignTargets!.edgeSeparators);
           targets.set(t.targets, i * t.targets.length);
           targeted += t.tokens;
         }

@@ -55,6 +55,8 @@ interface RunSettings {
   align_loss?: number;
   /** Its breaks' minimum length in seconds (absent: breaks get no target). */
   align_breaks?: number;
+  /** Intros and outros without other targets target the window's separators (absent: false). */
+  align_edges?: boolean;
   /** The prior file a fine-tuning run started from (`--init`), absolute. */
   init?: string;
 }
@@ -97,6 +99,13 @@ export interface TrainPriorOptions {
    * no target. Fresh runs; a resume must give the same value or none.
    */
   alignBreaks?: number;
+  /**
+   * With `alignBreaks`, a token before the first word or after the last whose window holds no
+   * padding and no character there (lyrics longer than the lyric window) targets the window's
+   * separator characters (align-loss.ts `windowTargets`). Default false. Fresh runs; a resume
+   * must give the same value or none.
+   */
+  alignEdges?: boolean;
   /**
    * The head the alignment loss supervises (fresh runs), stored in the model as its
    * alignment_layer/alignment_head; default the preset's.
@@ -232,6 +241,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
   const alignBreaks = options.alignBreaks;
   if (alignBreaks !== undefined && !(Number.isFinite(alignBreaks) && alignBreaks > 0)) throw new JukeboxError(`train-prior: --align-breaks must be a number of seconds > 0, got ${alignBreaks}`);
   if (alignBreaks !== undefined && !options.resume && !(alignWeight !== undefined && alignWeight > 0)) throw new JukeboxError('train-prior: --align-breaks sets targets of the alignment loss; it needs --align-loss W > 0');
+  if (options.alignEdges && !options.resume && alignBreaks === undefined) throw new JukeboxError('train-prior: --align-edges targets the intros and outros as breaks; it needs --align-breaks S');
   if (options.resume) {
     if (options.init !== undefined) throw new JukeboxError('train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
     ({ config, settings, tables, resumed, rng, train } = withRunState(outDir, STATE_FORMAT, (state) => {
@@ -262,6 +272,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       { flag: 'lr', saved: train.lr!, given: options.lr },
       { flag: 'align-loss', saved: settings.align_loss ?? 0, given: alignWeight },
       { flag: 'align-breaks', saved: settings.align_breaks ?? 'none', given: alignBreaks },
+      { flag: 'align-edges', saved: settings.align_edges ?? false, given: options.alignEdges },
       { flag: 'align-head', saved: `${config.alignment_layer}/${config.alignment_head}`, given: options.alignHead && `${options.alignHead.layer}/${options.alignHead.head}` },
     ]);
     vqvaeFile = options.vqvae ?? settings.vqvae;
@@ -287,6 +298,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       songs: [],
       align_loss: alignWeight ?? 0,
       ...(alignBreaks === undefined ? {} : { align_breaks: alignBreaks }),
+      ...(options.alignEdges ? { align_edges: true } : {}),
       ...(options.init === undefined ? {} : { init: path.resolve(options.init) }),
     };
   }
@@ -330,7 +342,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
     const start = resumed?.weights ?? initial?.weights;
     prior = start === undefined ? randomPrior(config, settings.seed, { labelTables: tables }) : new Prior(config, weightMap(start), { labelTables: tables, warn });
     initial = null;
-    const targetRule = { breakSeconds: settings.align_breaks ?? null };
+    const targetRule = { breakSeconds: settings.align_breaks ?? null, edgeSeparators: settings.align_edges ?? false };
     const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), alignLoss === undefined ? null : targetRule);
     const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), scoredHead === undefined ? null : targetRule);
     for (const s of [...trainWindows.tooShort, ...heldWindows.tooShort]) warn(`${s.file}: skipped: shorter than one window of ${prior.nCtx} tokens (${(prior.sampleLength / config.sr).toFixed(2)} s)`);

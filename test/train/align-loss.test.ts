@@ -108,6 +108,27 @@ describe('alignment targets', () => {
     expect(windowTargets(timed, owner, [0, 1, 2, 3], 0, 1, 1, 10).tokens).toBe(0);
   });
 
+  it('with edgeSeparators, an intro or outro with no key of its own targets every separator of the window', () => {
+    // "one two, three" sung 1–4 s, lyrics longer than the window: no padding, nothing before "one".
+    const timed = [{ word: 'one', start: 1, end: 2 }, { word: 'two', start: 2, end: 3 }, { word: 'three', start: 3, end: 4 }];
+    const owner = characterWords('one two, three', timed);
+    // Window keys "e two, t" (characters 2–9); 1 s per token: 0.5 (intro), 1.5, 2.5, 3.5 (sung), 4.5 (outro).
+    const indices = [2, 3, 4, 5, 6, 7, 8, 9];
+    const keysOf = (targets: Uint8Array) => (t: number) => indices.map((_, k) => k).filter((k) => targets[t * indices.length + k] === 1);
+    const edges = windowTargets(timed, owner, indices, 0, 5, 1, 10, true);
+    // The separators of the window are " " (key 1) and ", " (keys 5, 6).
+    expect([0, 1, 2, 3, 4].map(keysOf(edges.targets))).toEqual([[1, 5, 6], [0], [2, 3, 4], [7], [1, 5, 6]]);
+    expect(edges.tokens).toBe(5);
+    // Without it those two tokens have no target.
+    const plain = windowTargets(timed, owner, indices, 0, 5, 1, 10);
+    expect([0, 4].map(keysOf(plain.targets))).toEqual([[], []]);
+    expect(plain.tokens).toBe(3);
+    // A gap between words is not an edge: with a key of its own it keeps it, and without one it stays empty.
+    const gapped = [{ word: 'one', start: 0, end: 1 }, { word: 'two', start: 3, end: 4 }, { word: 'three', start: 4, end: 5 }];
+    const inGap = windowTargets(gapped, owner, [8, 9, 10], 0, 5, 1, 1, true);
+    expect(Array.from(inGap.targets.subarray(3, 9))).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
   it('follows the Labeller\'s cleaning of the lyrics (the characters the model reads)', () => {
     const prior = randomPrior(priorPreset('tiny_top'), 1, { labelTables: { artists: new Map([['unknown', 0]]), genres: new Map([['unknown', 0]]) } });
     const lyrics = 'Héllo, wörld!  Don\'t stop';
@@ -269,6 +290,51 @@ describe('train-prior --align-breaks', () => {
     expect(bad.stderr.trim()).toBe('jukebox: train-prior: --align-breaks must be a positive number, got \'0\'');
     for (const r of [alone, bad]) expect(r.code).toBe(1);
     expect(fs.existsSync(path.join(dir, 'refused-breaks', PRIOR_RUN_FILES.state))).toBe(false);
+  }, 60_000);
+});
+
+describe('train-prior --align-edges', () => {
+  /** The timed songs with their words moved into the last 3 s: a 1-s intro, lyrics longer than tiny_top's 32-key window. */
+  function writeIntroSet(): string {
+    const data = path.join(dir, 'intro-data');
+    fs.mkdirSync(data, { recursive: true });
+    for (const f of fs.readdirSync(DATA)) {
+      if (f.endsWith('.wav')) fs.copyFileSync(path.join(DATA, f), path.join(data, f));
+      if (!f.endsWith('.json')) continue;
+      const side = JSON.parse(fs.readFileSync(path.join(DATA, f), 'utf8')) as { words: { start: number; end: number }[] };
+      side.words = side.words.map((w) => ({ ...w, start: 1 + (w.start * 3) / SECONDS, end: 1 + (w.end * 3) / SECONDS }));
+      fs.writeFileSync(path.join(data, f), JSON.stringify(side));
+    }
+    return data;
+  }
+  const options = (data: string, out: string, extra: Partial<TrainPriorOptions>): TrainPriorOptions => ({
+    outDir: path.join(dir, out), steps: 1, data, vqvae: VQVAE_FILE, preset: 'tiny_top', seed: 1, batchSize: 4, saveEvery: 1,
+    alignHead: { layer: 3, head: 0 }, alignLoss: 1, alignBreaks: 0.5, warn: () => undefined, ...extra,
+  });
+
+  it('targets the intros too: another term from the same weights, and refused changed on resume', async () => {
+    const data = writeIntroSet();
+    const edges = await trainPrior(options(data, 'edges', { alignEdges: true }));
+    const breaks = await trainPrior(options(data, 'edges-off', {}));
+    expect(edges.metrics[0].bpd).toBe(breaks.metrics[0].bpd);
+    expect(edges.metrics[0].align_loss).not.toBe(breaks.metrics[0].align_loss);
+    edges.model.dispose();
+    breaks.model.dispose();
+    await expect(trainPrior(options(data, 'edges-off', { resume: true, alignEdges: true, steps: 2 }))).rejects.toThrow(
+      'train-prior: --align-edges cannot change when resuming: the run has false, this command gives true',
+    );
+    // The same command again with --resume is accepted.
+    const resumed = await trainPrior(options(data, 'edges', { resume: true, alignEdges: true, alignHead: undefined, steps: 2 }));
+    expect(resumed.metrics.map((m) => m.step)).toEqual([1]);
+    resumed.model.dispose();
+  }, 120_000);
+
+  it('refuses --align-edges without --align-breaks in one line', async () => {
+    const r = await runJukebox('train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '1', '--out', path.join(dir, 'refused-edges'),
+      '--align-head', '3/0', '--align-loss', '1', '--align-edges');
+    expect(r.stderr.trim()).toBe('jukebox: train-prior: --align-edges targets the intros and outros as breaks; it needs --align-breaks S');
+    expect(r.code).toBe(1);
+    expect(fs.existsSync(path.join(dir, 'refused-edges', PRIOR_RUN_FILES.state))).toBe(false);
   }, 60_000);
 });
 

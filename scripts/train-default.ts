@@ -1,7 +1,7 @@
 /**
  * `npm run train-default`: rebuilds the shipped default models (weights/default/) from nothing:
  * the generated corpus (a training seed and a held-out seed), the VQ-VAE, the top prior and its
- * fine-tune for alignment, both upsamplers, an evaluation on the held-out songs, and the files that
+ * two fine-tunes for alignment, both upsamplers, an evaluation on the held-out songs, and the files that
  * ship.
  *
  *   npm run train-default -- [--run runs/default] [--out weights/default] [--vqvae-steps N]
@@ -41,7 +41,7 @@ import { RUN_FILES, trainVQVAE } from '../src/vqvae/training-run';
 import { corpusComplete, CorpusSettings, kebab, savedStep } from './corpus-settings';
 
 /** The stages in the order they run. */
-const STAGES = ['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_1', 'prior_level_0', 'export', 'evaluate'] as const;
+const STAGES = ['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_1', 'prior_level_0', 'export', 'evaluate'] as const;
 type Stage = (typeof STAGES)[number];
 const STAGES_ALL = STAGES.join(',');
 
@@ -100,6 +100,13 @@ export interface TrainDefaultOptions extends CorpusSettings {
   topTuneWarmup: number;
   topTuneAlignLoss: number;
   topTuneAlignBreaks: number;
+  /**
+   * Steps of the top prior's second fine-tune (stage `prior_level_2_edges`, 0: none): a new run
+   * from the first fine-tune's weights after its `topTuneSteps`, with its settings, whose intros
+   * and outros of lyrics longer than the lyric window also target the separators
+   * (`train-prior --align-edges`). It then ships as the top prior.
+   */
+  topEdgesSteps: number;
   /** Windows per step for every model. */
   batchSize: number;
   saveEvery: number;
@@ -118,8 +125,8 @@ export interface TrainDefaultOptions extends CorpusSettings {
 
 /**
  * The settings of a full run. Its step counts are sized from the step times measured on a 2-core
- * machine to stay under 4 hours in all (weights/default/README.md gives each stage's time and
- * names the command that made the shipped files); this script resumes them.
+ * machine to stay near 4 hours in all (weights/default/README.md gives each stage's time and
+ * names the commands that made the shipped files); this script resumes them.
  */
 export const DEFAULTS: TrainDefaultOptions = {
   run: 'runs/default',
@@ -145,8 +152,8 @@ export const DEFAULTS: TrainDefaultOptions = {
   // at step 3500 (10.0 at step 250, 7.56 at 1500, 6.69 at 3500, 6.27 at 6000). From 1500 to 6000
   // steps the own lyrics won on 18 held-out songs of 24 instead of 16, and the alignment's median
   // onset error fell from 1.77 s to 1.25 s; the upsamplers fell from 9.6 / 8.9 to 6.3 / 6.5 bits
-  // per token from 1000 to 3000 steps. The whole run, with the top prior's fine-tune, takes about
-  // 4 hours (3.2 hours before it, and 46 minutes for the fine-tune on a machine shared with other work).
+  // per token from 1000 to 3000 steps. The whole run, with the top prior's fine-tunes, takes about
+  // 4.5 hours (3.2 hours before them, then 46 and 35 minutes on a machine shared with other work).
   topSteps: 6000,
   up1Steps: 3000,
   up0Steps: 3000,
@@ -175,6 +182,13 @@ export const DEFAULTS: TrainDefaultOptions = {
   topTuneWarmup: 100,
   topTuneAlignLoss: 1,
   topTuneAlignBreaks: 1,
+  // Lyrics longer than the 128-character window have no padding, so with breaks targeted the
+  // intros of those songs still had no target: the head read the first line through them and the
+  // first word came 2.1 s early. With them targeted too, 1500 steps brought the first word to
+  // 0.15 s and the median onset error from 0.66 to 0.44 s on the held-out songs (0.65 to 0.44 s
+  // on 24 songs of seed 1002), and held-out bits per token from 6.13 to 6.11. At 2500 steps the
+  // training songs aligned better and both held-out sets worse: 1500 ships.
+  topEdgesSteps: 1500,
   batchSize: 4,
   saveEvery: 20,
   workers: Math.min(2, os.cpus().length),
@@ -309,29 +323,34 @@ interface PriorRun {
   /** Alignment term weight and break length (0: off). */
   alignLoss: number;
   alignBreaks: number;
+  /** Intros and outros without other targets target the separators (`--align-edges`). */
+  alignEdges: boolean;
   /** The run this one fine-tunes (its weights after its steps start this run). */
   tunes?: PriorRun;
 }
 
-/** The prior runs, in training order; the top prior's fine-tune only when it has steps. */
+/** The prior runs, in training order; the top prior's fine-tunes only when they have steps. */
 function priorRuns(o: TrainDefaultOptions): PriorRun[] {
   const dir = (stage: Stage) => path.join(o.run, stage);
-  const top: PriorRun = { stage: 'prior_level_2', preset: o.topPreset, level: 2, steps: o.topSteps, dir: dir('prior_level_2'), lr: o.priorLr, warmup: o.priorWarmup, alignLoss: o.topAlignLoss, alignBreaks: o.topAlignBreaks };
-  const tune: PriorRun = {
-    stage: 'prior_level_2_tune', preset: o.topPreset, level: 2, steps: o.topTuneSteps, dir: dir('prior_level_2_tune'),
-    lr: o.topTuneLr, warmup: o.topTuneWarmup, alignLoss: o.topTuneAlignLoss, alignBreaks: o.topTuneAlignBreaks, tunes: top,
-  };
+  const top: PriorRun = { stage: 'prior_level_2', preset: o.topPreset, level: 2, steps: o.topSteps, dir: dir('prior_level_2'), lr: o.priorLr, warmup: o.priorWarmup, alignLoss: o.topAlignLoss, alignBreaks: o.topAlignBreaks, alignEdges: false };
+  const tuning = (stage: Stage, steps: number, alignEdges: boolean, tunes: PriorRun): PriorRun => ({
+    stage, preset: o.topPreset, level: 2, steps, dir: dir(stage),
+    lr: o.topTuneLr, warmup: o.topTuneWarmup, alignLoss: o.topTuneAlignLoss, alignBreaks: o.topTuneAlignBreaks, alignEdges, tunes,
+  });
+  const tune = tuning('prior_level_2_tune', o.topTuneSteps, false, top);
+  const edges = tuning('prior_level_2_edges', o.topEdgesSteps, true, o.topTuneSteps > 0 ? tune : top);
   const upsampler = (stage: Stage, preset: string, level: number, steps: number): PriorRun =>
-    ({ stage, preset, level, steps, dir: dir(stage), lr: o.priorLr, warmup: o.priorWarmup, alignLoss: 0, alignBreaks: 0 });
+    ({ stage, preset, level, steps, dir: dir(stage), lr: o.priorLr, warmup: o.priorWarmup, alignLoss: 0, alignBreaks: 0, alignEdges: false });
   return [
     top,
     ...(o.topTuneSteps > 0 ? [tune] : []),
+    ...(o.topEdgesSteps > 0 ? [edges] : []),
     upsampler('prior_level_1', o.up1Preset, 1, o.up1Steps),
     upsampler('prior_level_0', o.up0Preset, 0, o.up0Steps),
   ];
 }
 
-/** The run whose model ships for each level: the top prior's fine-tune when there is one. */
+/** The run whose model ships for each level: the top prior's last fine-tune when there is one. */
 function shippedRuns(o: TrainDefaultOptions): PriorRun[] {
   const runs = priorRuns(o);
   return runs.filter((r) => !runs.some((later) => later.tunes === r));
@@ -379,7 +398,7 @@ async function encodeAll(o: TrainDefaultOptions, log: Log): Promise<PriorSong[]>
   }
 }
 
-/** Holds the step of the run a fine-tune started from, to notice that run training further. */
+/** Holds the steps (in all) of the run a fine-tune started from, to notice that run training further. */
 const TUNED_FROM_FILE = 'tuned_from_step.txt';
 
 async function trainOnePrior(o: TrainDefaultOptions, r: PriorRun, log: Log, flush: () => void): Promise<void> {
@@ -387,17 +406,20 @@ async function trainOnePrior(o: TrainDefaultOptions, r: PriorRun, log: Log, flus
   if (r.tunes !== undefined) {
     const base = savedStep(r.tunes.dir);
     if (base < r.tunes.steps) throw new Error(`train-default: ${r.stage} fine-tunes ${r.tunes.stage} after its ${r.tunes.steps} steps, and it is at step ${base}; run that stage first`);
+    // The steps of the whole chain under it: a fine-tune of a fine-tune also notices the first
+    // run training further (its own base then starts afresh and returns to the same step).
+    const chain = trainedSteps(r.tunes).total;
     const marker = path.join(r.dir, TUNED_FROM_FILE);
-    const from = fs.existsSync(marker) ? Number(fs.readFileSync(marker, 'utf8')) : base;
-    if (step > 0 && from !== base) {
+    const from = fs.existsSync(marker) ? Number(fs.readFileSync(marker, 'utf8')) : chain;
+    if (step > 0 && from !== chain) {
       // The run it tunes trained further: keep this one aside and tune the new weights afresh.
       const aside = `${r.dir}-from-step-${from}`;
       fs.renameSync(r.dir, aside);
       linkCodes(o, r.dir);
-      log(`${r.stage}: tuned ${r.tunes.stage} at step ${from}, which is now at step ${base}; moved to ${aside}, starting afresh`);
+      log(`${r.stage}: tuned ${r.tunes.stage} at step ${from}, which is now at step ${chain}; moved to ${aside}, starting afresh`);
       step = 0;
     }
-    fs.writeFileSync(marker, `${base}\n`);
+    fs.writeFileSync(marker, `${chain}\n`);
   }
   if (step >= r.steps) {
     log(`${r.stage}: already at step ${step}`);
@@ -415,7 +437,7 @@ async function trainOnePrior(o: TrainDefaultOptions, r: PriorRun, log: Log, flus
     lr: r.lr,
     train: { lr_warmup: r.warmup },
     ...(r.tunes !== undefined && step === 0 ? { init: path.join(r.tunes.dir, PRIOR_RUN_FILES.model) } : {}),
-    ...(r.alignLoss > 0 ? { alignLoss: r.alignLoss, ...(r.alignBreaks > 0 ? { alignBreaks: r.alignBreaks } : {}) } : {}),
+    ...(r.alignLoss > 0 ? { alignLoss: r.alignLoss, ...(r.alignBreaks > 0 ? { alignBreaks: r.alignBreaks, ...(r.alignEdges ? { alignEdges: true } : {}) } : {}) } : {}),
     saveEvery: o.saveEvery,
     workers: o.workers,
     warn: (m) => log(`${r.stage}: warning: ${m}`),
@@ -454,12 +476,12 @@ async function exportWeights(o: TrainDefaultOptions, log: Log): Promise<void> {
   log(`exported to ${o.out}`);
 }
 
-/** A shipped run's steps, counting those of the run it fine-tunes, in all and in words. */
+/** A shipped run's steps, counting those of the runs it fine-tunes, in all and in words. */
 function trainedSteps(r: PriorRun): { total: number; text: string } {
   const own = savedStep(r.dir);
   if (r.tunes === undefined) return { total: own, text: `${own} steps` };
-  const base = savedStep(r.tunes.dir);
-  return { total: base + own, text: `${base} steps, then fine-tuned ${own} steps (${r.stage})` };
+  const base = trainedSteps(r.tunes);
+  return { total: base.total + own, text: `${base.text}, then fine-tuned ${own} steps (${r.stage})` };
 }
 
 function mean(xs: number[]): number {
@@ -687,9 +709,9 @@ convergence and codebook usage per level).
 
 The run is resumable: raise the steps and rerun, e.g.
 \`npm run train-default -- --top-steps ${2 * o.topSteps}\`. \`--only prior_level_2\` (and so on) runs single
-stages, so the three priors can train in three processes at once (the top prior's fine-tune,
-\`prior_level_2_tune\`, after the top prior). A top prior trained further is fine-tuned afresh,
-the old fine-tune moved aside. A longer VQ-VAE run changes the codes, so the prior runs under
+stages, so the three priors can train in three processes at once (the top prior's fine-tunes,
+\`prior_level_2_tune\` then \`prior_level_2_edges\`, after the top prior). A top prior (or
+fine-tune) trained further is fine-tuned afresh, the old fine-tune moved aside. A longer VQ-VAE run changes the codes, so the prior runs under
 \`${o.run}/prior_level_*\` are then moved aside and trained afresh.
 `;
 }

@@ -31,6 +31,7 @@ describe('npm run train-default, end to end on tiny models', () => {
     // Large enough for its second step to move the weights visibly past half-precision rounding.
     topTuneLr: 1e-2,
     topTuneWarmup: 1,
+    topEdgesSteps: 2,
     up1Preset: 'tiny_upsampler',
     up0Preset: 'tiny_upsampler_level_0',
     vqvaeSteps: 2,
@@ -70,14 +71,14 @@ describe('npm run train-default, end to end on tiny models', () => {
     expect(ev.upsamplers.map((u) => u.level)).toEqual([1, 0]);
 
     const saved = JSON.parse(fs.readFileSync(path.join(options.out, 'eval.json'), 'utf8'));
-    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
+    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
     const models = fs.readFileSync(path.join(options.out, 'training.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).model);
-    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_1', 'prior_level_0']));
-    // The fine-tune ships as the top prior: its weights, and the steps of both runs.
+    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_1', 'prior_level_0']));
+    // The last fine-tune ships as the top prior: its weights, and the steps of all three runs.
     const topMeta = readSafetensorsHeader(path.join(options.out, SHIPPED.prior(2))).metadata;
-    expect(topMeta.steps).toBe('4');
-    expect(topMeta.description).toContain('trained 2 steps, then fine-tuned 2 steps');
-    const { model: tuned } = loadPrior(path.join(options.run, 'prior_level_2_tune', 'prior.safetensors'));
+    expect(topMeta.steps).toBe('6');
+    expect(topMeta.description).toContain('trained 2 steps, then fine-tuned 2 steps (prior_level_2_tune), then fine-tuned 2 steps (prior_level_2_edges)');
+    const { model: tuned } = loadPrior(path.join(options.run, 'prior_level_2_edges', 'prior.safetensors'));
     const { model: base } = loadPrior(path.join(options.run, 'prior_level_2', 'prior.safetensors'));
     const { model: shippedTop } = loadPrior(path.join(options.out, SHIPPED.prior(2)));
     const name = 'prime_x_out.weight';
@@ -105,6 +106,10 @@ describe('npm run train-default, end to end on tiny models', () => {
     expect(again.some((l) => l.startsWith('prior_level_2_tune: step 2/2 saved'))).toBe(true);
     expect(fs.existsSync(path.join(aside, 'prior.safetensors'))).toBe(true);
     expect(fs.readFileSync(path.join(options.run, 'prior_level_2_tune', 'tuned_from_step.txt'), 'utf8').trim()).toBe('3');
+    // The second fine-tune tuned 4 steps in all (2 + 2), now 5 (3 + 2): it starts afresh as well.
+    const edgesAside = path.join(options.run, 'prior_level_2_edges-from-step-4');
+    expect(again).toContain(`prior_level_2_edges: tuned prior_level_2_tune at step 4, which is now at step 5; moved to ${edgesAside}, starting afresh`);
+    expect(again.some((l) => l.startsWith('prior_level_2_edges: step 2/2 saved'))).toBe(true);
   });
 
   it('jukebox info on the exported top prior lists the artists and genres it was trained on', async () => {

@@ -195,15 +195,22 @@ export function wordPath(map: Float32Array, tokens: number, characters: string, 
     }
     return emit;
   };
-  const states = gapChainViterbi(tokens, n, emission);
-  for (let t = tokens - 1; t >= 0; t--) {
-    if (states[t] % 2 === 1) {
-      const w = span[chain[(states[t] - 1) / 2].k];
-      if (w.last < 0) w.last = t;
-      w.first = t;
-    }
-  }
+  itemSpans(gapChainViterbi(tokens, n, emission), n).forEach((times, i) => {
+    span[chain[i].k] = times;
+  });
   return span;
+}
+
+/** Each item's first and last token on a `gapChainViterbi` path (every item has at least one). */
+function itemSpans(states: Int32Array, n: number): { first: number; last: number }[] {
+  const spans = Array.from({ length: n }, () => ({ first: -1, last: -1 }));
+  states.forEach((s, t) => {
+    if (s % 2 === 0) return;
+    const item = spans[(s - 1) / 2];
+    if (item.first < 0) item.first = t;
+    item.last = t;
+  });
+  return spans;
 }
 
 /**
@@ -316,11 +323,11 @@ export function linePath(map: Float32Array, tokens: number, characters: string, 
   if (map.length !== tokens * nChars) throw new JukeboxError(`align: attention map holds ${map.length} values, expected ${tokens} × ${nChars}`);
   const chain = readWords(lyricWords(characters), read ?? readCharacters([map], nChars));
   const lineOf = characterLines(characters);
-  const lines: (TimedLine & { from: number; to: number })[] = [];
+  const lines: { words: number[]; from: number; to: number }[] = [];
   let lineOfPrevious = -1;
   for (const w of chain) {
     const line = lineOf[w.from];
-    if (line !== lineOfPrevious) lines.push({ words: [], first: -1, last: -1, from: w.from, to: w.to });
+    if (line !== lineOfPrevious) lines.push({ words: [], from: w.from, to: w.to });
     const current = lines[lines.length - 1];
     current.words.push(w.k);
     current.to = w.to;
@@ -348,13 +355,8 @@ export function linePath(map: Float32Array, tokens: number, characters: string, 
     emit[2 * n] = gap;
     return emit;
   });
-  states.forEach((s, t) => {
-    if (s % 2 === 0) return;
-    const line = lines[(s - 1) / 2];
-    if (line.first < 0) line.first = t;
-    line.last = t;
-  });
-  return lines.map(({ words, first, last }) => ({ words, first, last }));
+  const spans = itemSpans(states, n);
+  return lines.map(({ words }, k) => ({ words, ...spans[k] }));
 }
 
 /**

@@ -8,7 +8,7 @@ import { progressLine } from './progress';
 import type { Command } from './main';
 
 const USAGE =
-  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-breaks S] [--align-edges] [--align-head L/H] [--quiet]';
+  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-breaks S] [--align-edges] [--align-separators] [--align-head L/H] [--quiet]';
 
 const DETAILS = [
   'The data folder holds audio files (wav, flac, mp3, ogg) with JSON sidecars: song.wav + song.json',
@@ -31,6 +31,8 @@ const DETAILS = [
   '--align-edges (with --align-breaks): before the first word and after the last, where the window holds no padding',
   'and no character there (lyrics longer than the lyric window), the target is every separator of the window (spaces,',
   'line breaks, punctuation). Without it the head reads the first line through the intro of such songs.',
+  '--align-separators (with --align-breaks): in every break, the target is every separator of the window, not only',
+  'the characters between its two words (the edges included). Without it a line runs on into the break after it.',
   'W = 0.1 suits default_top: the head learns as fast as at W = 1, whose gradient (~15x the loss\'s) is clipped',
   'with the loss\'s and costs bits per token.',
 ].join('\n');
@@ -87,6 +89,7 @@ export const trainPriorCommand: Command = {
       'align-loss': { type: 'string' },
       'align-breaks': { type: 'string' },
       'align-edges': { type: 'boolean' },
+      'align-separators': { type: 'boolean' },
       'align-head': { type: 'string' },
       quiet: { type: 'boolean' },
     }, 0);
@@ -121,6 +124,7 @@ export const trainPriorCommand: Command = {
       alignLoss: alignWeight(args.values['align-loss']),
       alignBreaks: positive(args.values['align-breaks'], 'align-breaks', false),
       alignEdges: args.values['align-edges'] === true ? true : undefined,
+      alignSeparators: args.values['align-separators'] === true ? true : undefined,
       alignHead: alignHead(args.values['align-head']),
       warn: (message) => process.stderr.write(`jukebox: warning: ${message}\n`),
       onEncode: (done, total) => {

@@ -21,6 +21,13 @@ import type { Prior } from '../prior/prior';
 /** Added inside the log so that a token whose word's keys get no attention has a finite loss. */
 export const ALIGN_LOSS_EPSILON = 1e-6;
 
+/**
+ * Which breaks also target every separator key of the window (the spaces, line breaks and
+ * punctuation): `none`; `edges`, an intro or outro whose window has no key of its own
+ * (`train-prior --align-edges`); `breaks`, every break (`--align-separators`).
+ */
+export type SeparatorTargets = 'none' | 'edges' | 'breaks';
+
 /** Which head is supervised and how much its term weighs in the training loss. */
 export interface AlignLossSettings {
   weight: number;
@@ -37,10 +44,12 @@ export interface AlignLossSettings {
  *   the keys of the characters that separate them (the spaces, line breaks and punctuation between
  *   them in the lyrics); before the first word, the Labeller's padding keys (index -1, which precede
  *   the lyrics) and any characters before the word; after the last word, the characters after it.
- * - With `edgeSeparators` also set, a token before the first word or after the last whose window
+ * - With `separators` `edges`, a token before the first word or after the last whose window
  *   holds none of those keys (lyrics longer than the lyric window have no padding, and they seldom
  *   begin or end with a separator) targets every separator key of the window instead: the spaces,
  *   line breaks and punctuation (`owner` −1). The head is told that nothing is sung yet, not where.
+ * - With `separators` `breaks`, every break token targets every separator key of the window, as
+ *   well as its own keys above (which are separators or padding).
  * - Anything else (a shorter gap; every gap when `breakSeconds` is null): no target.
  *
  * `indices` are the window's lyric keys as indices into the cleaned lyrics (the Labeller's
@@ -59,8 +68,13 @@ export interface AlignLossSettings {
  * Why the edges: with breaks targeted but not the edges of long lyrics, the head read the first
  * line all through the intro of such songs (its first character, the window's first key, served
  * as a sink), and the song's first word came 2.1 s early (median over the held-out songs). The
- * default top prior's last fine-tune (`--align-edges`, 1500 steps) brought it to 0.15 s, and the
+ * default top prior's second fine-tune (`--align-edges`, 1500 steps) brought it to 0.15 s, and the
  * median onset error of all words from 0.66 to 0.44 s.
+ *
+ * Why every break: a line still ran on into the break after it, since the separators between
+ * two lines are a key or two, close to the line's last characters, and a token just past the line's
+ * end could keep reading that line's end at little cost. Told that any separator is right in a
+ * break, the head moves off the lyrics altogether, and line ends came in.
  */
 export function windowTargets(
   words: readonly WordTiming[],
@@ -70,7 +84,7 @@ export function windowTargets(
   nCtx: number,
   secondsPerToken: number,
   breakSeconds: number | null = null,
-  edgeSeparators = false,
+  separators: SeparatorTargets = 'none',
 ): { targets: Uint8Array; tokens: number } {
   const nTokens = indices.length;
   const { from, to } = wordSpans(owner, words.length);
@@ -109,7 +123,7 @@ export function windowTargets(
         any = true;
       }
     });
-    if (!any && edge && edgeSeparators) {
+    if ((sung < 0 && separators === 'breaks') || (!any && edge && separators === 'edges')) {
       indices.forEach((c, k) => {
         if (c >= 0 && c < owner.length && owner[c] < 0) {
           targets[t * nTokens + k] = 1;

@@ -12,7 +12,7 @@ import { Rng } from '../rng';
 import { encodeChunked } from '../vqvae/streaming';
 import { VQVAE } from '../vqvae/vqvae';
 import { characterWords } from '../align/accuracy';
-import { AlignTargets, windowTargets } from './align-loss';
+import { AlignTargets, SeparatorTargets, windowTargets } from './align-loss';
 import type { PriorBatch } from './prior-trainer';
 
 /**
@@ -167,10 +167,10 @@ export class PriorWindows {
   /**
    * `alignTargets`: batches carry the guided alignment loss's targets (`PriorBatch.align`) from
    * the songs' sidecar words (a top prior with lyrics only); its `breakSeconds` also targets the
-   * breaks, and `edgeSeparators` the intros and outros that have no other target
+   * breaks, and `separators` which breaks also target the window's separators
    * (`windowTargets`). Null: no targets.
    */
-  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets: { breakSeconds: number | null; edgeSeparators: boolean } | null = null) {
+  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets: { breakSeconds: number | null; separators: SeparatorTargets } | null = null) {
     const ds = prior.condDownsample ?? 1;
     this.counts = songs.map((s) => {
       let last = s.codes[0].length - prior.nCtx;
@@ -230,7 +230,7 @@ export class PriorWindows {
         if (targets !== null && words !== undefined && words.length > 0) {
           let owner = this.owners.get(w.song);
           if (owner === undefined) this.owners.set(w.song, (owner = characterWords(labels.info[0].lyrics, words)));
-          const t = windowTargets(words, owner, row.indices[0], w.start, n, prior.rawToTokens / prior.sampleRate, this.alignTargets!.breakSeconds, this.alignTargets!.edgeSeparators);
+          const t = windowTargets(words, owner, row.indices[0], w.start, n, prior.rawToTokens / prior.sampleRate, this.alignTargets!.breakSeconds, this.alignTargets!.separators);
           targets.set(t.targets, i * t.targets.length);
           targeted += t.tokens;
         }

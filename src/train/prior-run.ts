@@ -15,7 +15,7 @@ import { Prior } from '../prior/prior';
 import { Rng } from '../rng';
 import { WeightMap } from '../vqvae/weights';
 import { VQVAE } from '../vqvae/vqvae';
-import { AlignLossSettings, alignLossHead, alignmentTerm, configuredAlignHead } from './align-loss';
+import { AlignLossSettings, SeparatorTargets, alignLossHead, alignmentTerm, configuredAlignHead } from './align-loss';
 import { OptimizerConfig } from './optimizer';
 import { encodeSongs, fileHash, labelTablesFromSongs, listSongs, PriorSong, PriorWindows } from './prior-data';
 import { PriorStepMetrics, PriorTrainer } from './prior-trainer';
@@ -57,6 +57,8 @@ interface RunSettings {
   align_breaks?: number;
   /** Intros and outros without other targets target the window's separators (absent: false). */
   align_edges?: boolean;
+  /** Every break targets the window's separators (absent: false). */
+  align_separators?: boolean;
   /** The prior file a fine-tuning run started from (`--init`), absolute. */
   init?: string;
 }
@@ -106,6 +108,12 @@ export interface TrainPriorOptions {
    * must give the same value or none.
    */
   alignEdges?: boolean;
+  /**
+   * With `alignBreaks`, every break token targets every separator character of the window, not
+   * only the characters between its two words; this covers the edges too. Default false. Fresh
+   * runs; a resume must give the same value or none.
+   */
+  alignSeparators?: boolean;
   /**
    * The head the alignment loss supervises (fresh runs), stored in the model as its
    * alignment_layer/alignment_head; default the preset's.
@@ -242,6 +250,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
   if (alignBreaks !== undefined && !(Number.isFinite(alignBreaks) && alignBreaks > 0)) throw new JukeboxError(`train-prior: --align-breaks must be a number of seconds > 0, got ${alignBreaks}`);
   if (alignBreaks !== undefined && !options.resume && !(alignWeight !== undefined && alignWeight > 0)) throw new JukeboxError('train-prior: --align-breaks sets targets of the alignment loss; it needs --align-loss W > 0');
   if (options.alignEdges && !options.resume && alignBreaks === undefined) throw new JukeboxError('train-prior: --align-edges targets the intros and outros as breaks; it needs --align-breaks S');
+  if (options.alignSeparators && !options.resume && alignBreaks === undefined) throw new JukeboxError('train-prior: --align-separators targets the separators in the breaks; it needs --align-breaks S');
   if (options.resume) {
     if (options.init !== undefined) throw new JukeboxError('train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
     ({ config, settings, tables, resumed, rng, train } = withRunState(outDir, STATE_FORMAT, (state) => {
@@ -273,6 +282,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       { flag: 'align-loss', saved: settings.align_loss ?? 0, given: alignWeight },
       { flag: 'align-breaks', saved: settings.align_breaks ?? 'none', given: alignBreaks },
       { flag: 'align-edges', saved: settings.align_edges ?? false, given: options.alignEdges },
+      { flag: 'align-separators', saved: settings.align_separators ?? false, given: options.alignSeparators },
       { flag: 'align-head', saved: `${config.alignment_layer}/${config.alignment_head}`, given: options.alignHead && `${options.alignHead.layer}/${options.alignHead.head}` },
     ]);
     vqvaeFile = options.vqvae ?? settings.vqvae;
@@ -299,6 +309,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       align_loss: alignWeight ?? 0,
       ...(alignBreaks === undefined ? {} : { align_breaks: alignBreaks }),
       ...(options.alignEdges ? { align_edges: true } : {}),
+      ...(options.alignSeparators ? { align_separators: true } : {}),
       ...(options.init === undefined ? {} : { init: path.resolve(options.init) }),
     };
   }
@@ -342,7 +353,8 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
     const start = resumed?.weights ?? initial?.weights;
     prior = start === undefined ? randomPrior(config, settings.seed, { labelTables: tables }) : new Prior(config, weightMap(start), { labelTables: tables, warn });
     initial = null;
-    const targetRule = { breakSeconds: settings.align_breaks ?? null, edgeSeparators: settings.align_edges ?? false };
+    const separators: SeparatorTargets = settings.align_separators ? 'breaks' : settings.align_edges ? 'edges' : 'none';
+    const targetRule = { breakSeconds: settings.align_breaks ?? null, separators };
     const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), alignLoss === undefined ? null : targetRule);
     const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), scoredHead === undefined ? null : targetRule);
     for (const s of [...trainWindows.tooShort, ...heldWindows.tooShort]) warn(`${s.file}: skipped: shorter than one window of ${prior.nCtx} tokens (${(prior.sampleLength / config.sr).toFixed(2)} s)`);

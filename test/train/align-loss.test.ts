@@ -115,7 +115,7 @@ describe('alignment targets', () => {
     // Window keys "e two, t" (characters 2–9); 1 s per token: 0.5 (intro), 1.5, 2.5, 3.5 (sung), 4.5 (outro).
     const indices = [2, 3, 4, 5, 6, 7, 8, 9];
     const keysOf = (targets: Uint8Array) => (t: number) => indices.map((_, k) => k).filter((k) => targets[t * indices.length + k] === 1);
-    const edges = windowTargets(timed, owner, indices, 0, 5, 1, 10, true);
+    const edges = windowTargets(timed, owner, indices, 0, 5, 1, 10, 'edges');
     // The separators of the window are " " (key 1) and ", " (keys 5, 6).
     expect([0, 1, 2, 3, 4].map(keysOf(edges.targets))).toEqual([[1, 5, 6], [0], [2, 3, 4], [7], [1, 5, 6]]);
     expect(edges.tokens).toBe(5);
@@ -125,8 +125,26 @@ describe('alignment targets', () => {
     expect(plain.tokens).toBe(3);
     // A gap between words is not an edge: with a key of its own it keeps it, and without one it stays empty.
     const gapped = [{ word: 'one', start: 0, end: 1 }, { word: 'two', start: 3, end: 4 }, { word: 'three', start: 4, end: 5 }];
-    const inGap = windowTargets(gapped, owner, [8, 9, 10], 0, 5, 1, 1, true);
+    const inGap = windowTargets(gapped, owner, [8, 9, 10], 0, 5, 1, 1, 'edges');
     expect(Array.from(inGap.targets.subarray(3, 9))).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('with separators \'breaks\', every break targets every separator of the window, and the padding before the first word', () => {
+    // "one two, three": "one" 1–2 s, a break, "two" 4–5 s, "three" 5–6 s; two padding keys ahead of the lyrics.
+    const timed = [{ word: 'one', start: 1, end: 2 }, { word: 'two', start: 4, end: 5 }, { word: 'three', start: 5, end: 6 }];
+    const owner = characterWords('one two, three', timed);
+    const indices = [-1, -1, ...Array.from({ length: 14 }, (_, c) => c)];
+    const keysOf = (targets: Uint8Array) => (t: number) => indices.map((_, k) => k).filter((k) => targets[t * indices.length + k] === 1);
+    // 1 s per token: 0.5 (intro), 1.5 (one), 2.5 and 3.5 (the break), 4.5 (two), 5.5 (three), 6.5 (outro).
+    // The separators are " " (key 5), "," and " " (keys 9, 10).
+    const every = windowTargets(timed, owner, indices, 0, 7, 1, 1, 'breaks');
+    expect([0, 1, 2, 3, 4, 5, 6].map(keysOf(every.targets))).toEqual([[0, 1, 5, 9, 10], [2, 3, 4], [5, 9, 10], [5, 9, 10], [6, 7, 8], [11, 12, 13, 14, 15], [5, 9, 10]]);
+    expect(every.tokens).toBe(7);
+    // With 'edges' the break keeps the space between its words, the intro its padding; the outro, with no key of its own, gets the separators.
+    const edges = windowTargets(timed, owner, indices, 0, 7, 1, 1, 'edges');
+    expect([0, 2, 3, 6].map(keysOf(edges.targets))).toEqual([[0, 1], [5], [5], [5, 9, 10]]);
+    // A gap shorter than a break gets no target in either.
+    expect(windowTargets(timed, owner, indices, 0, 7, 1, 2.5, 'breaks').tokens).toBe(5);
   });
 
   it('follows the Labeller\'s cleaning of the lyrics (the characters the model reads)', () => {
@@ -293,20 +311,24 @@ describe('train-prior --align-breaks', () => {
   }, 60_000);
 });
 
-describe('train-prior --align-edges', () => {
-  /** The timed songs with their words moved into the last 3 s: a 1-s intro, lyrics longer than tiny_top's 32-key window. */
-  function writeIntroSet(): string {
-    const data = path.join(dir, 'intro-data');
+describe('train-prior --align-edges and --align-separators', () => {
+  /** The timed songs in `name`, each word's times moved by `move`. */
+  function writeMovedSet(name: string, move: (seconds: number, wordStart: number) => number): string {
+    const data = path.join(dir, name);
     fs.mkdirSync(data, { recursive: true });
     for (const f of fs.readdirSync(DATA)) {
       if (f.endsWith('.wav')) fs.copyFileSync(path.join(DATA, f), path.join(data, f));
       if (!f.endsWith('.json')) continue;
       const side = JSON.parse(fs.readFileSync(path.join(DATA, f), 'utf8')) as { words: { start: number; end: number }[] };
-      side.words = side.words.map((w) => ({ ...w, start: 1 + (w.start * 3) / SECONDS, end: 1 + (w.end * 3) / SECONDS }));
+      side.words = side.words.map((w) => ({ ...w, start: move(w.start, w.start), end: move(w.end, w.start) }));
       fs.writeFileSync(path.join(data, f), JSON.stringify(side));
     }
     return data;
   }
+  /** The words moved into the last 3 s: a 1-s intro, lyrics longer than tiny_top's 32-key window. */
+  const writeIntroSet = () => writeMovedSet('intro-data', (t) => 1 + (t * 3) / SECONDS);
+  /** The words that start in the first half squeezed into its first 1.2 s: a break of at least 0.8 s in the middle of each song. */
+  const writeBreakSet = () => writeMovedSet('break-data', (t, wordStart) => (wordStart < SECONDS / 2 ? (t * 1.2) / (SECONDS / 2 + 0.4) : t));
   const options = (data: string, out: string, extra: Partial<TrainPriorOptions>): TrainPriorOptions => ({
     outDir: path.join(dir, out), steps: 1, data, vqvae: VQVAE_FILE, preset: 'tiny_top', seed: 1, batchSize: 4, saveEvery: 1,
     alignHead: { layer: 3, head: 0 }, alignLoss: 1, alignBreaks: 0.5, warn: () => undefined, ...extra,
@@ -327,6 +349,23 @@ describe('train-prior --align-edges', () => {
     const resumed = await trainPrior(options(data, 'edges', { resume: true, alignEdges: true, alignHead: undefined, steps: 2 }));
     expect(resumed.metrics.map((m) => m.step)).toEqual([1]);
     resumed.model.dispose();
+  }, 120_000);
+
+  it('--align-separators targets every break\'s separators: another term from the same weights, and refused changed on resume', async () => {
+    const data = writeBreakSet();
+    const every = await trainPrior(options(data, 'separators', { alignEdges: true, alignSeparators: true }));
+    const edges = await trainPrior(options(data, 'separators-off', { alignEdges: true }));
+    expect(every.metrics[0].bpd).toBe(edges.metrics[0].bpd);
+    expect(every.metrics[0].align_loss).not.toBe(edges.metrics[0].align_loss);
+    every.model.dispose();
+    edges.model.dispose();
+    await expect(trainPrior(options(data, 'separators-off', { resume: true, alignEdges: true, alignSeparators: true, steps: 2 }))).rejects.toThrow(
+      'train-prior: --align-separators cannot change when resuming: the run has false, this command gives true',
+    );
+    const r = await runJukebox('train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '1', '--out', path.join(dir, 'refused-separators'),
+      '--align-head', '3/0', '--align-loss', '1', '--align-separators');
+    expect(r.stderr.trim()).toBe('jukebox: train-prior: --align-separators targets the separators in the breaks; it needs --align-breaks S');
+    expect(r.code).toBe(1);
   }, 120_000);
 
   it('refuses --align-edges without --align-breaks in one line', async () => {

@@ -1,6 +1,6 @@
 export { lyricLayers, captureLyricAttention, stitchWindow, readCharacters, headKey, headMap, DEFAULT_ALIGN_HOP_FRACTION } from './capture';
 export type { LyricAttention, CaptureOptions } from './capture';
-export { alignWords, wordPath, linePath, lineWords, lyricWords, columnFloors, ALIGNMENT_METHODS, isAlignmentDecoding, characterLines, DEFAULT_GAP_LEVEL, LINE_EVEN_SHARE, LINE_MASS_FLOOR } from './words';
+export { alignWords, wordPath, linePath, lineWords, lyricWords, columnFloors, ALIGNMENT_METHODS, isAlignmentDecoding, characterLines, DEFAULT_GAP_LEVEL, LINE_END_HOLD, LINE_EVEN_SHARE, LINE_MASS_FLOOR } from './words';
 export type { WordTiming, LyricWord, AlignWordsOptions, AlignmentDecoding, TimedLine } from './words';
 export { rankHeads, scoreHead } from './heads';
 export type { HeadScore } from './heads';

@@ -32,6 +32,7 @@ describe('npm run train-default, end to end on tiny models', () => {
     topTuneLr: 1e-2,
     topTuneWarmup: 1,
     topEdgesSteps: 2,
+    topSeparatorsSteps: 2,
     up1Preset: 'tiny_upsampler',
     up0Preset: 'tiny_upsampler_level_0',
     vqvaeSteps: 2,
@@ -71,14 +72,16 @@ describe('npm run train-default, end to end on tiny models', () => {
     expect(ev.upsamplers.map((u) => u.level)).toEqual([1, 0]);
 
     const saved = JSON.parse(fs.readFileSync(path.join(options.out, 'eval.json'), 'utf8'));
-    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
+    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
     const models = fs.readFileSync(path.join(options.out, 'training.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).model);
-    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_1', 'prior_level_0']));
-    // The last fine-tune ships as the top prior: its weights, and the steps of all three runs.
+    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_1', 'prior_level_0']));
+    // The last fine-tune ships as the top prior: its weights, and the steps of all four runs.
     const topMeta = readSafetensorsHeader(path.join(options.out, SHIPPED.prior(2))).metadata;
-    expect(topMeta.steps).toBe('6');
-    expect(topMeta.description).toContain('trained 2 steps, then fine-tuned 2 steps (prior_level_2_tune), then fine-tuned 2 steps (prior_level_2_edges)');
-    const { model: tuned } = loadPrior(path.join(options.run, 'prior_level_2_edges', 'prior.safetensors'));
+    expect(topMeta.steps).toBe('8');
+    expect(topMeta.description).toContain(
+      'trained 2 steps, then fine-tuned 2 steps (prior_level_2_tune), then fine-tuned 2 steps (prior_level_2_edges), then fine-tuned 2 steps (prior_level_2_separators)',
+    );
+    const { model: tuned } = loadPrior(path.join(options.run, 'prior_level_2_separators', 'prior.safetensors'));
     const { model: base } = loadPrior(path.join(options.run, 'prior_level_2', 'prior.safetensors'));
     const { model: shippedTop } = loadPrior(path.join(options.out, SHIPPED.prior(2)));
     const name = 'prime_x_out.weight';
@@ -110,6 +113,10 @@ describe('npm run train-default, end to end on tiny models', () => {
     const edgesAside = path.join(options.run, 'prior_level_2_edges-from-step-4');
     expect(again).toContain(`prior_level_2_edges: tuned prior_level_2_tune at step 4, which is now at step 5; moved to ${edgesAside}, starting afresh`);
     expect(again.some((l) => l.startsWith('prior_level_2_edges: step 2/2 saved'))).toBe(true);
+    // And the third: 6 steps under it then (2 + 2 + 2), 7 now.
+    const separatorsAside = path.join(options.run, 'prior_level_2_separators-from-step-6');
+    expect(again).toContain(`prior_level_2_separators: tuned prior_level_2_edges at step 6, which is now at step 7; moved to ${separatorsAside}, starting afresh`);
+    expect(again.some((l) => l.startsWith('prior_level_2_separators: step 2/2 saved'))).toBe(true);
   });
 
   it('jukebox info on the exported top prior lists the artists and genres it was trained on', async () => {

@@ -1,8 +1,8 @@
 /**
  * `npm run train-default`: rebuilds the shipped default models (weights/default/) from nothing:
  * the generated corpus (a training seed and a held-out seed), the VQ-VAE, the top prior and its
- * three fine-tunes for alignment, both upsamplers, an evaluation on the held-out songs, and the files that
- * ship.
+ * three fine-tunes for alignment, both upsamplers, an evaluation on the held-out songs, and the
+ * files that ship.
  *
  *   npm run train-default -- [--run runs/default] [--out weights/default] [--vqvae-steps N]
  *     [--top-steps N] [--up1-steps N] [--up0-steps N] [--workers N] [--songs N] ...
@@ -352,19 +352,18 @@ function priorRuns(o: TrainDefaultOptions): PriorRun[] {
     stage, preset: o.topPreset, level: 2, steps, dir: dir(stage),
     lr: o.topTuneLr, warmup: o.topTuneWarmup, alignLoss: o.topTuneAlignLoss, alignBreaks: o.topTuneAlignBreaks, separators, tunes,
   });
-  const tune = tuning('prior_level_2_tune', o.topTuneSteps, 'none', top);
-  const edges = tuning('prior_level_2_edges', o.topEdgesSteps, 'edges', o.topTuneSteps > 0 ? tune : top);
-  const separators = tuning('prior_level_2_separators', o.topSeparatorsSteps, 'breaks', o.topEdgesSteps > 0 ? edges : o.topTuneSteps > 0 ? tune : top);
+  // Each fine-tune with steps tunes the last top-prior run before it.
+  const tops = [top];
+  for (const [stage, steps, separators] of [
+    ['prior_level_2_tune', o.topTuneSteps, 'none'],
+    ['prior_level_2_edges', o.topEdgesSteps, 'edges'],
+    ['prior_level_2_separators', o.topSeparatorsSteps, 'breaks'],
+  ] as const) {
+    if (steps > 0) tops.push(tuning(stage, steps, separators, tops[tops.length - 1]));
+  }
   const upsampler = (stage: Stage, preset: string, level: number, steps: number): PriorRun =>
     ({ stage, preset, level, steps, dir: dir(stage), lr: o.priorLr, warmup: o.priorWarmup, alignLoss: 0, alignBreaks: 0, separators: 'none' });
-  return [
-    top,
-    ...(o.topTuneSteps > 0 ? [tune] : []),
-    ...(o.topEdgesSteps > 0 ? [edges] : []),
-    ...(o.topSeparatorsSteps > 0 ? [separators] : []),
-    upsampler('prior_level_1', o.up1Preset, 1, o.up1Steps),
-    upsampler('prior_level_0', o.up0Preset, 0, o.up0Steps),
-  ];
+  return [...tops, upsampler('prior_level_1', o.up1Preset, 1, o.up1Steps), upsampler('prior_level_0', o.up0Preset, 0, o.up0Steps)];
 }
 
 /** The train-prior flags of a run's separator targets; `breaks` keeps `--align-edges` too, as its first run had it. */
@@ -732,8 +731,9 @@ convergence and codebook usage per level).
 The run is resumable: raise the steps and rerun, e.g.
 \`npm run train-default -- --top-steps ${2 * o.topSteps}\`. \`--only prior_level_2\` (and so on) runs single
 stages, so the three priors can train in three processes at once (the top prior's fine-tunes,
-\`prior_level_2_tune\`, \`prior_level_2_edges\` then \`prior_level_2_separators\`, after the top prior). A top prior (or
-fine-tune) trained further is fine-tuned afresh, the old fine-tune moved aside. A longer VQ-VAE run changes the codes, so the prior runs under
+\`prior_level_2_tune\`, \`prior_level_2_edges\` then \`prior_level_2_separators\`, after the top
+prior). A top prior (or fine-tune) trained further is fine-tuned afresh, the old fine-tune moved
+aside. A longer VQ-VAE run changes the codes, so the prior runs under
 \`${o.run}/prior_level_*\` are then moved aside and trained afresh.
 `;
 }

@@ -377,9 +377,10 @@ export function linePath(map: Float32Array, tokens: number, characters: string, 
  * lines of `linePath`, and within each line's span [first, last + 1) each word's onset as the mean,
  * weighted by `LINE_EVEN_SHARE`, of two guesses: the line's words spread evenly over the span in
  * proportion to their characters (a space's share between words, as the baseline does over the
- * whole song; the last word also held `LINE_END_HOLD` of a mean word), and the head's own boundaries (Viterbi over the line's words back to back, each
- * scored by its best character above its floor, as in `wordPath`). A word ends where the next
- * begins; the line's last word at the line's end.
+ * whole song; the last word also held `LINE_END_HOLD` of a mean word), and the head's own
+ * boundaries (Viterbi over the line's words back to back, each scored by its best character above
+ * its floor, as in `wordPath`). A word ends where the next begins; the line's last word at the
+ * line's end.
  */
 export function lineWords(map: Float32Array, tokens: number, characters: string, read?: Uint8Array): { start: number; end: number }[] {
   const nChars = characters.length;

@@ -219,6 +219,11 @@ export interface PairedComparison {
   mean_difference: number;
   /** Songs whose own label gives fewer bits per token. */
   songs_agreeing: number;
+  /**
+   * One-sided sign test (`signTestP`): the chance that at least `songs_agreeing` of `songs` would
+   * agree if the label made no difference. Small: the label matters, whatever the share agreeing.
+   */
+  sign_test_p: number;
   own_bits_per_token: number;
   other_bits_per_token: number;
   per_song: { song: string; own: number; other: number }[];
@@ -519,6 +524,25 @@ function bitsPerItem(logprob: Float32Array, items: number): number[] {
   });
 }
 
+/**
+ * The one-sided sign test of a paired comparison: P(X ≥ agreeing) for X ~ Binomial(n, 1/2), the
+ * chance that `agreeing` or more of `n` pairs favour one side if neither is favoured. Exact, summed
+ * in log space so that no coefficient or power of 2 overflows. A tie counts as not agreeing, which
+ * only makes the test stricter.
+ */
+export function signTestP(agreeing: number, n: number): number {
+  if (!(Number.isInteger(n) && n >= 0 && Number.isInteger(agreeing) && agreeing >= 0 && agreeing <= n)) {
+    throw new RangeError(`sign test: need integers 0 <= agreeing <= n, got ${agreeing} of ${n}`);
+  }
+  let logC = 0; // log C(n, k), from k = 0 up
+  let p = 0;
+  for (let k = 0; k <= n; k++) {
+    if (k > 0) logC += Math.log(n - k + 1) - Math.log(k);
+    if (k >= agreeing) p += Math.exp(logC - n * Math.LN2);
+  }
+  return Math.min(1, p);
+}
+
 /** The next different value after index i in a rotation of `values` (another song's label). */
 function another<T>(values: T[], i: number): T {
   for (let k = 1; k < values.length; k++) {
@@ -608,15 +632,17 @@ async function evaluate(o: TrainDefaultOptions, heldOut: PriorSong[], log: Log):
       const values = metas.map((m) => m[key]!);
       const other = await bits(metas.map((m, i) => ({ ...m, [key]: another(values, i) })));
       const diffs = own.map((b, i) => other[i] - b);
+      const agreeing = diffs.filter((d) => d > 0).length;
       const result = {
         songs: own.length,
         mean_difference: mean(diffs),
-        songs_agreeing: diffs.filter((d) => d > 0).length,
+        songs_agreeing: agreeing,
+        sign_test_p: signTestP(agreeing, own.length),
         own_bits_per_token: mean(own),
         other_bits_per_token: mean(other),
         per_song: names.map((song, i) => ({ song, own: own[i], other: other[i] })),
       };
-      log(`evaluate: top prior, own vs another song's ${key}: ${result.mean_difference.toFixed(4)} bits per token lower on average, ${result.songs_agreeing}/${result.songs} songs agree`);
+      log(`evaluate: top prior, own vs another song's ${key}: ${result.mean_difference.toFixed(4)} bits per token lower on average, ${result.songs_agreeing}/${result.songs} songs agree (sign test p = ${fmtP(result.sign_test_p)})`);
       return result;
     };
     topResult = { bits_per_token: mean(own), lyrics: await compare('lyrics'), artist: await compare('artist'), genre: await compare('genre') };
@@ -661,6 +687,11 @@ function fmt(x: number, digits = 3): string {
   return x.toFixed(digits);
 }
 
+/** A probability to two significant digits, in exponent form below 0.001. */
+function fmtP(p: number): string {
+  return p < 1e-3 ? p.toExponential(1) : p.toPrecision(2);
+}
+
 /** weights/default/README.md from the run's settings, times and evaluation. */
 function readme(o: TrainDefaultOptions, times: Timings['seconds'], ev: Evaluation): string {
   const top = priorPreset(o.topPreset);
@@ -672,7 +703,7 @@ function readme(o: TrainDefaultOptions, times: Timings['seconds'], ev: Evaluatio
   const total = files.reduce((n, f) => n + fs.statSync(path.join(o.out, f)).size, 0) / 1e6;
   const time = (s: Stage) => (times[s] === undefined ? 'n/a' : `${(times[s]! / 60).toFixed(1)} min`);
   const pairs = (name: string, c: PairedComparison) =>
-    `| ${name} | ${fmt(c.own_bits_per_token)} | ${fmt(c.other_bits_per_token)} | ${fmt(c.mean_difference, 4)} | ${c.songs_agreeing} / ${c.songs} |`;
+    `| ${name} | ${fmt(c.own_bits_per_token)} | ${fmt(c.other_bits_per_token)} | ${fmt(c.mean_difference, 4)} | ${c.songs_agreeing} / ${c.songs} | ${fmtP(c.sign_test_p)} |`;
   const flags = (Object.keys(DEFAULTS) as (keyof TrainDefaultOptions)[])
     .filter((k) => k !== 'only' && k !== 'workers' && o[k] !== DEFAULTS[k]).map((k) => ` --${kebab(k)} ${o[k]}`).join('');
   return `# The default models
@@ -711,10 +742,11 @@ ${ev.vqvae.map((r) => `| ${r.level} | ${hopLengths(vq)[r.level]} | ${fmt(r.spect
 
 Top prior, bits per music token over ${o.evalWindows} windows of ${top.n_ctx} tokens centred in each
 song, with each song's own label against another held-out song's (everything else unchanged),
-paired per song:
+paired per song. The last column is the one-sided sign test: the chance of that many songs or more
+agreeing if the label made no difference.
 
-| label swapped | own | other | mean difference (other − own) | songs where own is lower |
-|---|---|---|---|---|
+| label swapped | own | other | mean difference (other − own) | songs where own is lower | sign test p |
+|---|---|---|---|---|---|
 ${pairs('lyrics', ev.top_prior.lyrics)}
 ${pairs('artist', ev.top_prior.artist)}
 ${pairs('genre', ev.top_prior.genre)}

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
 import { loadPrior } from '../../src/prior/load';
 import { runJukebox } from '../helpers';
-import { DEFAULTS, SHIPPED, trainDefault, TrainDefaultOptions } from '../../scripts/train-default';
+import { DEFAULTS, SHIPPED, signTestP, trainDefault, TrainDefaultOptions } from '../../scripts/train-default';
 
 
 const jukebox = runJukebox;
@@ -66,6 +66,8 @@ describe('npm run train-default, end to end on tiny models', () => {
       expect(c.songs).toBe(2);
       expect(c.per_song).toHaveLength(2);
       expect(c.mean_difference).toBeCloseTo(c.other_bits_per_token - c.own_bits_per_token, 6);
+      expect(c.songs_agreeing).toBe(c.per_song.filter((s) => s.other > s.own).length);
+      expect(c.sign_test_p).toBe(signTestP(c.songs_agreeing, 2));
     }
     // Each held-out song of the tiny corpus has its own lyrics, so swapping them changes the score.
     expect(ev.top_prior.lyrics.per_song.every((s) => s.own !== s.other)).toBe(true);
@@ -134,5 +136,24 @@ describe('npm run train-default, end to end on tiny models', () => {
     const text = await jukebox('info', file);
     expect(text.stdout).toContain(`artists:      `);
     expect(text.stdout).toContain(sidecars[0].artist);
+  });
+});
+
+describe('signTestP, the paired comparisons\' one-sided sign test', () => {
+  it('gives the exact binomial tail', () => {
+    // C(24,18..24) sum to 190051 of 2^24 outcomes.
+    expect(signTestP(18, 24)).toBeCloseTo(190051 / 2 ** 24, 12);
+    expect(signTestP(24, 24)).toBeCloseTo(2 ** -24, 18);
+    expect(signTestP(0, 24)).toBeCloseTo(1, 12);
+    expect(signTestP(12, 24)).toBeCloseTo((2 ** 24 - 2 ** 23 + 2704156 / 2) / 2 ** 24, 12); // half of the rest, plus half of C(24,12)
+    expect(signTestP(2, 2)).toBe(0.25);
+    // Large n would overflow 2^n and C(n, k) outside log space.
+    expect(signTestP(600, 1200)).toBeGreaterThan(0.5);
+    expect(signTestP(1200, 1200)).toBe(0);
+  });
+
+  it('refuses counts that are not 0 <= agreeing <= n', () => {
+    expect(() => signTestP(3, 2)).toThrow('sign test: need integers 0 <= agreeing <= n, got 3 of 2');
+    expect(() => signTestP(1.5, 2)).toThrow(RangeError);
   });
 });

@@ -8,7 +8,7 @@ import { progressLine } from './progress';
 import type { Command } from './main';
 
 const USAGE =
-  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-breaks S] [--align-edges] [--align-separators] [--align-head L/H] [--quiet]';
+  'jukebox train-prior --data <dir> --vqvae <ckpt> --preset <name> --steps N --out <dir> [--resume] [--seed S] [--batch-size B] [--save-every K] [--lr LR] [--workers N] [--init <prior.safetensors>] [--align-loss W] [--align-breaks S] [--align-edges] [--align-separators] [--timing-jitter S] [--align-head L/H] [--quiet]';
 
 const DETAILS = [
   'The data folder holds audio files (wav, flac, mp3, ogg) with JSON sidecars: song.wav + song.json',
@@ -33,6 +33,9 @@ const DETAILS = [
   'line breaks, punctuation). Without it the head reads the first line through the intro of such songs.',
   '--align-separators (with --align-breaks): in every break, the target is every separator of the window, not only',
   'the characters between its two words (the edges included). Without it a line runs on into the break after it.',
+  '--timing-jitter S (default 0): each training window\'s label row (its timing, and so its lyric window) is made for a',
+  'point up to S seconds before or after the window, so the prior cannot tell which line is sung from the window\'s',
+  'offset alone and must listen; the alignment targets and the held-out windows keep their true timing.',
   'W = 0.1 suits default_top: the head learns as fast as at W = 1, whose gradient (~15x the loss\'s) is clipped',
   'with the loss\'s and costs bits per token.',
 ].join('\n');
@@ -50,12 +53,12 @@ function describe(m: PriorStepMetrics): string {
   return `loss ${m.loss.toFixed(3)} | bpd ${m.bpd.toFixed(3)}${m.prime_loss ? ` | lyrics ${m.prime_loss.toFixed(3)}` : ''}${m.align_loss === undefined ? '' : ` | align ${m.align_loss.toFixed(3)}`}`;
 }
 
-/** `--align-loss W`: a number ≥ 0. */
-function alignWeight(value: string | boolean | undefined): number | undefined {
+/** `--align-loss W`, `--timing-jitter S`: a number ≥ 0. */
+function nonNegative(value: string | boolean | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (typeof value !== 'string' || value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) {
-    throw new JukeboxError(`train-prior: --align-loss must be a number ≥ 0, got '${value}'`);
+    throw new JukeboxError(`train-prior: --${flag} must be a number ≥ 0, got '${value}'`);
   }
   return n;
 }
@@ -90,6 +93,7 @@ export const trainPriorCommand: Command = {
       'align-breaks': { type: 'string' },
       'align-edges': { type: 'boolean' },
       'align-separators': { type: 'boolean' },
+      'timing-jitter': { type: 'string' },
       'align-head': { type: 'string' },
       quiet: { type: 'boolean' },
     }, 0);
@@ -121,10 +125,11 @@ export const trainPriorCommand: Command = {
       saveEvery: positive(args.values['save-every'], 'save-every', true),
       workers: parseWorkers(args.values.workers, 'train-prior'),
       init: str('init'),
-      alignLoss: alignWeight(args.values['align-loss']),
+      alignLoss: nonNegative(args.values['align-loss'], 'align-loss'),
       alignBreaks: positive(args.values['align-breaks'], 'align-breaks', false),
       alignEdges: args.values['align-edges'] === true ? true : undefined,
       alignSeparators: args.values['align-separators'] === true ? true : undefined,
+      timingJitter: nonNegative(args.values['timing-jitter'], 'timing-jitter'),
       alignHead: alignHead(args.values['align-head']),
       warn: (message) => process.stderr.write(`jukebox: warning: ${message}\n`),
       onEncode: (done, total) => {

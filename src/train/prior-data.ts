@@ -153,6 +153,20 @@ export interface PriorWindow {
 }
 
 /**
+ * A number in [-1, 1) fixed by a window (its song's index and its first token): where within
+ * `PriorWindows`' timing jitter the window's label row is made. A hash of the window rather than a
+ * draw from the run's generator, so the window draws are those of a run without jitter, and a
+ * resumed run or any number of workers makes the same rows.
+ */
+export function windowJitter(song: number, start: number): number {
+  let h = Math.imul(song + 1, 0x9e3779b1) ^ Math.imul(start + 7, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+  h ^= h >>> 15;
+  return ((h >>> 0) / 2 ** 32) * 2 - 1;
+}
+
+/**
  * Random windows of `n_ctx` tokens at the prior's level over a set of songs, and the batches they
  * make (codes, the level above's codes for an upsampler, label rows for the window's offset).
  * `codes[0]` of each song is the prior's level, `codes[1]` the level above for an upsampler.
@@ -169,8 +183,18 @@ export class PriorWindows {
    * the songs' sidecar words (a top prior with lyrics only); its `breakSeconds` also targets the
    * breaks, and `separators` which breaks also target the window's separators
    * (`windowTargets`). Null: no targets.
+   *
+   * `timingJitter`: seconds (default 0). Each window's label row (its timing and its lyric window)
+   * is made for a point up to this far before or after the window (`windowJitter`), so that the
+   * prior cannot read which line is sung from the window's offset alone; the alignment targets
+   * stay the window's own.
    */
-  constructor(readonly prior: Prior, readonly songs: PriorSong[], readonly alignTargets: { breakSeconds: number | null; separators: SeparatorTargets } | null = null) {
+  constructor(
+    readonly prior: Prior,
+    readonly songs: PriorSong[],
+    readonly alignTargets: { breakSeconds: number | null; separators: SeparatorTargets } | null = null,
+    readonly timingJitter = 0,
+  ) {
     const ds = prior.condDownsample ?? 1;
     this.counts = songs.map((s) => {
       let last = s.codes[0].length - prior.nCtx;
@@ -224,7 +248,12 @@ export class PriorWindows {
       if (zCond !== null) zCond.set(song.codes[1].subarray(w.start / ds!, (w.start + n) / ds!), (i * n) / ds!);
       if (labeller !== null && y !== null) {
         const labels = labeller.getBatchLabels([{ artist: song.meta.artist, genre: song.meta.genre, lyrics: song.meta.lyrics, totalSeconds: song.seconds, offsetSeconds: 0 }]);
-        const row = labeller.yForWindow(labels, w.start, prior.rawToTokens);
+        let labelStart = w.start;
+        if (this.timingJitter > 0) {
+          const shift = Math.round((windowJitter(w.song, w.start) * this.timingJitter * prior.sampleRate) / prior.rawToTokens);
+          labelStart = Math.min(Math.max(0, w.start + shift), song.codes[0].length - n);
+        }
+        const row = labeller.yForWindow(labels, labelStart, prior.rawToTokens);
         y.set(row.y[0], i * cols);
         const words = song.meta.words;
         if (targets !== null && words !== undefined && words.length > 0) {

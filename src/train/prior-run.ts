@@ -59,6 +59,8 @@ interface RunSettings {
   align_edges?: boolean;
   /** Every break targets the window's separators (absent: false). */
   align_separators?: boolean;
+  /** Seconds by which a training window's label row may be moved (absent: 0). */
+  timing_jitter?: number;
   /** The prior file a fine-tuning run started from (`--init`), absolute. */
   init?: string;
 }
@@ -114,6 +116,14 @@ export interface TrainPriorOptions {
    * runs; a resume must give the same value or none.
    */
   alignSeparators?: boolean;
+  /**
+   * Seconds S: each training window's label row (its timing, and so its lyric window) is made for
+   * a point up to S seconds before or after the window, uniformly, clamped to the song
+   * (prior-data.ts `windowJitter`), so the prior cannot tell which line is sung from the window's
+   * offset alone and must listen; the alignment targets stay the window's own, and held-out windows
+   * keep their true labels. Default 0. Fresh runs; a resume must give the same value or none.
+   */
+  timingJitter?: number;
   /**
    * The head the alignment loss supervises (fresh runs), stored in the model as its
    * alignment_layer/alignment_head; default the preset's.
@@ -251,6 +261,8 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
   if (alignBreaks !== undefined && !options.resume && !(alignWeight !== undefined && alignWeight > 0)) throw new JukeboxError('train-prior: --align-breaks sets targets of the alignment loss; it needs --align-loss W > 0');
   if (options.alignEdges && !options.resume && alignBreaks === undefined) throw new JukeboxError('train-prior: --align-edges targets the intros and outros as breaks; it needs --align-breaks S');
   if (options.alignSeparators && !options.resume && alignBreaks === undefined) throw new JukeboxError('train-prior: --align-separators targets the separators in the breaks; it needs --align-breaks S');
+  const timingJitter = options.timingJitter;
+  if (timingJitter !== undefined && !(Number.isFinite(timingJitter) && timingJitter >= 0)) throw new JukeboxError(`train-prior: --timing-jitter must be a number of seconds ≥ 0, got ${timingJitter}`);
   if (options.resume) {
     if (options.init !== undefined) throw new JukeboxError('train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
     ({ config, settings, tables, resumed, rng, train } = withRunState(outDir, STATE_FORMAT, (state) => {
@@ -283,6 +295,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       { flag: 'align-breaks', saved: settings.align_breaks ?? 'none', given: alignBreaks },
       { flag: 'align-edges', saved: settings.align_edges ?? false, given: options.alignEdges },
       { flag: 'align-separators', saved: settings.align_separators ?? false, given: options.alignSeparators },
+      { flag: 'timing-jitter', saved: settings.timing_jitter ?? 0, given: timingJitter },
       { flag: 'align-head', saved: `${config.alignment_layer}/${config.alignment_head}`, given: options.alignHead && `${options.alignHead.layer}/${options.alignHead.head}` },
     ]);
     vqvaeFile = options.vqvae ?? settings.vqvae;
@@ -310,6 +323,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       ...(alignBreaks === undefined ? {} : { align_breaks: alignBreaks }),
       ...(options.alignEdges ? { align_edges: true } : {}),
       ...(options.alignSeparators ? { align_separators: true } : {}),
+      ...(timingJitter ? { timing_jitter: timingJitter } : {}),
       ...(options.init === undefined ? {} : { init: path.resolve(options.init) }),
     };
   }
@@ -355,7 +369,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
     initial = null;
     const separators: SeparatorTargets = settings.align_separators ? 'breaks' : settings.align_edges ? 'edges' : 'none';
     const targetRule = { breakSeconds: settings.align_breaks ?? null, separators };
-    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), alignLoss === undefined ? null : targetRule);
+    const trainWindows = new PriorWindows(prior, songs.filter((s) => !held.has(s.hash)), alignLoss === undefined ? null : targetRule, settings.timing_jitter ?? 0);
     const heldWindows = new PriorWindows(prior, songs.filter((s) => held.has(s.hash)), scoredHead === undefined ? null : targetRule);
     for (const s of [...trainWindows.tooShort, ...heldWindows.tooShort]) warn(`${s.file}: skipped: shorter than one window of ${prior.nCtx} tokens (${(prior.sampleLength / config.sr).toFixed(2)} s)`);
     if (trainWindows.total === 0) throw new JukeboxError(`--data: no training song is as long as one window (${(prior.sampleLength / config.sr).toFixed(2)} s)`, settings.data);

@@ -8,7 +8,9 @@ import { loadPrior, randomPrior, savePrior } from '../../src/prior/load';
 import { priorPreset } from '../../src/prior/presets';
 import { characterWords } from '../../src/align/accuracy';
 import { ALIGN_LOSS_EPSILON, alignmentTerm, windowTargets } from '../../src/train/align-loss';
+import { windowJitter } from '../../src/train/prior-data';
 import { PRIOR_RUN_FILES, PriorRunMetrics, trainPrior, TrainPriorOptions } from '../../src/train/prior-run';
+import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
 import { priorLossAndGrads } from '../../src/train/prior-trainer';
 import { runJukebox, tempDir, useBackend } from '../helpers';
 import { saveTinyVQVAE, SR } from './helpers';
@@ -427,4 +429,49 @@ describe('train-prior --init', () => {
     for (const r of [noHead, notLyric, negative]) expect(r.code).toBe(1);
     expect(fs.existsSync(path.join(dir, 'refused', PRIOR_RUN_FILES.state))).toBe(false);
   }, 60_000);
+});
+
+describe('train-prior --timing-jitter', () => {
+  it('windowJitter is fixed by the window and spread over [-1, 1)', () => {
+    const values = Array.from({ length: 2000 }, (_, i) => windowJitter(i % 7, 37 * i));
+    expect(values.map((_, i) => windowJitter(i % 7, 37 * i))).toEqual(values);
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(-1);
+    expect(Math.max(...values)).toBeLessThan(1);
+    // Uniform: each quarter of the range holds about a quarter of the windows.
+    for (let q = 0; q < 4; q++) {
+      const share = values.filter((v) => v >= -1 + q / 2 && v < -0.5 + q / 2).length / values.length;
+      expect(share).toBeGreaterThan(0.2);
+      expect(share).toBeLessThan(0.3);
+    }
+    expect(windowJitter(0, 100)).not.toBe(windowJitter(1, 100));
+  });
+
+  const options = (out: string, extra: Partial<TrainPriorOptions>): TrainPriorOptions => ({
+    outDir: path.join(dir, out), steps: 1, data: DATA, vqvae: VQVAE_FILE, preset: 'tiny_top', seed: 1, batchSize: 4, saveEvery: 1,
+    alignHead: { layer: 3, head: 0 }, alignLoss: 1, warn: () => undefined, ...extra,
+  });
+
+  it('moves the label rows of the same windows: another loss, recorded, refused changed on resume and refused negative in one line', async () => {
+    const moved = await trainPrior(options('jitter', { timingJitter: 1 }));
+    const still = await trainPrior(options('jitter-off', {}));
+    // The same windows and weights with other timing and lyric windows in their labels.
+    expect(moved.metrics[0].bpd).not.toBe(still.metrics[0].bpd);
+    moved.model.dispose();
+    still.model.dispose();
+    const settings = (out: string) => JSON.parse(readSafetensorsHeader(path.join(dir, out, PRIOR_RUN_FILES.state)).metadata.settings);
+    expect(settings('jitter').timing_jitter).toBe(1);
+    expect(settings('jitter-off').timing_jitter).toBeUndefined();
+    await expect(trainPrior(options('jitter', { resume: true, timingJitter: 2, steps: 2 }))).rejects.toThrow(
+      'train-prior: --timing-jitter cannot change when resuming: the run has 1, this command gives 2',
+    );
+    // The same command again with --resume is accepted.
+    const resumed = await trainPrior(options('jitter', { resume: true, timingJitter: 1, alignHead: undefined, steps: 2 }));
+    expect(resumed.metrics.map((m) => m.step)).toEqual([1]);
+    resumed.model.dispose();
+    const r = await runJukebox('train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '1', '--out', path.join(dir, 'refused-jitter'),
+      '--timing-jitter', 'x');
+    expect(r.stderr.trim()).toBe('jukebox: train-prior: --timing-jitter must be a number ≥ 0, got \'x\'');
+    expect(r.code).toBe(1);
+    expect(fs.existsSync(path.join(dir, 'refused-jitter', PRIOR_RUN_FILES.state))).toBe(false);
+  }, 120_000);
 });

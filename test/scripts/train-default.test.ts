@@ -33,6 +33,7 @@ describe('npm run train-default, end to end on tiny models', () => {
     topTuneWarmup: 1,
     topEdgesSteps: 2,
     topSeparatorsSteps: 2,
+    topTimingSteps: 2,
     up1Preset: 'tiny_upsampler',
     up0Preset: 'tiny_upsampler_level_0',
     vqvaeSteps: 2,
@@ -74,16 +75,20 @@ describe('npm run train-default, end to end on tiny models', () => {
     expect(ev.upsamplers.map((u) => u.level)).toEqual([1, 0]);
 
     const saved = JSON.parse(fs.readFileSync(path.join(options.out, 'eval.json'), 'utf8'));
-    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
+    expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_2_timing', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
     const models = fs.readFileSync(path.join(options.out, 'training.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).model);
-    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_1', 'prior_level_0']));
-    // The last fine-tune ships as the top prior: its weights, and the steps of all four runs.
+    expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_2_timing', 'prior_level_1', 'prior_level_0']));
+    // The last fine-tune ships as the top prior: its weights, and the steps of all five runs.
     const topMeta = readSafetensorsHeader(path.join(options.out, SHIPPED.prior(2))).metadata;
-    expect(topMeta.steps).toBe('8');
+    expect(topMeta.steps).toBe('10');
     expect(topMeta.description).toContain(
-      'trained 2 steps, then fine-tuned 2 steps (prior_level_2_tune), then fine-tuned 2 steps (prior_level_2_edges), then fine-tuned 2 steps (prior_level_2_separators)',
+      'trained 2 steps, then fine-tuned 2 steps (prior_level_2_tune), then fine-tuned 2 steps (prior_level_2_edges), then fine-tuned 2 steps (prior_level_2_separators), then fine-tuned 2 steps (prior_level_2_timing)',
     );
-    const { model: tuned } = loadPrior(path.join(options.run, 'prior_level_2_separators', 'prior.safetensors'));
+    // Only the last fine-tune moves its label rows.
+    const jitter = (stage: string) => JSON.parse(readSafetensorsHeader(path.join(options.run, stage, 'train_state.safetensors')).metadata.settings).timing_jitter;
+    expect(jitter('prior_level_2_timing')).toBe(DEFAULTS.topTimingJitter);
+    expect(jitter('prior_level_2_separators')).toBeUndefined();
+    const { model: tuned } = loadPrior(path.join(options.run, 'prior_level_2_timing', 'prior.safetensors'));
     const { model: base } = loadPrior(path.join(options.run, 'prior_level_2', 'prior.safetensors'));
     const { model: shippedTop } = loadPrior(path.join(options.out, SHIPPED.prior(2)));
     const name = 'prime_x_out.weight';
@@ -119,6 +124,10 @@ describe('npm run train-default, end to end on tiny models', () => {
     const separatorsAside = path.join(options.run, 'prior_level_2_separators-from-step-6');
     expect(again).toContain(`prior_level_2_separators: tuned prior_level_2_edges at step 6, which is now at step 7; moved to ${separatorsAside}, starting afresh`);
     expect(again.some((l) => l.startsWith('prior_level_2_separators: step 2/2 saved'))).toBe(true);
+    // And the fourth: 8 then, 9 now.
+    const timingAside = path.join(options.run, 'prior_level_2_timing-from-step-8');
+    expect(again).toContain(`prior_level_2_timing: tuned prior_level_2_separators at step 8, which is now at step 9; moved to ${timingAside}, starting afresh`);
+    expect(again.some((l) => l.startsWith('prior_level_2_timing: step 2/2 saved'))).toBe(true);
   });
 
   it('jukebox info on the exported top prior lists the artists and genres it was trained on', async () => {

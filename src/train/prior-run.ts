@@ -264,7 +264,6 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
   const timingJitter = options.timingJitter;
   if (timingJitter !== undefined && !(Number.isFinite(timingJitter) && timingJitter >= 0)) throw new JukeboxError(`train-prior: --timing-jitter must be a number of seconds ≥ 0, got ${timingJitter}`);
   if (options.resume) {
-    if (options.init !== undefined) throw new JukeboxError('train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
     ({ config, settings, tables, resumed, rng, train } = withRunState(outDir, STATE_FORMAT, (state) => {
       const config = priorConfigFromHps(state.json('hps'), state.file);
       return {
@@ -296,6 +295,8 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       { flag: 'align-edges', saved: settings.align_edges ?? false, given: options.alignEdges },
       { flag: 'align-separators', saved: settings.align_separators ?? false, given: options.alignSeparators },
       { flag: 'timing-jitter', saved: settings.timing_jitter ?? 0, given: timingJitter },
+      // The original command of a fine-tune names its --init; the run itself goes on from its own weights.
+      { flag: 'init', saved: settings.init ?? 'none', given: options.init === undefined ? undefined : path.resolve(options.init) },
       { flag: 'align-head', saved: `${config.alignment_layer}/${config.alignment_head}`, given: options.alignHead && `${options.alignHead.layer}/${options.alignHead.head}` },
     ]);
     vqvaeFile = options.vqvae ?? settings.vqvae;

@@ -403,7 +403,7 @@ describe('train-prior --init', () => {
     fresh.model.dispose();
   }, 60_000);
 
-  it('refuses, in one line naming the file, a prior of another structure, and --init with --resume', async () => {
+  it('refuses, in one line naming the file, a prior of another structure, and an --init added on resuming a run without one', async () => {
     const other = path.join(dir, 'no-lyrics.safetensors');
     const model = randomPrior(priorPreset('tiny_top_no_lyrics'), 1);
     await savePrior(other, model);
@@ -413,10 +413,30 @@ describe('train-prior --init', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^jukebox: .*no-lyrics\.safetensors: --init does not match preset 'tiny_top': \d+ parameters differ \(/);
-    const both = await runJukebox('train-prior', '--out', path.join(dir, 'w0'), '--steps', '50', '--resume', '--init', path.join(dir, 'w0', PRIOR_RUN_FILES.model));
+    // w0 started from random weights: an --init on its resume is a changed setting.
+    const initFile = path.join(dir, 'w0', PRIOR_RUN_FILES.model);
+    const both = await runJukebox('train-prior', '--out', path.join(dir, 'w0'), '--steps', '50', '--resume', '--init', initFile);
     expect(both.code).toBe(1);
-    expect(both.stderr.trim()).toBe('jukebox: train-prior: --init starts a new run from a prior\'s weights; it cannot be combined with --resume (the run has its own weights)');
+    expect(both.stderr.trim()).toBe(`jukebox: train-prior: --init cannot change when resuming: the run has 'none', this command gives '${path.resolve(initFile)}'`);
   }, 60_000);
+
+  it('resumes a fine-tune with its original command and --resume added, from the run\'s own weights', async () => {
+    const init = path.join(dir, 'w0', PRIOR_RUN_FILES.model);
+    const out = path.join(dir, 'tune-resume');
+    const command = ['train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--seed', '3', '--batch-size', '2', '--save-every', '1', '--init', init, '--out', out, '--quiet'];
+    const first = await runJukebox(...command, '--steps', '1');
+    expect(first.code, first.stderr).toBe(0);
+    const afterOne = fs.readFileSync(path.join(out, PRIOR_RUN_FILES.model));
+    const again = await runJukebox(...command, '--steps', '2', '--resume');
+    expect(again.code, again.stderr).toBe(0);
+    const steps = fs.readFileSync(path.join(out, PRIOR_RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    expect(steps).toEqual([0, 1]);
+    // Step 1 trained the saved weights further: the run went on, it did not start again from --init.
+    expect(fs.readFileSync(path.join(out, PRIOR_RUN_FILES.model)).equals(afterOne)).toBe(false);
+    const other = await runJukebox(...command.map((a) => (a === init ? path.join(dir, 'tuned', PRIOR_RUN_FILES.model) : a)), '--steps', '3', '--resume');
+    expect(other.code).toBe(1);
+    expect(other.stderr.trim()).toMatch(/^jukebox: train-prior: --init cannot change when resuming: the run has '.*w0\/prior\.safetensors', this command gives '.*tuned\/prior\.safetensors'$/);
+  }, 120_000);
 
   it('refuses --align-loss without an alignment head, and bad values, in one line', async () => {
     const base = ['train-prior', '--data', DATA, '--vqvae', VQVAE_FILE, '--preset', 'tiny_top', '--steps', '1', '--out', path.join(dir, 'refused')];

@@ -431,7 +431,7 @@ describe('train-prior --init', () => {
     expect(again.code, again.stderr).toBe(0);
     const steps = fs.readFileSync(path.join(out, PRIOR_RUN_FILES.metrics), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
     expect(steps).toEqual([0, 1]);
-    // Step 1 trained the saved weights further: the run went on, it did not start again from --init.
+    // The resumed command trained step 1 on top of the saved run (exact resume: the same as one uninterrupted run).
     expect(fs.readFileSync(path.join(out, PRIOR_RUN_FILES.model)).equals(afterOne)).toBe(false);
     const other = await runJukebox(...command.map((a) => (a === init ? path.join(dir, 'tuned', PRIOR_RUN_FILES.model) : a)), '--steps', '3', '--resume');
     expect(other.code).toBe(1);

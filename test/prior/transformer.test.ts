@@ -64,6 +64,24 @@ describe('transformer ops', () => {
     w.dispose();
   });
 
+  it('Conv1D over a batch (multiplied as one [N·T, n_in] matrix) gives each item its own x @ w + b', () => {
+    const registry = new ParameterRegistry();
+    const conv = new Conv1D(registry, 'c', 16, 12);
+    const w = randomWeights(registry, 3);
+    const x = tf.randomNormal([3, 5, 16], 0, 1, 'float32', 7) as tf.Tensor3D;
+    const before = tf.memory().numTensors;
+    const y = conv.apply(w, x);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(y.shape).toEqual([3, 5, 12]);
+    const xs = x.arraySync();
+    const ws = w.get('c.w').arraySync() as number[][];
+    const bs = w.get('c.b').arraySync() as number[];
+    const want = xs.flatMap((item) => item.flatMap((row) => bs.map((b, j) => row.reduce((s, v, i) => s + v * ws[i][j], b))));
+    close(y.dataSync(), want, 1e-5);
+    tf.dispose([x, y]);
+    w.dispose();
+  });
+
   describe('filterLogits', () => {
     const filtered = (logits: number[], topK: number, topP: number) => {
       const row = Float32Array.from(logits);

@@ -64,14 +64,14 @@ describe('transformer ops', () => {
     w.dispose();
   });
 
-  it('Conv1D over a batch (multiplied as one [N·T, n_in] matrix) gives each item its own x @ w + b', () => {
+  it('Conv1D over a batch (multiplied as one [N·T, n_in] matrix) gives each item its own x @ w + b', async () => {
     const registry = new ParameterRegistry();
     const conv = new Conv1D(registry, 'c', 16, 12);
     const w = randomWeights(registry, 3);
     const x = tf.randomNormal([3, 5, 16], 0, 1, 'float32', 7) as tf.Tensor3D;
-    const before = tf.memory().numTensors;
-    const y = conv.apply(w, x);
-    expect(tf.memory().numTensors).toBe(before + 1);
+    let y!: tf.Tensor3D;
+    // The output is the one tensor left.
+    expect(await tensorLeak(() => (y = conv.apply(w, x)))).toBe(1);
     expect(y.shape).toEqual([3, 5, 12]);
     const xs = x.arraySync();
     const ws = w.get('c.w').arraySync() as number[][];

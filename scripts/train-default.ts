@@ -222,10 +222,11 @@ export const DEFAULTS: TrainDefaultOptions = {
   topTimingSteps: 750,
   topTimingJitter: 4,
   batchSize: 4,
-  // Each save of a prior scores its held-out windows (48 songs × 4 windows) on one thread, and
-  // the VQ-VAE's and the priors' checkpoints are written: at every 20 steps that took longer than
-  // the training between saves (the top prior on 2 cores of an Intel Xeon: about 50 s a save
-  // against 19 s for the 20 steps). The shipped files were made with saves every 250 steps.
+  // Each save of a prior scores its held-out windows (48 songs × 4 windows), and the VQ-VAE's
+  // and the priors' checkpoints are written: at every 20 steps that took longer than the training
+  // between saves (the top prior on 2 cores of an Intel Xeon: about 50 s a save on the main
+  // thread against 19 s for the 20 steps; 12.7 s since the workers score). The shipped files
+  // were made with saves every 250 steps.
   saveEvery: 250,
   workers: Math.min(2, os.cpus().length),
   evalSongs: 24,

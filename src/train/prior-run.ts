@@ -15,10 +15,10 @@ import { Prior } from '../prior/prior';
 import { Rng } from '../rng';
 import { WeightMap } from '../vqvae/weights';
 import { VQVAE } from '../vqvae/vqvae';
-import { AlignLossSettings, SeparatorTargets, alignLossHead, alignmentTerm, configuredAlignHead } from './align-loss';
+import { AlignLossSettings, SeparatorTargets, alignLossHead, configuredAlignHead } from './align-loss';
 import { OptimizerConfig } from './optimizer';
 import { encodeSongs, fileHash, labelTablesFromSongs, listSongs, PriorSong, PriorWindows } from './prior-data';
-import { PriorStepMetrics, PriorTrainer } from './prior-trainer';
+import { PriorBatch, PriorBatchScore, priorBatchScore, PriorMicroBatchRunner, PriorStepMetrics, PriorTrainer } from './prior-trainer';
 import { PriorWorkerPool } from './prior-worker-pool';
 import {
   checkUnchanged, counterMetadata, METRICS_FILE, putTrainingTensors, readModelWeights, readOptimizer, refuseExistingRun,
@@ -160,33 +160,32 @@ function heldOutSongs(songs: PriorSong[]): Set<string> {
 /**
  * Mean bits per token of `prior` over `windows`, in batches of `batchSize`, and with `align` the
  * guided alignment term's mean over the targeted tokens of every window (null when none has one).
+ * With a `runner` (the training workers), the batches are scored there, in parallel; the sums are
+ * taken in batch order either way.
  */
-function score(prior: Prior, windows: PriorWindows, batchSize: number, perSong: number, align?: AlignLossSettings):
-  { bpd: number; primeLoss: number; alignLoss: number | null } | null {
+async function score(prior: Prior, windows: PriorWindows, batchSize: number, perSong: number, align?: AlignLossSettings, runner?: PriorMicroBatchRunner):
+  Promise<{ bpd: number; primeLoss: number; alignLoss: number | null } | null> {
   const all = windows.spread(perSong);
   if (all.length === 0) return null;
+  const batches: PriorBatch[] = [];
+  for (let i = 0; i < all.length; i += batchSize) batches.push(windows.batch(all.slice(i, i + batchSize)));
+  let scores: PriorBatchScore[];
+  if (runner) {
+    await runner.setWeights(prior);
+    scores = await Promise.all(batches.map((b, i) => runner.score(i % runner.size, b, align)));
+  } else {
+    scores = batches.map((b) => priorBatchScore(prior, b, align));
+  }
   let bpd = 0;
   let primeLoss = 0;
   let alignSum = 0;
   let alignTokens = 0;
-  for (let i = 0; i < all.length; i += batchSize) {
-    const b = windows.batch(all.slice(i, i + batchSize));
-    const z = tf.tensor2d(b.z, [b.items, prior.nCtx], 'int32');
-    const zConds = b.zCond === null ? null : [tf.tensor2d(b.zCond, [b.items, b.zCond.length / b.items], 'int32')];
-    const y = b.y === null ? null : tf.tensor2d(b.y, [b.items, b.y.length / b.items], 'int32');
-    const record = align !== undefined && b.align ? new Set([align.layer]) : undefined;
-    const r = prior.forward(z, { y, zConds, recordAttention: record });
-    tf.dispose([z, y, ...(zConds ?? [])].filter((t) => t !== null) as tf.Tensor[]);
-    if (r.attention) {
-      const term = alignmentTerm(r.attention.get(align!.layer)!, align!.head, b.align!);
-      const tokens = b.align!.tokensPerRow * b.items;
-      alignSum += term.dataSync()[0] * tokens;
-      alignTokens += tokens;
-      tf.dispose([term, ...r.attention.values()]);
-    }
-    bpd += (r.genLoss * b.items) / all.length;
-    primeLoss += (r.primeLoss * b.items) / all.length;
-  }
+  scores.forEach((s, i) => {
+    bpd += (s.genLoss * batches[i].items) / all.length;
+    primeLoss += (s.primeLoss * batches[i].items) / all.length;
+    alignSum += s.alignSum;
+    alignTokens += s.alignTokens;
+  });
   return { bpd, primeLoss, alignLoss: alignTokens === 0 ? null : alignSum / alignTokens };
 }
 
@@ -394,7 +393,7 @@ export async function trainPrior(options: TrainPriorOptions): Promise<{ model: P
       const windows = Array.from({ length: settings.batch_size }, () => trainWindows.draw(rng));
       const metrics: PriorRunMetrics = await trainer.trainStep(trainWindows.batch(windows));
       const save = trainer.step % saveEvery === 0 || trainer.step === steps;
-      const heldOut = save ? score(prior, heldWindows, settings.batch_size, options.heldOutWindows ?? 4, scoredHead) : null;
+      const heldOut = save ? await score(prior, heldWindows, settings.batch_size, options.heldOutWindows ?? 4, scoredHead, pool) : null;
       if (heldOut !== null) Object.assign(metrics, { heldout_bpd: heldOut.bpd, heldout_prime_loss: heldOut.primeLoss });
       if (heldOut?.alignLoss != null) metrics.heldout_align_loss = heldOut.alignLoss;
       const heads = save ? await lyricHeadScores(prior, heldWindows) : null;

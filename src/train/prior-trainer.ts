@@ -121,11 +121,50 @@ export function priorMicroBatch(prior: Prior, batch: PriorBatch, alignLoss?: Ali
   }
 }
 
-/** Computes micro-batches somewhere else (worker threads); results must be `priorMicroBatch`'s. */
+/** A batch's held-out numbers (`priorBatchScore`). */
+export interface PriorBatchScore {
+  /** Bits per music token, the mean over the batch's rows. */
+  genLoss: number;
+  /** Bits per lyric token (0 without a lyrics encoder), the mean over the rows. */
+  primeLoss: number;
+  /** The guided alignment term summed over the batch's targeted tokens, and their count (0: none). */
+  alignSum: number;
+  alignTokens: number;
+}
+
+/**
+ * The teacher-forced loss terms of a batch, without gradients: what a save scores on the held-out
+ * windows. With `align`, also the guided alignment term of its head's recorded attention, where
+ * the batch has targets.
+ */
+export function priorBatchScore(prior: Prior, batch: PriorBatch, align?: AlignLossSettings): PriorBatchScore {
+  const n = batch.items;
+  const z = tf.tensor2d(batch.z, [n, prior.nCtx], 'int32');
+  const zConds = batch.zCond === null ? null : [tf.tensor2d(batch.zCond, [n, batch.zCond.length / n], 'int32')];
+  const y = batch.y === null ? null : tf.tensor2d(batch.y, [n, batch.y.length / n], 'int32');
+  const targets = align !== undefined && batch.align ? batch.align : null;
+  const r = prior.forward(z, { y, zConds, recordAttention: targets === null ? undefined : new Set([align!.layer]) });
+  tf.dispose([z, y, ...(zConds ?? [])].filter((t) => t !== null) as tf.Tensor[]);
+  let alignSum = 0;
+  let alignTokens = 0;
+  if (r.attention) {
+    const term = alignmentTerm(r.attention.get(align!.layer)!, align!.head, targets!);
+    alignTokens = targets!.tokensPerRow * n;
+    alignSum = term.dataSync()[0] * alignTokens;
+    tf.dispose([term, ...r.attention.values()]);
+  }
+  return { genLoss: r.genLoss, primeLoss: r.primeLoss, alignSum, alignTokens };
+}
+
+/**
+ * Computes micro-batches (and held-out scores) somewhere else (worker threads); results must be
+ * `priorMicroBatch`'s (and `priorBatchScore`'s) up to float32 rounding.
+ */
 export interface PriorMicroBatchRunner {
   readonly size: number;
   setWeights(prior: Prior): Promise<void>;
   microBatch(slot: number, batch: PriorBatch, alignLoss?: AlignLossSettings): Promise<PriorMicroBatchResult>;
+  score(slot: number, batch: PriorBatch, align?: AlignLossSettings): Promise<PriorBatchScore>;
 }
 
 /**

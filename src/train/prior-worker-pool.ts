@@ -2,12 +2,12 @@ import * as path from 'path';
 import { Prior } from '../prior/prior';
 import type { AlignLossSettings } from './align-loss';
 import type { PriorWorkerReply, PriorWorkerRequest } from './prior-worker-main';
-import type { PriorBatch, PriorMicroBatchResult, PriorMicroBatchRunner } from './prior-trainer';
+import type { PriorBatch, PriorBatchScore, PriorMicroBatchResult, PriorMicroBatchRunner } from './prior-trainer';
 import { SharedWeightValues, weightsForWorkers, WorkerPool } from './worker-pool';
 
 /**
  * Worker threads that each hold a copy of a prior and compute training micro-batches
- * (`PriorTrainer.runner`). Each computes exactly what `priorMicroBatch` computes on the main
+ * (`PriorTrainer.runner`) and the held-out batches a save scores. Each computes exactly what `priorMicroBatch` computes on the main
  * thread, and the trainer sums the results in micro-batch order, so a run's numbers do not
  * depend on the number of workers.
  */
@@ -31,6 +31,11 @@ export class PriorWorkerPool implements PriorMicroBatchRunner {
   async microBatch(slot: number, batch: PriorBatch, alignLoss?: AlignLossSettings): Promise<PriorMicroBatchResult> {
     const reply = await this.pool.request(slot, { type: 'micro-batch', batch, alignLoss });
     return (reply as Extract<PriorWorkerReply, { type: 'trained' }>).result;
+  }
+
+  async score(slot: number, batch: PriorBatch, align?: AlignLossSettings): Promise<PriorBatchScore> {
+    const reply = await this.pool.request(slot, { type: 'score', batch, align });
+    return (reply as Extract<PriorWorkerReply, { type: 'scored' }>).result;
   }
 
   close(): Promise<void> {

@@ -4,6 +4,7 @@ import { heapGemm } from '../../src/train/fast/heap-gemm';
 import { DEFAULT_OPTIMIZER, FusedAdam } from '../../src/train/optimizer';
 import { installTrainingGradients } from '../../src/train/gradients';
 import { tensorLeak, useBackend } from '../helpers';
+import { exactProducts } from './helpers';
 
 /**
  * The heap matrix-product kernel (src/train/fast/heap-gemm.wat), which replaces wasm's
@@ -21,55 +22,6 @@ beforeAll(async () => {
   await useBackend();
   installTrainingGradients();
 });
-
-/**
- * op(A)·op(B) for [..., r, c] operands whose batch shapes broadcast, in float64, with the
- * rounding bound of each element's float32 sum.
- */
-function reference(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): { values: Float64Array; bound: Float64Array; shape: number[] } {
-  const ra = a.shape.length;
-  const rb = b.shape.length;
-  const m = ta ? a.shape[ra - 1] : a.shape[ra - 2];
-  const k = ta ? a.shape[ra - 2] : a.shape[ra - 1];
-  const n = tb ? b.shape[rb - 2] : b.shape[rb - 1];
-  const batch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const count = batch.reduce((p, d) => p * d, 1);
-  // The matrix of an operand that output batch item p reads: its index along each batch axis, 0 where it broadcasts.
-  const item = (shape: number[], p: number) => {
-    const own = shape.slice(0, -2);
-    let index = 0;
-    for (let ax = batch.length - 1, rest = p, stride = 1; ax >= 0; ax--) {
-      const at = rest % batch[ax];
-      rest = Math.floor(rest / batch[ax]);
-      const d = own[ax - (batch.length - own.length)] ?? 1;
-      index += (d === 1 ? 0 : at) * stride;
-      stride *= d;
-    }
-    return index;
-  };
-  const av = a.dataSync();
-  const bv = b.dataSync();
-  const out = new Float64Array(count * m * n);
-  const bound = new Float64Array(count * m * n);
-  for (let p = 0; p < count; p++) {
-    const ao = item(a.shape, p) * m * k;
-    const bo = item(b.shape, p) * k * n;
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let c = 0;
-        let magnitude = 0;
-        for (let kk = 0; kk < k; kk++) {
-          const xy = av[ao + (ta ? kk * m + i : i * k + kk)] * bv[bo + (tb ? j * k + kk : kk * n + j)];
-          c += xy;
-          magnitude += Math.abs(xy);
-        }
-        out[(p * m + i) * n + j] = c;
-        bound[(p * m + i) * n + j] = k * 2 ** -24 * magnitude;
-      }
-    }
-  }
-  return { values: out, bound, shape: [...batch, m, n] };
-}
 
 describe('heap matrix products', () => {
   it('load on this engine', () => {
@@ -93,7 +45,7 @@ describe('heap matrix products', () => {
   ])('A %j, B %j, transposeA %s, transposeB %s: within float32 rounding of the exact products', async (sa, sb, ta, tb) => {
     const a = tf.randomNormal(sa, 0, 1, 'float32', sa.length * 7 + sa[0]);
     const b = tf.randomNormal(sb, 0, 1, 'float32', sb.length * 11 + sb[0]);
-    const want = reference(a, b, ta, tb);
+    const want = exactProducts(a, b, ta, tb);
     const leak = await tensorLeak(() => {
       const got = tf.matMul(a, b, ta, tb);
       expect(got.shape).toEqual(want.shape);

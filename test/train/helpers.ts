@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, beforeAll } from 'vitest';
@@ -48,4 +49,53 @@ export async function saveTinyVQVAE(file: string, seed: number, preset = 'tiny')
   const model = randomVQVAE(vqvaePreset(preset), seed);
   await saveVQVAE(file, model);
   model.dispose();
+}
+
+/**
+ * op(A)·op(B) for [..., r, c] operands whose batch shapes broadcast, in float64, with the
+ * rounding bound of each element's float32 sum.
+ */
+export function exactProducts(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): { values: Float64Array; bound: Float64Array; shape: number[] } {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = ta ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = ta ? a.shape[ra - 2] : a.shape[ra - 1];
+  const n = tb ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const count = batch.reduce((p, d) => p * d, 1);
+  // The matrix of an operand that output batch item p reads: its index along each batch axis, 0 where it broadcasts.
+  const item = (shape: number[], p: number) => {
+    const own = shape.slice(0, -2);
+    let index = 0;
+    for (let ax = batch.length - 1, rest = p, stride = 1; ax >= 0; ax--) {
+      const at = rest % batch[ax];
+      rest = Math.floor(rest / batch[ax]);
+      const d = own[ax - (batch.length - own.length)] ?? 1;
+      index += (d === 1 ? 0 : at) * stride;
+      stride *= d;
+    }
+    return index;
+  };
+  const av = a.dataSync();
+  const bv = b.dataSync();
+  const out = new Float64Array(count * m * n);
+  const bound = new Float64Array(count * m * n);
+  for (let p = 0; p < count; p++) {
+    const ao = item(a.shape, p) * m * k;
+    const bo = item(b.shape, p) * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let c = 0;
+        let magnitude = 0;
+        for (let kk = 0; kk < k; kk++) {
+          const xy = av[ao + (ta ? kk * m + i : i * k + kk)] * bv[bo + (tb ? j * k + kk : kk * n + j)];
+          c += xy;
+          magnitude += Math.abs(xy);
+        }
+        out[(p * m + i) * n + j] = c;
+        bound[(p * m + i) * n + j] = k * 2 ** -24 * magnitude;
+      }
+    }
+  }
+  return { values: out, bound, shape: [...batch, m, n] };
 }

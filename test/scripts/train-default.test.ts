@@ -18,7 +18,7 @@ describe('npm run train-default, end to end on tiny models', () => {
     run: path.join(work, 'run'),
     out: path.join(work, 'out'),
     songs: 3,
-    heldOutSongs: 2,
+    heldOutSongs: 3,
     seconds: 5,
     sr: 22050,
     vqvaePreset: 'tiny',
@@ -43,7 +43,7 @@ describe('npm run train-default, end to end on tiny models', () => {
     batchSize: 2,
     saveEvery: 1,
     workers: 1,
-    evalSongs: 2,
+    evalSongs: 3,
   };
 
   it('makes the corpus, trains every model, exports, evaluates, then resumes instead of starting over', async () => {
@@ -63,15 +63,26 @@ describe('npm run train-default, end to end on tiny models', () => {
       expect(r.codes_in_use).toBeGreaterThan(0);
       expect(r.codes_in_use).toBeLessThanOrEqual(1);
     }
-    for (const c of [ev.top_prior.lyrics, ev.top_prior.artist, ev.top_prior.genre]) {
-      expect(c.songs).toBe(2);
-      expect(c.per_song).toHaveLength(2);
+    for (const c of [ev.top_prior.lyrics, ev.top_prior.lyrics_vs_others, ev.top_prior.artist, ev.top_prior.genre]) {
+      expect(c.songs).toBe(3);
+      expect(c.per_song).toHaveLength(3);
       expect(c.mean_difference).toBeCloseTo(c.other_bits_per_token - c.own_bits_per_token, 6);
       expect(c.songs_agreeing).toBe(c.per_song.filter((s) => s.other > s.own).length);
-      expect(c.sign_test_p).toBe(signTestP(c.songs_agreeing, 2));
+      expect(c.sign_test_p).toBe(signTestP(c.songs_agreeing, 3));
     }
     // Each held-out song of the tiny corpus has its own lyrics, so swapping them changes the score.
     expect(ev.top_prior.lyrics.per_song.every((s) => s.own !== s.other)).toBe(true);
+    // Three held-out songs: each has two other songs' lyrics (of the 8 asked for), the first of
+    // them "another song's"; the mean takes the second too, a score of its own.
+    const vsOthers = ev.top_prior.lyrics_vs_others;
+    expect(vsOthers.others).toBe(2);
+    vsOthers.per_song.forEach((s, i) => {
+      const first = ev.top_prior.lyrics.per_song[i];
+      expect(s.own).toBe(first.own);
+      const second = 2 * s.other - first.other;
+      expect(Math.abs(second - first.other)).toBeGreaterThan(1e-6);
+      expect(Math.abs(second - s.own)).toBeGreaterThan(1e-6);
+    });
     expect(ev.upsamplers.map((u) => u.level)).toEqual([1, 0]);
 
     const saved = JSON.parse(fs.readFileSync(path.join(options.out, 'eval.json'), 'utf8'));
@@ -97,7 +108,9 @@ describe('npm run train-default, end to end on tiny models', () => {
     expect(close(values(shippedTop), values(tuned))).toBe(true);
     expect(close(values(tuned), values(base))).toBe(false);
     for (const m of [tuned, base, shippedTop]) m.dispose();
-    expect(fs.readFileSync(path.join(options.out, 'README.md'), 'utf8')).toContain('| lyrics |');
+    const readme = fs.readFileSync(path.join(options.out, 'README.md'), 'utf8');
+    expect(readme).toContain('| lyrics |');
+    expect(readme).toContain("| lyrics, mean over 2 other songs' |");
     // One encoding serves the three prior runs.
     expect(fs.lstatSync(path.join(options.run, 'prior_level_0', 'codes')).isSymbolicLink()).toBe(true);
     expect(log.some((l) => /^\[vqvae\] done in [\d.]+ s/.test(l))).toBe(true);

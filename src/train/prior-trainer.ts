@@ -105,17 +105,24 @@ function rows(batch: PriorBatch, from: number, items: number): PriorBatch {
  * `alignLoss`: add the guided alignment term where the batch has targets.
  */
 export function priorMicroBatch(prior: Prior, batch: PriorBatch, alignLoss?: AlignLossSettings): PriorMicroBatchResult {
-  const n = batch.items;
-  const z = tf.tensor2d(batch.z, [n, batch.z.length / n], 'int32');
-  const zConds = batch.zCond === null ? null : [tf.tensor2d(batch.zCond, [n, batch.zCond.length / n], 'int32')];
-  const y = batch.y === null ? null : tf.tensor2d(batch.y, [n, batch.y.length / n], 'int32');
-  try {
+  return withBatchTensors(batch, (z, y, zConds) => {
     const align = alignLoss === undefined || !batch.align ? undefined : { settings: alignLoss, targets: batch.align };
     const r = priorLossAndGrads(prior, z, { y, zConds }, align);
     const grads: Record<string, Float32Array> = {};
     for (const [name, g] of r.grads) grads[name] = g.dataSync() as Float32Array;
     tf.dispose([...r.grads.values()]);
     return { loss: r.loss, genLoss: r.genLoss, primeLoss: r.primeLoss, alignLoss: r.alignLoss, grads };
+  });
+}
+
+/** `use` of a batch's host arrays as tensors (`[items, columns]` each), disposed after it. */
+function withBatchTensors<T>(batch: PriorBatch, use: (z: tf.Tensor2D, y: tf.Tensor2D | null, zConds: tf.Tensor2D[] | null) => T): T {
+  const n = batch.items;
+  const z = tf.tensor2d(batch.z, [n, batch.z.length / n], 'int32');
+  const zConds = batch.zCond === null ? null : [tf.tensor2d(batch.zCond, [n, batch.zCond.length / n], 'int32')];
+  const y = batch.y === null ? null : tf.tensor2d(batch.y, [n, batch.y.length / n], 'int32');
+  try {
+    return use(z, y, zConds);
   } finally {
     tf.dispose([z, y, ...(zConds ?? [])].filter((t) => t !== null) as tf.Tensor[]);
   }
@@ -138,18 +145,13 @@ export interface PriorBatchScore {
  * the batch has targets.
  */
 export function priorBatchScore(prior: Prior, batch: PriorBatch, align?: AlignLossSettings): PriorBatchScore {
-  const n = batch.items;
-  const z = tf.tensor2d(batch.z, [n, prior.nCtx], 'int32');
-  const zConds = batch.zCond === null ? null : [tf.tensor2d(batch.zCond, [n, batch.zCond.length / n], 'int32')];
-  const y = batch.y === null ? null : tf.tensor2d(batch.y, [n, batch.y.length / n], 'int32');
   const targets = align !== undefined && batch.align ? batch.align : null;
-  const r = prior.forward(z, { y, zConds, recordAttention: targets === null ? undefined : new Set([align!.layer]) });
-  tf.dispose([z, y, ...(zConds ?? [])].filter((t) => t !== null) as tf.Tensor[]);
+  const r = withBatchTensors(batch, (z, y, zConds) => prior.forward(z, { y, zConds, recordAttention: targets === null ? undefined : new Set([align!.layer]) }));
   let alignSum = 0;
   let alignTokens = 0;
   if (r.attention) {
     const term = alignmentTerm(r.attention.get(align!.layer)!, align!.head, targets!);
-    alignTokens = targets!.tokensPerRow * n;
+    alignTokens = targets!.tokensPerRow * batch.items;
     alignSum = term.dataSync()[0] * alignTokens;
     tf.dispose([term, ...r.attention.values()]);
   }

@@ -7,9 +7,9 @@ import { SharedWeightValues, weightsForWorkers, WorkerPool } from './worker-pool
 
 /**
  * Worker threads that each hold a copy of a prior and compute training micro-batches
- * (`PriorTrainer.runner`) and the held-out batches a save scores. Each computes exactly what `priorMicroBatch` computes on the main
- * thread, and the trainer sums the results in micro-batch order, so a run's numbers do not
- * depend on the number of workers.
+ * (`PriorTrainer.runner`) and the held-out batches a save scores. Each computes what
+ * `priorMicroBatch` (`priorBatchScore`) computes on the main thread, and the results are summed
+ * in batch order, so a run's numbers do not depend on the number of workers.
  */
 export class PriorWorkerPool implements PriorMicroBatchRunner {
   private constructor(private readonly pool: WorkerPool<PriorWorkerRequest, PriorWorkerReply>, private readonly shared: SharedWeightValues) {}

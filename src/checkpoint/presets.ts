@@ -83,8 +83,6 @@ export const VQVAE_PRESETS: Readonly<Record<string, Readonly<VQVAEConfig>>> = {
   },
 };
 
-export type VQVAEPresetName = keyof typeof VQVAE_PRESETS;
-
 /** Returns a copy of a preset's config, or throws naming the presets that exist. */
 export function vqvaePreset(name: string): VQVAEConfig {
   const preset = VQVAE_PRESETS[name];

@@ -78,11 +78,6 @@ const DTYPES: Record<string, { dtype: TorchDtype; size: number }> = {
   BoolStorage: { dtype: 'bool', size: 1 },
 };
 
-/** Bytes per element of each dtype. */
-export const TORCH_DTYPE_SIZE: Readonly<Record<TorchDtype, number>> = {
-  float16: 2, bfloat16: 2, float32: 4, float64: 8, int8: 1, int16: 2, int32: 4, int64: 8, uint8: 1, bool: 1,
-};
-
 /** The legacy format's first pickle. */
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import { JukeboxError } from '../errors';
 import { readExactly } from './numeric';
 
@@ -160,9 +159,4 @@ export function zipEntryDataOffset(fd: number, fileSize: number, entry: ZipEntry
 /** Reads a small stored entry whole. */
 export function readZipEntry(fd: number, fileSize: number, entry: ZipEntry, file: string): Uint8Array {
   return readExactly(fd, zipEntryDataOffset(fd, fileSize, entry, file), entry.size, file);
-}
-
-/** Size of an open file. */
-export function fileSizeOf(fd: number): number {
-  return fs.fstatSync(fd).size;
 }

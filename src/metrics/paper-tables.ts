@@ -10,9 +10,6 @@ import { JukeboxError } from '../errors';
  * the paper's, so the script, notebook 05 and the tests compute them the same way.
  */
 
-/** The paper, cited under each table. */
-export const PAPER_CITATION = 'Dhariwal et al. 2020, "Jukebox: A Generative Model for Music", arXiv:2005.00341';
-
 /**
  * The paper's numbers: spectral convergence in dB on held-out audio (lower is better).
  * - Table 1, per level, without and with random restarts of dead codes (the paper: only the bottom

@@ -76,12 +76,6 @@ export class WeightMap {
   }
 }
 
-/** One tensor of a state dict as plain data: what checkpoint readers produce. */
-export interface HostTensor {
-  shape: number[];
-  data: Float32Array;
-}
-
 /**
  * Checks a checkpoint's state dict against what the model declares and throws one error that
  * lists every missing, unexpected and mis-shaped key. A leading `module.` (left by

@@ -13,7 +13,9 @@
  * rerunning trains further. Training the VQ-VAE further changes its codes, so the encode stage then
  * moves the prior runs made with the old codes aside (`<run>/prior_level_L-vqvae-<hash>`) and
  * they train afresh.
- * Each stage prints its wall time; `<run>/timings.json` adds them up over interrupted runs.
+ * Each stage prints its wall time; `<run>/timings.json` adds them up over interrupted runs and
+ * names the machines (CPU model and cores) each stage ran on, which eval.json (`wall_machines`) and
+ * the README's wall-time table repeat.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -277,19 +279,45 @@ export interface Evaluation {
 type Log = (line: string) => void;
 
 
+/** The machine a stage ran on, as the wall-time table names it: CPU model and core count. */
+export function machineName(): string {
+  const cpus = os.cpus();
+  return `${(cpus[0]?.model ?? 'unknown CPU').replace(/\s+/g, ' ').trim()}, ${cpus.length} cores`;
+}
+
+/** `<run>/timings.json`: seconds per stage, and the machines each stage's invocations ran on. */
+interface TimingRecord {
+  seconds: Partial<Record<Stage, number>>;
+  machines: Partial<Record<Stage, string[]>>;
+}
+
 /**
- * Seconds spent per stage, summed over invocations (a resumed run adds to its stages). The file
- * is read again before each write, because stages may run in several processes at once.
+ * Seconds spent per stage, summed over invocations (a resumed run adds to its stages), with the
+ * machines they ran on: a rebuild resumed on another machine has stage times that are not one
+ * machine's, and the README must say so. The file is read again before each write, because
+ * stages may run in several processes at once. Runs timed before machines were recorded hold the
+ * seconds alone, and their machines are unknown.
  */
 class Timings {
   constructor(private readonly file: string) {}
-  get seconds(): Partial<Record<Stage, number>> {
-    return fs.existsSync(this.file) ? JSON.parse(fs.readFileSync(this.file, 'utf8')) : {};
+  private get record(): TimingRecord {
+    if (!fs.existsSync(this.file)) return { seconds: {}, machines: {} };
+    const saved = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+    return 'seconds' in saved ? saved : { seconds: saved, machines: {} };
+  }
+  get seconds(): TimingRecord['seconds'] {
+    return this.record.seconds;
+  }
+  get machines(): TimingRecord['machines'] {
+    return this.record.machines;
   }
   private add(stage: Stage, took: number): number {
-    const seconds = this.seconds;
+    const { seconds, machines } = this.record;
     seconds[stage] = (seconds[stage] ?? 0) + took;
-    fs.writeFileSync(this.file, JSON.stringify(Object.fromEntries(STAGES.filter((s) => s in seconds).map((s) => [s, seconds[s]])), null, 2) + '\n');
+    const here = machineName();
+    if (!(machines[stage] ?? []).includes(here)) machines[stage] = [...(machines[stage] ?? []), here];
+    const inOrder = <T>(byStage: Partial<Record<Stage, T>>) => Object.fromEntries(STAGES.filter((st) => st in byStage).map((st) => [st, byStage[st]]));
+    fs.writeFileSync(this.file, JSON.stringify({ seconds: inOrder(seconds), machines: inOrder(machines) }, null, 2) + '\n');
     return seconds[stage]!;
   }
   /**
@@ -757,7 +785,9 @@ function fmtP(p: number): string {
 }
 
 /** weights/default/README.md from the run's settings, times and evaluation. */
-function readme(o: TrainDefaultOptions, times: Timings['seconds'], ev: Evaluation): string {
+function readme(o: TrainDefaultOptions, timings: Timings, ev: Evaluation): string {
+  const times = timings.seconds;
+  const machines = timings.machines;
   const top = priorPreset(o.topPreset);
   const up = [priorPreset(o.up1Preset), priorPreset(o.up0Preset)];
   const vq = vqvaePreset(o.vqvaePreset);
@@ -788,12 +818,13 @@ All four: ${total.toFixed(2)} MB.
 
 ## Wall time of each stage
 
-Measured on the run that made these files (2 cores, shared with other work; summed over resumed
-invocations; the three priors may have trained at the same time):
+Measured on the run that made these files, summed over resumed invocations, on the machines named
+(a stage resumed on another machine names both, and its time is not one machine's); stages run
+in separate processes with \`--only\` may have trained at the same time:
 
-| stage | wall time |
-|---|---|
-${STAGES.map((s) => `| ${s} | ${time(s)} |`).join('\n')}
+| stage | wall time | machine |
+|---|---|---|
+${STAGES.map((s) => `| ${s} | ${time(s)} | ${(machines[s] ?? ['not recorded']).join('; ')} |`).join('\n')}
 
 ## Quality on held-out songs
 
@@ -855,9 +886,9 @@ export async function trainDefault(o: TrainDefaultOptions, log: Log = console.lo
   if (run('export')) await timings.time('export', log, () => exportWeights(o, log));
   if (!run('evaluate') || encoded === null) return null;
   const ev = await timings.time('evaluate', log, () => evaluate(o, encoded, log));
-  fs.writeFileSync(path.join(o.out, 'eval.json'), JSON.stringify({ ...ev, wall_seconds: timings.seconds }, null, 1) + '\n');
+  fs.writeFileSync(path.join(o.out, 'eval.json'), JSON.stringify({ ...ev, wall_seconds: timings.seconds, wall_machines: timings.machines }, null, 1) + '\n');
   fs.writeFileSync(path.join(o.out, 'training.jsonl'), trainingLog(o));
-  fs.writeFileSync(path.join(o.out, 'README.md'), readme(o, timings.seconds, ev));
+  fs.writeFileSync(path.join(o.out, 'README.md'), readme(o, timings, ev));
   log(`wrote ${o.out}: ${SHIPPED.vqvae}, ${[2, 1, 0].map(SHIPPED.prior).join(', ')}, eval.json, training.jsonl, README.md`);
   return ev;
 }

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensorsHeader } from '../../src/checkpoint/safetensors';
 import { loadPrior } from '../../src/prior/load';
 import { runJukebox } from '../helpers';
-import { DEFAULTS, SHIPPED, signTestP, trainDefault, TrainDefaultOptions } from '../../scripts/train-default';
+import { DEFAULTS, machineName, SHIPPED, signTestP, trainDefault, TrainDefaultOptions } from '../../scripts/train-default';
 
 
 const jukebox = runJukebox;
@@ -87,6 +87,10 @@ describe('npm run train-default, end to end on tiny models', () => {
 
     const saved = JSON.parse(fs.readFileSync(path.join(options.out, 'eval.json'), 'utf8'));
     expect(Object.keys(saved.wall_seconds)).toEqual(['corpus', 'vqvae', 'encode', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_2_timing', 'prior_level_1', 'prior_level_0', 'export', 'evaluate']);
+    // Each stage names the machine it ran on (model and cores), in eval.json and the README.
+    expect(machineName()).toBe(`${os.cpus()[0].model.replace(/\s+/g, ' ').trim()}, ${os.cpus().length} cores`);
+    expect(Object.keys(saved.wall_machines)).toEqual(Object.keys(saved.wall_seconds));
+    for (const machines of Object.values(saved.wall_machines)) expect(machines).toEqual([machineName()]);
     const models = fs.readFileSync(path.join(options.out, 'training.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).model);
     expect(new Set(models)).toEqual(new Set(['vqvae', 'prior_level_2', 'prior_level_2_tune', 'prior_level_2_edges', 'prior_level_2_separators', 'prior_level_2_timing', 'prior_level_1', 'prior_level_0']));
     // The last fine-tune ships as the top prior: its weights, and the steps of all five runs.
@@ -111,13 +115,25 @@ describe('npm run train-default, end to end on tiny models', () => {
     const readme = fs.readFileSync(path.join(options.out, 'README.md'), 'utf8');
     expect(readme).toContain('| lyrics |');
     expect(readme).toContain("| lyrics, mean over 2 other songs' |");
+    expect(readme).toContain('| stage | wall time | machine |');
+    const vqvaeRow = readme.split('\n').find((l) => l.startsWith('| vqvae | '))!;
+    expect(vqvaeRow).toMatch(/^\| vqvae \| [\d.]+ min \| /);
+    expect(vqvaeRow.endsWith(` min | ${machineName()} |`)).toBe(true);
     // One encoding serves the three prior runs.
     expect(fs.lstatSync(path.join(options.run, 'prior_level_0', 'codes')).isSymbolicLink()).toBe(true);
     expect(log.some((l) => /^\[vqvae\] done in [\d.]+ s/.test(l))).toBe(true);
 
     // Rerun with the top prior's steps raised: finished stages are skipped, the top prior resumes.
+    // The run's times were recorded before machines were (seconds alone): they carry on.
+    const timingsFile = path.join(options.run, 'timings.json');
+    const first = JSON.parse(fs.readFileSync(timingsFile, 'utf8'));
+    fs.writeFileSync(timingsFile, JSON.stringify(first.seconds));
     const again: string[] = [];
     await trainDefault({ ...options, topSteps: 3 }, (line) => again.push(line));
+    const resumed = JSON.parse(fs.readFileSync(timingsFile, 'utf8'));
+    expect(resumed.seconds.vqvae).toBeGreaterThanOrEqual(first.seconds.vqvae);
+    expect(resumed.seconds.prior_level_2).toBeGreaterThan(first.seconds.prior_level_2);
+    expect(resumed.machines.prior_level_2).toEqual([machineName()]);
     expect(again).toContain('corpus train: 3 songs already there');
     expect(again).toContain('vqvae: already at step 2');
     expect(again).toContain('prior_level_1: already at step 2');

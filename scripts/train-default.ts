@@ -300,22 +300,17 @@ interface TimingRecord {
  */
 class Timings {
   constructor(private readonly file: string) {}
-  private get record(): TimingRecord {
+  /** The record as the file holds it now. */
+  read(): TimingRecord {
     if (!fs.existsSync(this.file)) return { seconds: {}, machines: {} };
     const saved = JSON.parse(fs.readFileSync(this.file, 'utf8'));
     return 'seconds' in saved ? saved : { seconds: saved, machines: {} };
   }
-  get seconds(): TimingRecord['seconds'] {
-    return this.record.seconds;
-  }
-  get machines(): TimingRecord['machines'] {
-    return this.record.machines;
-  }
   private add(stage: Stage, took: number): number {
-    const { seconds, machines } = this.record;
+    const { seconds, machines } = this.read();
     seconds[stage] = (seconds[stage] ?? 0) + took;
-    const here = machineName();
-    if (!(machines[stage] ?? []).includes(here)) machines[stage] = [...(machines[stage] ?? []), here];
+    const ranOn = machines[stage] ?? [];
+    if (!ranOn.includes(machineName())) machines[stage] = [...ranOn, machineName()];
     const inOrder = <T>(byStage: Partial<Record<Stage, T>>) => Object.fromEntries(STAGES.filter((st) => st in byStage).map((st) => [st, byStage[st]]));
     fs.writeFileSync(this.file, JSON.stringify({ seconds: inOrder(seconds), machines: inOrder(machines) }, null, 2) + '\n');
     return seconds[stage]!;
@@ -785,9 +780,7 @@ function fmtP(p: number): string {
 }
 
 /** weights/default/README.md from the run's settings, times and evaluation. */
-function readme(o: TrainDefaultOptions, timings: Timings, ev: Evaluation): string {
-  const times = timings.seconds;
-  const machines = timings.machines;
+function readme(o: TrainDefaultOptions, { seconds: times, machines }: TimingRecord, ev: Evaluation): string {
   const top = priorPreset(o.topPreset);
   const up = [priorPreset(o.up1Preset), priorPreset(o.up0Preset)];
   const vq = vqvaePreset(o.vqvaePreset);
@@ -886,9 +879,10 @@ export async function trainDefault(o: TrainDefaultOptions, log: Log = console.lo
   if (run('export')) await timings.time('export', log, () => exportWeights(o, log));
   if (!run('evaluate') || encoded === null) return null;
   const ev = await timings.time('evaluate', log, () => evaluate(o, encoded, log));
-  fs.writeFileSync(path.join(o.out, 'eval.json'), JSON.stringify({ ...ev, wall_seconds: timings.seconds, wall_machines: timings.machines }, null, 1) + '\n');
+  const wall = timings.read();
+  fs.writeFileSync(path.join(o.out, 'eval.json'), JSON.stringify({ ...ev, wall_seconds: wall.seconds, wall_machines: wall.machines }, null, 1) + '\n');
   fs.writeFileSync(path.join(o.out, 'training.jsonl'), trainingLog(o));
-  fs.writeFileSync(path.join(o.out, 'README.md'), readme(o, timings, ev));
+  fs.writeFileSync(path.join(o.out, 'README.md'), readme(o, wall, ev));
   log(`wrote ${o.out}: ${SHIPPED.vqvae}, ${[2, 1, 0].map(SHIPPED.prior).join(', ')}, eval.json, training.jsonl, README.md`);
   return ev;
 }
